@@ -1,0 +1,46 @@
+# The two commands a newcomer needs: `make demo` (the platform end to end) and `make test` (every check CI runs).
+# Both bootstrap .venv with the locked dependency tree first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export CHURN_HOME ?= $(CURDIR)/var
+DEMO_CUSTOMERS ?= 20000
+DEMO_MONTHS ?= 24
+
+.PHONY: install demo test test-fast lint typecheck bench clean
+
+$(STAMP): requirements/base.txt requirements/dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.8
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements/base.txt -r requirements/dev.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/churn simulate --customers $(DEMO_CUSTOMERS) --months $(DEMO_MONTHS)
+	$(BIN)/churn build
+	$(BIN)/churn validate
+	$(BIN)/churn summary
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest -q
+
+test-fast: install
+	$(BIN)/pytest -q -m "not slow and not integration" -x
+
+bench: install
+	$(BIN)/python benchmarks/bench_foundation.py
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

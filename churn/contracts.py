@@ -1,0 +1,58 @@
+"""Dataframe contracts (pandera) derived from ``churn.schema``, never written by hand."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pandera.pandas as pa
+
+from churn.schema import (
+    CREATED_TIMESTAMP,
+    ENTITY,
+    EVENT_TIMESTAMP,
+    FEATURES,
+    LABEL,
+    Feature,
+)
+
+_DTYPES = {"int": "int64", "float": "float64", "bool": "bool", "string": "object"}
+
+
+def _column(feature: Feature) -> pa.Column:
+    checks = []
+    if feature.categories:
+        checks.append(pa.Check.isin(list(feature.categories)))
+    if feature.min is not None:
+        checks.append(pa.Check.ge(feature.min))
+    if feature.max is not None:
+        checks.append(pa.Check.le(feature.max))
+    dtype = "Int64" if (feature.dtype == "int" and feature.nullable) else _DTYPES[feature.dtype]
+    return pa.Column(dtype, checks=checks, nullable=feature.nullable, coerce=False)
+
+
+@lru_cache(maxsize=1)
+def snapshot_schema() -> pa.DataFrameSchema:
+    timestamp = pa.Column("datetime64[ns, UTC]", nullable=False)
+    return pa.DataFrameSchema(
+        {
+            ENTITY: pa.Column(str, pa.Check.str_length(1, 64), nullable=False),
+            EVENT_TIMESTAMP: timestamp,
+            CREATED_TIMESTAMP: timestamp,
+            **{f.name: _column(f) for f in FEATURES},
+        },
+        unique=[ENTITY, EVENT_TIMESTAMP],
+        strict=False,
+    )
+
+
+@lru_cache(maxsize=1)
+def label_schema() -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(
+        {
+            ENTITY: pa.Column(str, nullable=False),
+            EVENT_TIMESTAMP: pa.Column("datetime64[ns, UTC]", nullable=False),
+            LABEL: pa.Column("int8", pa.Check.isin([0, 1]), nullable=False),
+        },
+        unique=[ENTITY, EVENT_TIMESTAMP],
+        strict=True,
+    )

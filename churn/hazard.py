@@ -1,0 +1,101 @@
+"""The simulator's true monthly churn hazard, as a function of snapshot features.
+
+The hazard of month m reads only the features of the snapshot at the start of m,
+so the oracle (the best possible score) uses exactly the information a model
+has: it is a fair limit, not a peek at the future. A test rebuilds the snapshots
+from raw data and recomputes this function to prove the two agree.
+
+logit h = intercept
+        + contract effect (month-to-month, one year; two year is the reference)
+        + fiber + electronic check + senior − partner − dependents
+        + tenure · log(1 + tenure_months)
+        + charges · (monthly_charges − 65) / 10
+        + price_rise · clip(charges_trend_6m / avg_monthly_charges_3m, 0, 0.2)   (a recent price rise hurts)
+        + term_end · [contract with a term and ≤ 1 month left]                     (renewal decisions)
+        + tickets · min(num_support_tickets_3m, 6)
+        + late · min(num_late_payments_6m, 4)
+Null features (no invoice yet; behaviour a source lacks) contribute nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class HazardCoefficients:
+    intercept: float = -3.85
+    month_to_month: float = 1.15
+    one_year: float = 0.35
+    fiber: float = 0.45
+    electronic_check: float = 0.30
+    senior: float = 0.20
+    partner: float = -0.12
+    dependents: float = -0.12
+    tenure: float = -0.30
+    charges: float = 0.06
+    price_rise: float = 6.0
+    term_end: float = 1.2
+    tickets: float = 0.28
+    late: float = 0.30
+
+    def drifted(self, strength: float) -> HazardCoefficients:
+        """Concept drift: what drives churn changes, not the customers.
+
+        At strength 1 contracts lose most of their protective effect, fiber and
+        tickets matter far more and tenure protects less; 0 is no change.
+        """
+        s = float(strength)
+        return replace(
+            self,
+            month_to_month=self.month_to_month - 0.9 * s,
+            one_year=self.one_year - 0.3 * s,
+            fiber=self.fiber + 1.0 * s,
+            tickets=self.tickets + 0.35 * s,
+            tenure=self.tenure + 0.25 * s,
+            electronic_check=self.electronic_check + 0.5 * s,
+        )
+
+
+def _col(features: Mapping[str, object], name: str) -> np.ndarray:
+    return np.asarray(features[name], dtype="float64")
+
+
+def hazard_logit(features: Mapping[str, object], coef: HazardCoefficients) -> np.ndarray:
+    contract = np.asarray(features["contract_type"], dtype=object)
+    payment = np.asarray(features["payment_method"], dtype=object)
+    mtm = (contract == "Month-to-month").astype("float64")
+    one_year = (contract == "One year").astype("float64")
+    charges = np.nan_to_num(_col(features, "monthly_charges") - 65.0, nan=0.0)
+    avg3 = _col(features, "avg_monthly_charges_3m")
+    trend = _col(features, "charges_trend_6m")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rise = np.nan_to_num(np.clip(trend / avg3, 0.0, 0.2), nan=0.0)
+    remaining = _col(features, "contract_remaining_months")
+    term_end = ((mtm == 0) & (remaining <= 1)).astype("float64")
+    tickets = np.nan_to_num(np.minimum(_col(features, "num_support_tickets_3m"), 6.0), nan=0.0)
+    late = np.nan_to_num(np.minimum(_col(features, "num_late_payments_6m"), 4.0), nan=0.0)
+    return (
+        coef.intercept
+        + coef.month_to_month * mtm
+        + coef.one_year * one_year
+        + coef.fiber * _col(features, "has_fiber_optic")
+        + coef.electronic_check * (payment == "Electronic check")
+        + coef.senior * _col(features, "senior_citizen")
+        + coef.partner * _col(features, "partner")
+        + coef.dependents * _col(features, "dependents")
+        + coef.tenure * np.log1p(_col(features, "tenure_months"))
+        + coef.charges * charges / 10.0
+        + coef.price_rise * rise
+        + coef.term_end * term_end
+        + coef.tickets * tickets
+        + coef.late * late
+    )
+
+
+def hazard(features: Mapping[str, object], coef: HazardCoefficients) -> np.ndarray:
+    """Probability of churning within the month that starts at the snapshot."""
+    return 1.0 / (1.0 + np.exp(-hazard_logit(features, coef)))

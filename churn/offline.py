@@ -1,0 +1,83 @@
+"""The offline store: snapshot Parquet partitioned hive-style by ``snapshot_month=YYYY-MM``, and labels.
+
+Feast's file sources read the partition folder directly (see feature_repo/), so
+the layout here is the contract between temporalization and the feature store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from churn.io import replace_dir, write_parquet
+from churn.schema import CATEGORICAL_FEATURES, ENTITY, EVENT_TIMESTAMP, PARTITION, SNAPSHOT_COLUMNS
+from churn.temporal import Snapshots
+from churn.timeutil import InputError
+
+
+def _arrow(df: pd.DataFrame) -> pa.Table:
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    # microsecond timestamps: what Feast, DuckDB and Spark all read without surprises
+    fields = []
+    for field in table.schema:
+        if pa.types.is_timestamp(field.type):
+            fields.append(pa.field(field.name, pa.timestamp("us", tz="UTC")))
+        elif field.name == ENTITY or field.name in CATEGORICAL_FEATURES:
+            fields.append(pa.field(field.name, pa.string()))
+        else:
+            fields.append(field)
+    return table.cast(pa.schema(fields), safe=True).replace_schema_metadata(None)
+
+
+def write_offline(snapshots: Snapshots, snapshots_dir: Path, labels_path: Path) -> dict[str, int]:
+    """Replace the offline store whole; identical input gives byte-identical files."""
+    features = snapshots.features
+
+    def fill(tmp: Path) -> None:
+        for month, part in features.groupby(PARTITION, sort=True):
+            folder = tmp / f"{PARTITION}={month}"
+            folder.mkdir()
+            pq.write_table(_arrow(part[list(SNAPSHOT_COLUMNS)]), folder / "part-0.parquet", compression="zstd")
+
+    replace_dir(snapshots_dir, fill)
+    write_parquet(_arrow(snapshots.labels), labels_path)
+    return {"snapshots": len(features), "labels": len(snapshots.labels), "months": features[PARTITION].nunique()}
+
+
+def snapshot_months(snapshots_dir: Path) -> list[str]:
+    if not Path(snapshots_dir).exists():
+        return []
+    return sorted(p.name.split("=", 1)[1] for p in Path(snapshots_dir).glob(f"{PARTITION}=*") if p.is_dir())
+
+
+def read_snapshots(
+    snapshots_dir: Path, months: list[str] | None = None, columns: list[str] | None = None
+) -> pd.DataFrame:
+    available = snapshot_months(snapshots_dir)
+    if not available:
+        raise InputError(f"offline store: no snapshots under {snapshots_dir} — run `churn build` first")
+    wanted = available if months is None else [m for m in months if m in available]
+    paths = [str(Path(snapshots_dir) / f"{PARTITION}={m}" / "part-0.parquet") for m in wanted]
+    if not paths:
+        return pd.DataFrame(columns=list(columns or SNAPSHOT_COLUMNS))
+    dataset = ds.dataset(paths, format="parquet", partitioning="hive", partition_base_dir=str(snapshots_dir))
+    table = dataset.to_table(columns=columns)
+    df = table.to_pandas()
+    for col in df.columns:
+        if isinstance(df[col].dtype, pd.DatetimeTZDtype):
+            df[col] = df[col].astype("datetime64[ns, UTC]")
+    if PARTITION in df.columns:
+        df[PARTITION] = df[PARTITION].astype(str)
+    return df
+
+
+def read_labels(labels_path: Path) -> pd.DataFrame:
+    if not Path(labels_path).exists():
+        raise InputError(f"offline store: no labels at {labels_path} — run `churn build` first")
+    df = pd.read_parquet(labels_path)
+    df[EVENT_TIMESTAMP] = df[EVENT_TIMESTAMP].astype("datetime64[ns, UTC]")
+    return df

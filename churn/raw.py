@@ -1,0 +1,95 @@
+"""The raw dataset both sources write under ``CHURN_HOME/data/raw/``.
+
+One Parquet file per record type (``churn.schema.RAW_TABLES``) plus
+``manifest.json``: the source, the months it observed and, for the simulator,
+its parameters. The simulator also writes its oracle (true hazards) and each
+customer's response to retention offers beside the raw records; they are never
+features.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from churn.io import replace_dir, write_csv, write_json
+from churn.schema import RAW_TABLES
+from churn.timeutil import InputError
+
+ORACLE_FILE = "oracle_hazard.parquet"
+OFFERS_FILE = "offer_response.parquet"
+REJECTS_FILE = "rejects.csv"
+
+
+@dataclass
+class RawData:
+    tables: dict[str, pd.DataFrame]
+    manifest: dict[str, Any]
+    oracle: pd.DataFrame | None = None
+    offers: pd.DataFrame | None = None
+    rejects: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def first_snapshot_month(self) -> str:
+        return str(self.manifest["first_snapshot_month"])
+
+    @property
+    def last_snapshot_month(self) -> str:
+        """The first month not fully observed: it gets snapshots (to score) but no labels."""
+        return str(self.manifest["last_snapshot_month"])
+
+    @property
+    def behaviour_tables(self) -> list[str]:
+        return list(self.manifest.get("behaviour_tables", []))
+
+
+def _to_arrow(df: pd.DataFrame) -> pa.Table:
+    """Ids as dictionary-encoded strings: millions of repeated ids cost a few bytes each."""
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    if "customer_id" in table.column_names and not pa.types.is_dictionary(table.schema.field("customer_id").type):
+        idx = table.schema.get_field_index("customer_id")
+        table = table.set_column(idx, "customer_id", table.column("customer_id").dictionary_encode())
+    return table
+
+
+def save_raw(raw: RawData, raw_dir: Path) -> None:
+    """Replace the raw folder whole, so a rerun never mixes two sources."""
+    import pyarrow.parquet as pq
+
+    def fill(tmp: Path) -> None:
+        for name, df in raw.tables.items():
+            pq.write_table(_to_arrow(df), tmp / f"{name}.parquet", compression="zstd")
+        if raw.oracle is not None:
+            pq.write_table(_to_arrow(raw.oracle), tmp / ORACLE_FILE, compression="zstd")
+        if raw.offers is not None:
+            pq.write_table(_to_arrow(raw.offers), tmp / OFFERS_FILE, compression="zstd")
+        if raw.rejects is not None:
+            write_csv(raw.rejects, tmp / REJECTS_FILE)
+        write_json(raw.manifest, tmp / "manifest.json")
+
+    replace_dir(raw_dir, fill)
+
+
+def load_raw(raw_dir: Path, with_extras: bool = False) -> RawData:
+    raw_dir = Path(raw_dir)
+    manifest_path = raw_dir / "manifest.json"
+    if not manifest_path.exists():
+        raise InputError(f"raw data: nothing at {raw_dir} — run `churn simulate` or `churn ingest telco PATH` first")
+    manifest = json.loads(manifest_path.read_text())
+    tables = {}
+    for name in RAW_TABLES:
+        path = raw_dir / f"{name}.parquet"
+        if path.exists():
+            tables[name] = pd.read_parquet(path)
+    raw = RawData(tables=tables, manifest=manifest)
+    if with_extras:
+        if (raw_dir / ORACLE_FILE).exists():
+            raw.oracle = pd.read_parquet(raw_dir / ORACLE_FILE)
+        if (raw_dir / OFFERS_FILE).exists():
+            raw.offers = pd.read_parquet(raw_dir / OFFERS_FILE)
+    return raw

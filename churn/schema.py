@@ -1,0 +1,286 @@
+"""The single source of column names, types, categories, ranges and the label.
+
+Raw validation, the snapshot builder, the Feast declarations and (later) the
+API's request model all derive from these constants, so that a new data source
+means a mapping onto this schema, not a rewrite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+# --- Categories ------------------------------------------------------------------------------------------------
+
+CONTRACTS = ("Month-to-month", "One year", "Two year")
+CONTRACT_TERM_MONTHS = {"Month-to-month": 0, "One year": 12, "Two year": 24}
+INTERNET_SERVICES = ("DSL", "Fiber optic", "No")
+PAYMENT_METHODS = ("Electronic check", "Mailed check", "Bank transfer (automatic)", "Credit card (automatic)")
+GENDERS = ("Female", "Male")
+
+# Services counted by num_services_total; internet counts when it is not "No".
+ADDON_SERVICES = (
+    "online_security",
+    "online_backup",
+    "device_protection",
+    "tech_support",
+    "streaming_tv",
+    "streaming_movies",
+)
+
+# --- Raw schema ---------------------------------------------------------------------------------------------------
+# Every raw record carries when the thing happened and when it became known (`known_at`). Times are UTC.
+
+RawDtype = Literal["string", "timestamp", "int", "float", "bool", "category"]
+
+
+@dataclass(frozen=True)
+class RawTable:
+    name: str
+    columns: dict[str, RawDtype]
+    event_time: str
+    doc: str
+
+
+RAW_TABLES: dict[str, RawTable] = {
+    t.name: t
+    for t in (
+        RawTable(
+            "customers",
+            {
+                "customer_id": "string",
+                "signup_at": "timestamp",
+                "known_at": "timestamp",
+                "gender": "category",
+                "senior_citizen": "bool",
+                "partner": "bool",
+                "dependents": "bool",
+            },
+            "signup_at",
+            "One row per customer: signup and demographics (assumed fixed).",
+        ),
+        RawTable(
+            "service_changes",
+            {
+                "customer_id": "string",
+                "effective_at": "timestamp",
+                "known_at": "timestamp",
+                "contract": "category",
+                "contract_start": "timestamp",
+                "phone_service": "bool",
+                "multiple_lines": "bool",
+                "internet_service": "category",
+                **{name: "bool" for name in ADDON_SERVICES},
+                "payment_method": "category",
+                "paperless_billing": "bool",
+            },
+            "effective_at",
+            "Full service/contract state from `effective_at` on (one row at signup, one per change).",
+        ),
+        RawTable(
+            "billing",
+            {
+                "customer_id": "string",
+                "period_month": "string",
+                "billed_at": "timestamp",
+                "known_at": "timestamp",
+                "amount": "float",
+            },
+            "billed_at",
+            "One invoice per customer and service month (`period_month`, YYYY-MM), billed in advance.",
+        ),
+        RawTable(
+            "payments",
+            {
+                "customer_id": "string",
+                "period_month": "string",
+                "due_at": "timestamp",
+                "known_at": "timestamp",
+                "paid_late": "bool",
+            },
+            "due_at",
+            "Whether each invoice was paid late; known only after the due date and a grace period.",
+        ),
+        RawTable(
+            "tickets",
+            {
+                "customer_id": "string",
+                "ticket_id": "string",
+                "opened_at": "timestamp",
+                "known_at": "timestamp",
+            },
+            "opened_at",
+            "Support tickets; some are entered into the system days or weeks late.",
+        ),
+        RawTable(
+            "churn_events",
+            {
+                "customer_id": "string",
+                "churned_at": "timestamp",
+                "known_at": "timestamp",
+            },
+            "churned_at",
+            "When a customer left.",
+        ),
+    )
+}
+
+# Record types that carry behaviour; a source without them leaves the derived features null.
+BEHAVIOUR_TABLES = ("payments", "tickets")
+
+# --- Features (the offline/online store's columns and the model's inputs) ------------------------------------------
+
+FeatureDtype = Literal["int", "float", "bool", "string"]
+FeatureGroup = Literal["profile", "billing", "behaviour"]
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    dtype: FeatureDtype
+    group: FeatureGroup
+    description: str
+    nullable: bool = False
+    categories: tuple[str, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("tenure_months", "int", "profile", "Whole months from signup to the snapshot.", min=0, max=1200),
+    Feature("contract_type", "string", "profile", "Contract in force before the snapshot.", categories=CONTRACTS),
+    Feature(
+        "contract_remaining_months",
+        "int",
+        "profile",
+        "Months left in the current contract term (0 for month-to-month).",
+        min=0,
+        max=24,
+    ),
+    Feature("num_services_total", "int", "profile", "Phone, extra lines, internet and add-ons held.", min=0, max=9),
+    Feature("has_fiber_optic", "bool", "profile", "Internet over fiber optic."),
+    Feature("payment_method", "string", "profile", "Payment method.", categories=PAYMENT_METHODS),
+    Feature("paperless_billing", "bool", "profile", "Paperless billing."),
+    Feature("gender", "string", "profile", "Gender.", categories=GENDERS),
+    Feature("senior_citizen", "bool", "profile", "Senior citizen."),
+    Feature("partner", "bool", "profile", "Has a partner."),
+    Feature("dependents", "bool", "profile", "Has dependents."),
+    Feature(
+        "monthly_charges",
+        "float",
+        "billing",
+        "Latest invoice known before the snapshot.",
+        nullable=True,
+        min=0,
+        max=10_000,
+    ),
+    Feature(
+        "avg_monthly_charges_3m",
+        "float",
+        "billing",
+        "Mean invoice over the 3 months before the snapshot.",
+        nullable=True,
+        min=0,
+        max=10_000,
+    ),
+    Feature(
+        "charges_trend_6m",
+        "float",
+        "billing",
+        "Least-squares slope of invoices over up to 6 prior months (per month); null under 2 invoices.",
+        nullable=True,
+    ),
+    Feature("total_charges_to_date", "float", "billing", "Sum of invoices known before the snapshot.", min=0, max=1e7),
+    Feature(
+        "is_high_value",
+        "bool",
+        "billing",
+        "Monthly charges in the top 25% of customers active at the snapshot.",
+    ),
+    Feature(
+        "num_support_tickets_3m",
+        "int",
+        "behaviour",
+        "Tickets opened in the 3 months before the snapshot and known by then; null where the source has none.",
+        nullable=True,
+        min=0,
+        max=1000,
+    ),
+    Feature(
+        "num_late_payments_6m",
+        "int",
+        "behaviour",
+        "Invoices of the 6 months before the snapshot known by then to be paid late; null where the source has none.",
+        nullable=True,
+        min=0,
+        max=6,
+    ),
+)
+
+FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+FEATURES_BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
+CATEGORICAL_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.dtype == "string")
+
+ENTITY = "customer_id"
+EVENT_TIMESTAMP = "event_timestamp"
+CREATED_TIMESTAMP = "created_timestamp"
+PARTITION = "snapshot_month"
+LABEL = "churned"
+LABEL_DOC = "1 when the customer churned in the month that starts at the snapshot (label window strictly after it)."
+
+SNAPSHOT_COLUMNS: tuple[str, ...] = (ENTITY, EVENT_TIMESTAMP, CREATED_TIMESTAMP, *FEATURE_NAMES)
+LABEL_COLUMNS: tuple[str, ...] = (ENTITY, EVENT_TIMESTAMP, LABEL)
+
+# --- The IBM Telco file -----------------------------------------------------------------------------------------------
+
+TELCO_YES_NO = ("Yes", "No")
+
+
+@dataclass(frozen=True)
+class TelcoColumn:
+    name: str
+    kind: Literal["id", "category", "int", "float", "blank_float"]
+    allowed: tuple[str, ...] = ()
+    min: float | None = None
+    max: float | None = None
+
+
+TELCO_COLUMNS: tuple[TelcoColumn, ...] = (
+    TelcoColumn("customerID", "id"),
+    TelcoColumn("gender", "category", GENDERS),
+    TelcoColumn("SeniorCitizen", "category", ("0", "1")),
+    TelcoColumn("Partner", "category", TELCO_YES_NO),
+    TelcoColumn("Dependents", "category", TELCO_YES_NO),
+    TelcoColumn("tenure", "int", min=0, max=120),
+    TelcoColumn("PhoneService", "category", TELCO_YES_NO),
+    TelcoColumn("MultipleLines", "category", ("Yes", "No", "No phone service")),
+    TelcoColumn("InternetService", "category", INTERNET_SERVICES),
+    *(
+        TelcoColumn(name, "category", ("Yes", "No", "No internet service"))
+        for name in (
+            "OnlineSecurity",
+            "OnlineBackup",
+            "DeviceProtection",
+            "TechSupport",
+            "StreamingTV",
+            "StreamingMovies",
+        )
+    ),
+    TelcoColumn("Contract", "category", CONTRACTS),
+    TelcoColumn("PaperlessBilling", "category", TELCO_YES_NO),
+    TelcoColumn("PaymentMethod", "category", PAYMENT_METHODS),
+    TelcoColumn("MonthlyCharges", "float", min=0, max=10_000),
+    TelcoColumn("TotalCharges", "blank_float", min=0, max=1e7),
+    TelcoColumn("Churn", "category", TELCO_YES_NO),
+)
+
+# Telco column -> raw service_changes column, for the add-on services.
+TELCO_ADDONS = {
+    "OnlineSecurity": "online_security",
+    "OnlineBackup": "online_backup",
+    "DeviceProtection": "device_protection",
+    "TechSupport": "tech_support",
+    "StreamingTV": "streaming_tv",
+    "StreamingMovies": "streaming_movies",
+}

@@ -1,0 +1,586 @@
+"""Behaviour-driven simulator of monthly customer histories in the raw schema.
+
+Why a simulator: the true churn hazard of every customer-month is known, so the
+best possible score (the oracle) is known; drift can be injected on purpose; and
+retention offers can have known effects.
+
+The model, month by month (``m`` is a month index):
+
+* At the start of ``m`` every active customer has a state that mirrors the
+  snapshot features exactly (tenure, contract, services, invoices, tickets and
+  late payments known by then). The churn hazard is :func:`churn.hazard.hazard`
+  of that state; churners leave on a uniform day of ``m``.
+* Everyone active at the start of ``m`` is billed for ``m`` in advance (the
+  signup month is free, so a customer with tenure t has t invoices, as in the
+  IBM file). Survivors may pay late (known 10 days after the due date, i.e. in
+  the next month), open support tickets (10% are entered 10–40 days late) and
+  change services, contract or payment method.
+* New customers join during ``m``, as many as left, so the population is stable.
+* Latent traits drive behaviour: satisfaction drives tickets, creditworthiness
+  drives late payments. The hazard sees behaviour, never the latent traits.
+
+Stationarity: the simulation starts ``burn_in_months`` before ``start`` with a
+cohort whose tenures follow a geometric law; their earlier history is generated
+too (without churn, since they are known survivors). Only months from ``start``
+get snapshots and oracle hazards.
+
+Reproducibility: each month draws from its own stream
+``SeedSequence([seed, month - first month])``, so the same seed gives
+byte-identical files and a shorter run is an exact prefix of a longer one (with
+an explicit ``drift_start``; the default drift start depends on ``months``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from churn.hazard import HazardCoefficients, hazard
+from churn.raw import RawData
+from churn.schema import ADDON_SERVICES, CONTRACT_TERM_MONTHS, CONTRACTS, GENDERS, PAYMENT_METHODS
+from churn.timeutil import InputError, month_label, month_starts_ns, parse_month
+
+SCENARIOS = ("stable", "price_shock", "service_outage", "concept_drift")
+INTERNET = ("DSL", "Fiber optic", "No")
+DAY_NS = 86_400 * 10**9
+MAX_INITIAL_TENURE = 72
+OUTAGE_MONTHS = 3
+
+# Default drift strengths at strength 1.0 (see docs/simulator.md).
+PRICE_SHOCK = 0.15  # relative price rise for every customer
+OUTAGE_TICKETS = 2.0  # extra ticket rate multiple for fiber customers during the outage
+
+# Plan prices (monthly, before the contract discount and the customer's own price factor).
+PHONE_PRICE, EXTRA_LINE_PRICE = 20.0, 5.0
+INTERNET_PRICE = np.array([25.0, 45.0, 0.0])
+ADDON_PRICE = np.array([5.0, 5.0, 5.0, 5.0, 10.0, 10.0])
+CONTRACT_DISCOUNT = np.array([1.0, 0.95, 0.90])
+TERM = np.array([CONTRACT_TERM_MONTHS[c] for c in CONTRACTS])
+
+# Retention offers: probability that the offer saves a customer who would churn.
+OFFER_ACTIONS = ("loyalty_call", "discount", "contract_upgrade")
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    customers: int = 20_000
+    months: int = 24
+    start: str = "2023-01"
+    seed: int = 42
+    scenario: str = "stable"
+    drift_start: str | None = None
+    drift_strength: float = 1.0
+    burn_in_months: int = 72
+
+    def validate(self) -> None:
+        if self.customers < 1:
+            raise InputError(f"customers: must be at least 1, got {self.customers}")
+        if self.months < 1:
+            raise InputError(f"months: must be at least 1, got {self.months}")
+        if self.scenario not in SCENARIOS:
+            raise InputError(f"scenario: must be one of {', '.join(SCENARIOS)}, got {self.scenario!r}")
+        if self.drift_strength < 0:
+            raise InputError(f"drift_strength: must be >= 0, got {self.drift_strength}")
+        if self.burn_in_months < 0:
+            raise InputError(f"burn_in_months: must be >= 0, got {self.burn_in_months}")
+        parse_month(self.start, field="start")
+        if self.drift_start is not None:
+            parse_month(self.drift_start, field="drift_start")
+
+    @property
+    def start_index(self) -> int:
+        return parse_month(self.start, field="start")
+
+    @property
+    def drift_index(self) -> int:
+        if self.drift_start is not None:
+            return parse_month(self.drift_start, field="drift_start")
+        return self.start_index + round(2 * self.months / 3)
+
+
+class _State:
+    """Per-customer arrays, indexed by customer number (signup order), grown by doubling."""
+
+    FIELDS: ClassVar[dict[str, tuple[str, Any]]] = {
+        "signup_month": ("int64", 0),
+        "signup_ns": ("int64", 0),
+        "churn_month": ("int64", 1 << 40),
+        "gender": ("int8", 0),
+        "senior": ("bool", False),
+        "partner": ("bool", False),
+        "dependents": ("bool", False),
+        "contract": ("int8", 0),
+        "contract_start_month": ("int64", 0),
+        "phone": ("bool", False),
+        "multi": ("bool", False),
+        "internet": ("int8", 2),
+        "payment": ("int8", 0),
+        "paperless": ("bool", False),
+        "price_factor": ("float64", 1.0),
+        "satisfaction": ("float64", 0.0),
+        "credit": ("float64", 0.0),
+        "total": ("float64", 0.0),
+    }
+
+    def __init__(self, capacity: int) -> None:
+        self.n = 0
+        self.capacity = capacity
+        self.arrays: dict[str, np.ndarray] = {
+            name: np.full(capacity, fill, dtype=dtype) for name, (dtype, fill) in self.FIELDS.items()
+        }
+        self.addons = np.zeros((capacity, len(ADDON_SERVICES)), dtype=bool)
+        self.bills = np.full((capacity, 6), np.nan)  # invoice of period p in slot p % 6
+        self.late = np.zeros((capacity, 6), dtype=bool)  # late flag of period p in slot p % 6
+        self.tickets = np.zeros((capacity, 4, 3), dtype=np.int32)  # [opened month % 4, known month - opened]
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        try:
+            return self.__dict__["arrays"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def reserve(self, extra: int) -> None:
+        if self.n + extra <= self.capacity:
+            return
+        new_cap = max(self.capacity * 2, self.n + extra)
+        for name, (dtype, fill) in self.FIELDS.items():
+            grown = np.full(new_cap, fill, dtype=dtype)
+            grown[: self.capacity] = self.arrays[name]
+            self.arrays[name] = grown
+
+        def grow(arr: np.ndarray, fill: Any) -> np.ndarray:
+            out = np.full((new_cap, *arr.shape[1:]), fill, dtype=arr.dtype)
+            out[: self.capacity] = arr
+            return out
+
+        self.addons = grow(self.addons, False)
+        self.bills = grow(self.bills, np.nan)
+        self.late = grow(self.late, False)
+        self.tickets = grow(self.tickets, 0)
+        self.capacity = new_cap
+
+
+class _Records:
+    """Column chunks of one raw table, concatenated once at the end."""
+
+    def __init__(self) -> None:
+        self.chunks: dict[str, list[np.ndarray]] = {}
+
+    def add(self, **columns: np.ndarray) -> None:
+        for name, values in columns.items():
+            self.chunks.setdefault(name, []).append(np.asarray(values))
+
+    def frame(self) -> dict[str, np.ndarray]:
+        return {name: np.concatenate(parts) for name, parts in self.chunks.items()}
+
+
+def _month_rng(seed: int, key: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, key]))
+
+
+def _price(state: _State, idx: np.ndarray) -> np.ndarray:
+    base = (
+        PHONE_PRICE * state.phone[idx]
+        + EXTRA_LINE_PRICE * (state.multi[idx] & state.phone[idx])
+        + INTERNET_PRICE[state.internet[idx]]
+        + (state.addons[idx] * ADDON_PRICE).sum(axis=1) * (state.internet[idx] != 2)
+    )
+    return base * CONTRACT_DISCOUNT[state.contract[idx]] * state.price_factor[idx]
+
+
+def _new_customers(state: _State, rng: np.random.Generator, n: int, signup_month: np.ndarray) -> np.ndarray:
+    """Draw attributes for ``n`` customers signing up in ``signup_month``; returns their indices."""
+    state.reserve(n)
+    idx = np.arange(state.n, state.n + n)
+    state.n += n
+    signup_ns = month_starts_ns(signup_month) + rng.integers(DAY_NS, 27 * DAY_NS, size=n)
+    state.signup_month[idx] = signup_month
+    state.signup_ns[idx] = signup_ns
+    state.gender[idx] = rng.integers(0, 2, size=n)
+    state.senior[idx] = rng.random(n) < 0.16
+    state.partner[idx] = rng.random(n) < 0.48
+    state.dependents[idx] = rng.random(n) < 0.30
+    state.contract[idx] = rng.choice(3, size=n, p=[0.62, 0.20, 0.18])
+    state.contract_start_month[idx] = signup_month
+    state.phone[idx] = rng.random(n) < 0.90
+    state.multi[idx] = state.phone[idx] & (rng.random(n) < 0.45)
+    state.internet[idx] = rng.choice(3, size=n, p=[0.35, 0.44, 0.21])
+    state.addons[idx] = (rng.random((n, len(ADDON_SERVICES))) < 0.38) & (state.internet[idx] != 2)[:, None]
+    no_service = ~state.phone[idx] & (state.internet[idx] == 2)
+    state.phone[idx[no_service]] = True  # everyone holds at least one service
+    state.payment[idx] = rng.choice(4, size=n, p=[0.34, 0.22, 0.22, 0.22])
+    state.paperless[idx] = rng.random(n) < 0.60
+    state.price_factor[idx] = np.exp(rng.normal(0.0, 0.05, size=n))
+    state.satisfaction[idx] = rng.normal(size=n)
+    state.credit[idx] = rng.normal(size=n)
+    return idx
+
+
+def _snapshot_features(state: _State, idx: np.ndarray, m: int) -> dict[str, np.ndarray]:
+    """The features the snapshot at the start of month ``m`` will hold, from the simulator's state."""
+    bills = state.bills[idx]
+    periods = np.arange(m - 6, m)
+    window = bills[:, periods % 6]  # columns ordered m-6 .. m-1
+    last3 = window[:, 3:]
+    n3 = np.sum(~np.isnan(last3), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        avg3 = np.where(n3 > 0, np.nansum(last3, axis=1) / np.maximum(n3, 1), np.nan)
+    valid = ~np.isnan(window)
+    x = np.where(valid, (periods - m).astype(float)[None, :], 0.0)
+    y = np.where(valid, window, 0.0)
+    n6 = valid.sum(axis=1)
+    sx, sy, sxx, sxy = x.sum(1), y.sum(1), (x * x).sum(1), (x * y).sum(1)
+    denom = n6 * sxx - sx * sx
+    with np.errstate(invalid="ignore", divide="ignore"):
+        trend = np.where((n6 >= 2) & (denom > 0), (n6 * sxy - sx * sy) / denom, np.nan)
+    monthly = bills[:, (m - 1) % 6]
+    tenure = m - state.signup_month[idx] - 1
+    tk = state.tickets[idx]
+    tickets = np.zeros(len(idx), dtype=np.int64)
+    for j in range(m - 3, m):
+        for k in range(3):
+            if j + k <= m - 1:
+                tickets += tk[:, j % 4, k]
+    late = np.zeros(len(idx), dtype=np.int64)
+    for p in range(m - 6, m - 1):
+        late += state.late[idx, p % 6]
+    contract = state.contract[idx]
+    term = TERM[contract]
+    since = m - state.contract_start_month[idx] - 1
+    remaining = np.where(term > 0, term - np.mod(since, np.maximum(term, 1)), 0)
+    mc_valid = monthly[~np.isnan(monthly)]
+    q75 = np.quantile(mc_valid, 0.75) if len(mc_valid) else np.inf
+    n_services = (
+        state.phone[idx].astype(int)
+        + (state.multi[idx] & state.phone[idx])
+        + (state.internet[idx] != 2)
+        + (state.addons[idx] & (state.internet[idx] != 2)[:, None]).sum(axis=1)
+    )
+    return {
+        "tenure_months": tenure,
+        "contract_type": np.asarray(CONTRACTS, dtype=object)[contract],
+        "contract_remaining_months": remaining,
+        "num_services_total": n_services,
+        "has_fiber_optic": state.internet[idx] == 1,
+        "payment_method": np.asarray(PAYMENT_METHODS, dtype=object)[state.payment[idx]],
+        "paperless_billing": state.paperless[idx],
+        "senior_citizen": state.senior[idx],
+        "partner": state.partner[idx],
+        "dependents": state.dependents[idx],
+        "monthly_charges": monthly,
+        "avg_monthly_charges_3m": avg3,
+        "charges_trend_6m": trend,
+        "total_charges_to_date": state.total[idx],
+        "is_high_value": np.nan_to_num(monthly, nan=-np.inf) >= q75,
+        "num_support_tickets_3m": tickets,
+        "num_late_payments_6m": late,
+    }
+
+
+def simulate(config: SimulationConfig, progress: Callable[[int, int], None] | None = None) -> RawData:
+    """Run the simulation; ``progress(done, total)`` is called once per simulated month."""
+    config.validate()
+    seed = config.seed
+    start = config.start_index
+    end = start + config.months  # the first month not observed
+    loop_start = start - config.burn_in_months
+    prelude = loop_start - MAX_INITIAL_TENURE - 1
+    drift = config.drift_index
+    strength = config.drift_strength
+    base_coef = HazardCoefficients()
+    drifted_coef = base_coef.drifted(strength)
+
+    state = _State(capacity=int(config.customers * 1.5) + 16)
+    init_rng = _month_rng(seed, 1 << 30)
+    tenure0 = np.minimum(init_rng.geometric(0.03, size=config.customers) - 1, MAX_INITIAL_TENURE)
+    signup_months = np.sort(loop_start - 1 - tenure0)
+    _new_customers(state, init_rng, config.customers, signup_months)
+    # Initial cohort: state records at signup, written below like every other change.
+    changes, bills, pays, tickets, churns, oracle = (_Records() for _ in range(6))
+    _record_state(changes, state, np.arange(state.n), state.signup_ns[: state.n])
+
+    total_months = end - prelude
+    ticket_seq = 0
+    for step, m in enumerate(range(prelude, end)):
+        rng = _month_rng(seed, step)
+        m_start = int(month_starts_ns(np.array([m]))[0])
+        active = np.flatnonzero((state.signup_month[: state.n] < m) & (state.churn_month[: state.n] >= m))
+        # Churn at the start of m, from the snapshot's features.
+        if m >= loop_start and len(active):
+            feats = _snapshot_features(state, active, m)
+            coef = drifted_coef if (config.scenario == "concept_drift" and m >= drift) else base_coef
+            h = hazard(feats, coef)
+            churned = rng.random(len(active)) < h
+            if m >= start:
+                oracle.add(customer=active, month=np.full(len(active), m), hazard=h)
+        else:
+            churned = np.zeros(len(active), dtype=bool)
+        leavers = active[churned]
+        stayers = active[~churned]
+        state.churn_month[leavers] = m
+        churn_ns = m_start + rng.integers(DAY_NS // 24, 27 * DAY_NS, size=len(leavers))
+        churns.add(customer=leavers, churned_ns=churn_ns)
+
+        # Scenario effects from the drift month on.
+        if config.scenario == "price_shock" and m == drift:
+            state.price_factor[: state.n] *= 1.0 + PRICE_SHOCK * strength
+
+        # Invoices for m, billed in advance at the start of the month, posted a day later.
+        amount = np.round(_price(state, active) * (1.0 + rng.normal(0.0, 0.02, size=len(active))), 2)
+        bills.add(customer=active, period=np.full(len(active), m), amount=amount)
+        state.bills[active, m % 6] = amount
+        state.total[active] += amount
+
+        # Late payments of survivors (due on day 25, known 10 days later: next month).
+        p_late = 1.0 / (1.0 + np.exp(-(-3.3 + 0.9 * state.credit[stayers] + 0.5 * (state.payment[stayers] == 0))))
+        late = rng.random(len(stayers)) < p_late
+        pays.add(customer=stayers, period=np.full(len(stayers), m), late=late)
+        state.late[active, m % 6] = False
+        state.late[stayers, m % 6] = late
+
+        # Support tickets of survivors.
+        rate = 0.07 * np.exp(0.5 * state.satisfaction[stayers]) * np.where(state.internet[stayers] == 1, 1.5, 1.0)
+        if config.scenario == "service_outage" and drift <= m < drift + OUTAGE_MONTHS:
+            rate = rate * np.where(state.internet[stayers] == 1, 1.0 + OUTAGE_TICKETS * strength, 1.0)
+        n_tickets = rng.poisson(rate)
+        owners = np.repeat(stayers, n_tickets)
+        opened = m_start + rng.integers(0, 28 * DAY_NS, size=len(owners))
+        lag = np.where(
+            rng.random(len(owners)) < 0.9,
+            rng.integers(0, 2 * DAY_NS, size=len(owners)),
+            rng.integers(10 * DAY_NS, 40 * DAY_NS, size=len(owners)),
+        )
+        known = opened + lag
+        known_month = known.astype("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+        state.tickets[active, m % 4, :] = 0
+        np.add.at(state.tickets, (owners, np.full(len(owners), m % 4), known_month - m), 1)
+        tickets.add(
+            customer=owners, ticket=np.arange(ticket_seq, ticket_seq + len(owners)), opened_ns=opened, known_ns=known
+        )
+        ticket_seq += len(owners)
+
+        # Service, contract and payment changes of survivors (effective by day 24, known within 3 days).
+        u = rng.random(len(stayers))
+        pick_addon = rng.integers(0, len(ADDON_SERVICES), size=len(stayers))
+        pick_payment = rng.integers(0, 4, size=len(stayers))
+        contract = state.contract[stayers]
+        term = TERM[contract]
+        term_ending = (term > 0) & (
+            np.mod(m - state.contract_start_month[stayers] - 1, np.maximum(term, 1)) == term - 1
+        )
+        upgrade = (u < 0.008) & (contract == 0)
+        lapse = (u < 0.25) & term_ending  # at the end of a term some customers go month-to-month
+        toggle = (u >= 0.008) & (u < 0.020) & (state.internet[stayers] != 2) & ~lapse
+        pay_change = (u >= 0.020) & (u < 0.026) & (pick_payment != state.payment[stayers]) & ~lapse
+        changed = upgrade | lapse | toggle | pay_change
+        who = stayers[changed]
+        effective = m_start + rng.integers(DAY_NS, 24 * DAY_NS, size=len(who))
+        known_lag = rng.integers(0, 3 * DAY_NS, size=len(who))
+        up, lp, tg, pc = upgrade[changed], lapse[changed], toggle[changed], pay_change[changed]
+        state.contract[who[up]] = 1
+        state.contract[who[lp]] = 0
+        state.contract_start_month[who[up | lp]] = m
+        state.addons[who[tg], pick_addon[changed][tg]] ^= True
+        state.payment[who[pc]] = pick_payment[changed][pc]
+        contract_start_ns = np.where(up | lp, effective, 0)
+        _record_state(changes, state, who, effective, effective + known_lag, contract_start_ns)
+
+        # Joiners balance leavers from the burn-in on.
+        if m >= loop_start and len(leavers):
+            new = _new_customers(state, rng, len(leavers), np.full(len(leavers), m))
+            _record_state(changes, state, new, state.signup_ns[new])
+        if progress is not None:
+            progress(step + 1, total_months)
+
+    return _assemble(config, state, changes, bills, pays, tickets, churns, oracle, start, end)
+
+
+def _record_state(
+    changes: _Records,
+    state: _State,
+    idx: np.ndarray,
+    effective_ns: np.ndarray,
+    known_ns: np.ndarray | None = None,
+    contract_start_ns: np.ndarray | None = None,
+) -> None:
+    """Append the full service state of ``idx`` as of ``effective_ns``."""
+    known = effective_ns if known_ns is None else known_ns
+    changes.add(
+        customer=idx,
+        effective_ns=effective_ns,
+        known_ns=known,
+        contract=state.contract[idx].copy(),
+        contract_start_ns=(np.zeros(len(idx), dtype=np.int64) if contract_start_ns is None else contract_start_ns),
+        phone=state.phone[idx].copy(),
+        multi=(state.multi[idx] & state.phone[idx]),
+        internet=state.internet[idx].copy(),
+        addons=(state.addons[idx] & (state.internet[idx] != 2)[:, None]),
+        payment=state.payment[idx].copy(),
+        paperless=state.paperless[idx].copy(),
+    )
+
+
+def _ts(ns: np.ndarray) -> pd.Series:
+    return pd.Series(pd.to_datetime(np.asarray(ns, dtype=np.int64), utc=True))
+
+
+def _ids(codes: np.ndarray, id_strings: np.ndarray) -> pd.Categorical:
+    return pd.Categorical.from_codes(np.asarray(codes, dtype=np.int32), categories=id_strings)
+
+
+def _months(index: np.ndarray) -> pd.Categorical:
+    lo, hi = int(index.min()) if len(index) else 0, int(index.max()) if len(index) else 0
+    labels = [month_label(i) for i in range(lo, hi + 1)]
+    return pd.Categorical.from_codes(np.asarray(index - lo, dtype=np.int32), categories=labels)
+
+
+def _assemble(
+    config: SimulationConfig,
+    state: _State,
+    changes: _Records,
+    bills: _Records,
+    pays: _Records,
+    tickets: _Records,
+    churns: _Records,
+    oracle: _Records,
+    start: int,
+    end: int,
+) -> RawData:
+    n = state.n
+    ids = np.array([f"C{i:07d}" for i in range(n)], dtype=object)
+    customers = pd.DataFrame(
+        {
+            "customer_id": _ids(np.arange(n), ids),
+            "signup_at": _ts(state.signup_ns[:n]),
+            "known_at": _ts(state.signup_ns[:n]),
+            "gender": pd.Categorical.from_codes(state.gender[:n], categories=list(GENDERS)),
+            "senior_citizen": state.senior[:n],
+            "partner": state.partner[:n],
+            "dependents": state.dependents[:n],
+        }
+    )
+    ch = changes.frame()
+    # A change that does not touch the contract keeps the contract's own start.
+    cs = ch["contract_start_ns"].copy()
+    order = np.lexsort((ch["effective_ns"], ch["customer"]))
+    cs_sorted = cs[order]
+    cust_sorted = ch["customer"][order]
+    first = np.r_[True, cust_sorted[1:] != cust_sorted[:-1]]
+    cs_sorted[first & (cs_sorted == 0)] = state.signup_ns[cust_sorted[first & (cs_sorted == 0)]]
+    # forward-fill the last non-zero contract start within each customer
+    pos = np.where(cs_sorted != 0, np.arange(len(cs_sorted)), 0)
+    np.maximum.accumulate(pos, out=pos)
+    cs_sorted = cs_sorted[pos]
+    cs[order] = cs_sorted
+    service_changes = pd.DataFrame(
+        {
+            "customer_id": _ids(ch["customer"], ids),
+            "effective_at": _ts(ch["effective_ns"]),
+            "known_at": _ts(ch["known_ns"]),
+            "contract": pd.Categorical.from_codes(ch["contract"], categories=list(CONTRACTS)),
+            "contract_start": _ts(cs),
+            "phone_service": ch["phone"],
+            "multiple_lines": ch["multi"],
+            "internet_service": pd.Categorical.from_codes(ch["internet"], categories=list(INTERNET)),
+            **{name: ch["addons"][:, i] for i, name in enumerate(ADDON_SERVICES)},
+            "payment_method": pd.Categorical.from_codes(ch["payment"], categories=list(PAYMENT_METHODS)),
+            "paperless_billing": ch["paperless"],
+        }
+    ).sort_values(["customer_id", "effective_at"], kind="stable", ignore_index=True)
+    b = bills.frame()
+    period_start = month_starts_ns(b["period"])
+    billing = pd.DataFrame(
+        {
+            "customer_id": _ids(b["customer"], ids),
+            "period_month": _months(b["period"]),
+            "billed_at": _ts(period_start),
+            "known_at": _ts(period_start + DAY_NS),
+            "amount": b["amount"],
+        }
+    )
+    p = pays.frame()
+    due = month_starts_ns(p["period"]) + 24 * DAY_NS
+    payments = pd.DataFrame(
+        {
+            "customer_id": _ids(p["customer"], ids),
+            "period_month": _months(p["period"]),
+            "due_at": _ts(due),
+            "known_at": _ts(due + 10 * DAY_NS),
+            "paid_late": p["late"],
+        }
+    )
+    t = tickets.frame()
+    ticket_frame = pd.DataFrame(
+        {
+            "customer_id": _ids(t["customer"], ids),
+            "ticket_id": pd.Series([f"T{i:09d}" for i in t["ticket"]], dtype=object),
+            "opened_at": _ts(t["opened_ns"]),
+            "known_at": _ts(t["known_ns"]),
+        }
+    )
+    c = churns.frame()
+    churn_events = pd.DataFrame(
+        {
+            "customer_id": _ids(c["customer"], ids),
+            "churned_at": _ts(c["churned_ns"]),
+            "known_at": _ts(c["churned_ns"]),
+        }
+    ).sort_values("customer_id", kind="stable", ignore_index=True)
+    o = oracle.frame()
+    oracle_frame = pd.DataFrame(
+        {
+            "customer_id": _ids(o["customer"], ids),
+            "snapshot_month": _months(o["month"]),
+            "hazard": o["hazard"],
+        }
+    )
+    offers = _offer_response(config, state, ids)
+    manifest = {
+        "source": "simulator",
+        "first_snapshot_month": month_label(start),
+        "last_snapshot_month": month_label(end),
+        "behaviour_tables": ["payments", "tickets"],
+        "simulation": {**asdict(config), "drift_start": month_label(config.drift_index)},
+        "hazard": asdict(HazardCoefficients()),
+    }
+    return RawData(
+        tables={
+            "customers": customers,
+            "service_changes": service_changes,
+            "billing": billing,
+            "payments": payments,
+            "tickets": ticket_frame,
+            "churn_events": churn_events,
+        },
+        manifest=manifest,
+        oracle=oracle_frame,
+        offers=offers,
+    )
+
+
+def _offer_response(config: SimulationConfig, state: _State, ids: np.ndarray) -> pd.DataFrame:
+    """Who each retention offer would save, drawn once per customer from its own stream.
+
+    A would-be churner offered action a stays iff ``u_save < p_save_a``: a common
+    random number, so comparing policies on the same customers is fair. Calls work
+    better on satisfied customers, discounts on price-sensitive ones, contract
+    upgrades only on month-to-month customers (see docs/simulator.md).
+    """
+    n = state.n
+    rng = _month_rng(config.seed, (1 << 30) + 1)
+    price_sensitivity = rng.normal(size=n)
+    u = rng.random(n)
+    satisfaction = state.satisfaction[:n]
+    return pd.DataFrame(
+        {
+            "customer_id": _ids(np.arange(n), ids),
+            "p_save_loyalty_call": 0.15 * (1.0 + 0.5 * np.tanh(satisfaction)),
+            "p_save_discount": 0.35 * (1.0 + 0.5 * np.tanh(price_sensitivity)),
+            "p_save_contract_upgrade": np.where(state.contract[:n] == 0, 0.30, 0.0),
+            "u_save": u,
+        }
+    )

@@ -1,0 +1,282 @@
+"""Temporalization: raw records -> one snapshot per active customer per month start.
+
+The rule everything here obeys: the snapshot at month start T sees a record only
+if the record was known strictly before T (``known_at < T``) and what it
+describes happened before T. Because T is a month start, "known strictly before
+T" is "T ≥ month(known_at) + 1", so every record contributes to a contiguous
+range of snapshot months. The builder turns each record into such a range and
+adds them all with one difference array per feature: no per-snapshot filtering
+(the straightforward ``data[data.known_at < T]`` loop lives in
+``churn.temporal_reference`` as the slow, obviously-correct twin that tests and
+the benchmark compare against).
+
+Money is summed in integer cents so window sums are exact and rebuilds are
+byte-identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from churn.raw import RawData
+from churn.schema import (
+    ADDON_SERVICES,
+    CONTRACT_TERM_MONTHS,
+    CONTRACTS,
+    CREATED_TIMESTAMP,
+    ENTITY,
+    EVENT_TIMESTAMP,
+    FEATURE_NAMES,
+    LABEL,
+    PARTITION,
+)
+from churn.timeutil import InputError, month_index_of_ns, month_label, month_starts_ns, parse_month
+
+
+@dataclass
+class Snapshots:
+    """Built snapshots (one row per customer-month) and labels for the months already observed."""
+
+    features: pd.DataFrame  # ENTITY, EVENT_TIMESTAMP, CREATED_TIMESTAMP, features..., PARTITION
+    labels: pd.DataFrame  # ENTITY, EVENT_TIMESTAMP, LABEL
+
+
+def _ns(series: pd.Series) -> np.ndarray:
+    values = pd.to_datetime(series, utc=True)
+    return np.asarray(values.dt.tz_convert("UTC").dt.tz_localize(None), dtype="datetime64[ns]").astype(np.int64)
+
+
+def _codes(series: pd.Series, categories: pd.Index, table: str) -> np.ndarray:
+    if isinstance(series.dtype, pd.CategoricalDtype) and series.cat.categories.equals(categories):
+        codes = series.cat.codes.to_numpy()
+    else:
+        codes = pd.Categorical(series.astype(str), categories=categories).codes
+    if (codes < 0).any():
+        missing = series[codes < 0].astype(str).iloc[0]
+        raise InputError(f"{table}.customer_id: {missing!r} is not in customers")
+    return np.asarray(codes, dtype=np.int64)
+
+
+def _period_index(series: pd.Series) -> np.ndarray:
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        lookup = np.array([parse_month(str(c), field="period_month") for c in series.cat.categories], dtype=np.int64)
+        return lookup[series.cat.codes.to_numpy()]
+    return np.array([parse_month(str(v), field="period_month") for v in series], dtype=np.int64)
+
+
+def _whole_months(since_ns: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Whole months from an instant to the month start ``t`` (both as given; month starts count exactly)."""
+    mi = month_index_of_ns(since_ns)
+    exact = since_ns == month_starts_ns(mi)
+    return t - mi - np.where(exact, 0, 1)
+
+
+class _Grid:
+    """Snapshot rows: customer c owns rows offset[c] .. offset[c]+count[c]-1 for months t0[c] .. t1[c]."""
+
+    def __init__(self, t0: np.ndarray, t1: np.ndarray) -> None:
+        self.t0 = t0
+        self.t1 = t1
+        self.count = np.maximum(t1 - t0 + 1, 0)
+        self.offset = np.concatenate([[0], np.cumsum(self.count)[:-1]]).astype(np.int64)
+        self.n = int(self.count.sum())
+        self.cust = np.repeat(np.arange(len(t0)), self.count)
+        self.t = self.t0[self.cust] + (np.arange(self.n) - self.offset[self.cust])
+
+    def range_sum(self, cust: np.ndarray, lo: np.ndarray, hi: np.ndarray, weight: np.ndarray | int = 1) -> np.ndarray:
+        """For every row (c, T): the sum of weights of records of c with lo ≤ T ≤ hi (exact int64)."""
+        lo = np.maximum(lo, self.t0[cust])
+        hi = np.minimum(hi, self.t1[cust])
+        keep = lo <= hi
+        w = np.broadcast_to(np.asarray(weight, dtype=np.float64), cust.shape)[keep]
+        c, lo, hi = cust[keep], lo[keep], hi[keep]
+        start = self.offset[c] + (lo - self.t0[c])
+        stop = self.offset[c] + (hi - self.t0[c]) + 1
+        # float64 holds these integer sums exactly (all far below 2**53)
+        diff = np.bincount(start, w, minlength=self.n + 1) - np.bincount(stop, w, minlength=self.n + 1)
+        return np.rint(np.cumsum(diff[: self.n])).astype(np.int64)
+
+    def latest(self, cust: np.ndarray, avail: np.ndarray, order: tuple[np.ndarray, ...]) -> np.ndarray:
+        """Per row: index of the record of c with the greatest ``order`` among those with avail ≤ T (-1: none)."""
+        if len(cust) == 0:
+            return np.full(self.n, -1, dtype=np.int64)
+        rank = np.empty(len(cust), dtype=np.int64)
+        rank[np.lexsort(order[::-1])] = np.arange(len(cust))
+        by_avail = np.lexsort((rank, avail, cust))
+        c_sorted, a_sorted, r_sorted = cust[by_avail], avail[by_avail], rank[by_avail]
+        big = np.int64(len(cust) + 1)
+        best = np.maximum.accumulate(c_sorted * big + r_sorted) - c_sorted * big
+        record_of_rank = np.empty(len(cust), dtype=np.int64)
+        record_of_rank[rank] = np.arange(len(cust))
+        span = np.int64(1 << 24)
+        keys = c_sorted * span + a_sorted
+        pos = np.searchsorted(keys, self.cust * span + self.t, side="right") - 1
+        found = (pos >= 0) & (c_sorted[np.maximum(pos, 0)] == self.cust)
+        return np.where(found, record_of_rank[best[np.maximum(pos, 0)]], -1)
+
+
+def build_snapshots(raw: RawData, progress: Callable[[str], None] | None = None) -> Snapshots:
+    """Every active customer at every month start in the raw data's snapshot range, with labels."""
+
+    def step(name: str) -> None:
+        if progress is not None:
+            progress(name)
+
+    first = parse_month(raw.first_snapshot_month, field="manifest.first_snapshot_month")
+    last = parse_month(raw.last_snapshot_month, field="manifest.last_snapshot_month")
+    customers = raw.tables["customers"]
+    ids = pd.Index(customers["customer_id"].astype(str))
+    if ids.has_duplicates:
+        raise InputError("customers.customer_id: duplicate ids")
+    n_cust = len(ids)
+    signup_ns = _ns(customers["signup_at"])
+    signup_known_ns = np.maximum(signup_ns, _ns(customers["known_at"]))
+
+    churn = raw.tables.get("churn_events")
+    churn_known = np.full(n_cust, np.iinfo(np.int64).max)
+    churn_at = np.full(n_cust, np.iinfo(np.int64).max)
+    if churn is not None and len(churn):
+        cc = _codes(churn["customer_id"], ids, "churn_events")
+        np.minimum.at(churn_known, cc, _ns(churn["known_at"]))
+        np.minimum.at(churn_at, cc, _ns(churn["churned_at"]))
+
+    # Active at T: signed up (and known) before T, and no churn known before T.
+    t0 = np.maximum(month_index_of_ns(signup_known_ns) + 1, first)
+    has_churn = churn_known < np.iinfo(np.int64).max
+    t1 = np.where(has_churn, month_index_of_ns(np.where(has_churn, churn_known, 0)), last)
+    t1 = np.minimum(t1, last)
+    grid = _Grid(t0, t1)
+    c, t = grid.cust, grid.t
+    step("grid")
+
+    out: dict[str, np.ndarray] = {}
+    out["tenure_months"] = _whole_months(signup_ns[c], t)
+
+    # Service state: the latest change (by effective time, then knowledge time) known before T.
+    sc = raw.tables["service_changes"]
+    sc_c = _codes(sc["customer_id"], ids, "service_changes")
+    eff, known = _ns(sc["effective_at"]), _ns(sc["known_at"])
+    avail = np.maximum(month_index_of_ns(eff), month_index_of_ns(known)) + 1
+    rec = grid.latest(sc_c, avail, (eff, known))
+    if (rec < 0).any():
+        bad = ids[c[rec < 0][0]]
+        raise InputError(f"service_changes: customer {bad!r} has no service state known before a snapshot")
+
+    def state(col: str) -> np.ndarray:
+        return sc[col].to_numpy()[rec]
+
+    contract = state("contract").astype(str)
+    internet = state("internet_service").astype(str)
+    out["contract_type"] = contract
+    term = np.array([CONTRACT_TERM_MONTHS[x] for x in CONTRACTS])[pd.Categorical(contract, categories=CONTRACTS).codes]
+    since = np.maximum(_whole_months(_ns(sc["contract_start"])[rec], t), 0)
+    out["contract_remaining_months"] = np.where(term > 0, term - np.mod(since, np.maximum(term, 1)), 0)
+    phone = state("phone_service").astype(bool)
+    has_internet = internet != "No"
+    addons = sum(state(name).astype(bool).astype(np.int64) for name in ADDON_SERVICES)
+    out["num_services_total"] = (
+        phone.astype(np.int64)
+        + (state("multiple_lines").astype(bool) & phone)
+        + has_internet
+        + np.where(has_internet, addons, 0)
+    )
+    out["has_fiber_optic"] = internet == "Fiber optic"
+    out["payment_method"] = state("payment_method").astype(str)
+    out["paperless_billing"] = state("paperless_billing").astype(bool)
+    out["gender"] = customers["gender"].astype(str).to_numpy()[c]
+    for name in ("senior_citizen", "partner", "dependents"):
+        out[name] = customers[name].to_numpy(dtype=bool)[c]
+    step("state")
+
+    # Invoices: period p known at K contributes to snapshots T in [max(p + 1, K), ...].
+    bills = raw.tables["billing"]
+    b_c = _codes(bills["customer_id"], ids, "billing")
+    p = _period_index(bills["period_month"])
+    b_known = _ns(bills["known_at"])
+    lo = np.maximum(p + 1, month_index_of_ns(b_known) + 1)
+    cents = np.rint(bills["amount"].to_numpy(dtype=np.float64) * 100).astype(np.int64)
+    last_bill = grid.latest(b_c, lo, (p, b_known))
+    out["monthly_charges"] = np.where(last_bill >= 0, cents[np.maximum(last_bill, 0)] / 100.0, np.nan)
+    n3 = grid.range_sum(b_c, lo, p + 3)
+    s3 = grid.range_sum(b_c, lo, p + 3, cents)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["avg_monthly_charges_3m"] = np.where(n3 > 0, s3 / np.maximum(n3, 1) / 100.0, np.nan)
+    x = p - first  # small integers keep every sum exact
+    n6 = grid.range_sum(b_c, lo, p + 6)
+    sx = grid.range_sum(b_c, lo, p + 6, x)
+    sxx = grid.range_sum(b_c, lo, p + 6, x * x)
+    sy = grid.range_sum(b_c, lo, p + 6, cents)
+    sxy = grid.range_sum(b_c, lo, p + 6, x * cents)
+    denom = n6 * sxx - sx * sx
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = (n6 * sxy - sx * sy) / np.where(denom > 0, denom, 1) / 100.0
+    out["charges_trend_6m"] = np.where((n6 >= 2) & (denom > 0), slope, np.nan)
+    out["total_charges_to_date"] = grid.range_sum(b_c, lo, np.full_like(lo, last), cents) / 100.0
+    step("billing")
+
+    # High value: top 25% of monthly charges among customers active at the same T.
+    high = np.zeros(grid.n, dtype=bool)
+    mc = out["monthly_charges"]
+    order = np.argsort(t, kind="stable")
+    bounds = np.flatnonzero(np.diff(t[order])) + 1
+    for rows in np.split(order, bounds):
+        values = mc[rows]
+        valid = values[~np.isnan(values)]
+        if len(valid):
+            high[rows] = np.nan_to_num(values, nan=-np.inf) >= np.quantile(valid, 0.75)
+    out["is_high_value"] = high
+
+    # Behaviour: null where the source does not record it.
+    if "tickets" in raw.behaviour_tables and "tickets" in raw.tables:
+        tk = raw.tables["tickets"]
+        tk_c = _codes(tk["customer_id"], ids, "tickets")
+        opened = month_index_of_ns(_ns(tk["opened_at"]))
+        tlo = np.maximum(opened + 1, month_index_of_ns(_ns(tk["known_at"])) + 1)
+        out["num_support_tickets_3m"] = grid.range_sum(tk_c, tlo, opened + 3).astype(float)
+    else:
+        out["num_support_tickets_3m"] = np.full(grid.n, np.nan)
+    if "payments" in raw.behaviour_tables and "payments" in raw.tables:
+        pay = raw.tables["payments"]
+        late_rows = pay["paid_late"].to_numpy(dtype=bool)
+        pay = pay[late_rows]
+        pc = _codes(pay["customer_id"], ids, "payments")
+        pp = _period_index(pay["period_month"])
+        plo = np.maximum(pp + 1, month_index_of_ns(_ns(pay["known_at"])) + 1)
+        out["num_late_payments_6m"] = grid.range_sum(pc, plo, pp + 6).astype(float)
+    else:
+        out["num_late_payments_6m"] = np.full(grid.n, np.nan)
+    step("behaviour")
+
+    event_ts = pd.to_datetime(month_starts_ns(t), utc=True)
+    month_labels = np.array([month_label(i) for i in range(first, last + 1)], dtype=object)
+    features = pd.DataFrame(
+        {
+            ENTITY: ids.to_numpy()[c],
+            EVENT_TIMESTAMP: event_ts,
+            CREATED_TIMESTAMP: event_ts,
+            **{name: out[name] for name in FEATURE_NAMES},
+            PARTITION: month_labels[t - first],
+        }
+    )
+    for name in ("num_support_tickets_3m", "num_late_payments_6m"):
+        features[name] = features[name].astype("Int64")
+    for name in ("tenure_months", "contract_remaining_months", "num_services_total"):
+        features[name] = features[name].astype("int64")
+    features = features.sort_values([PARTITION, ENTITY], kind="stable", ignore_index=True)
+
+    # Labels: churn before the end of the month that starts at T; only months fully observed.
+    labelled = t < last
+    next_start = month_starts_ns(t + 1)
+    labels = pd.DataFrame(
+        {
+            ENTITY: ids.to_numpy()[c[labelled]],
+            EVENT_TIMESTAMP: event_ts[labelled],
+            LABEL: (churn_at[c] < next_start)[labelled].astype(np.int8),
+        }
+    ).sort_values([EVENT_TIMESTAMP, ENTITY], kind="stable", ignore_index=True)
+    step("labels")
+    return Snapshots(features=features, labels=labels)

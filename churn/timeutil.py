@@ -1,0 +1,61 @@
+"""Month arithmetic on integer month indices (months since 1970-01).
+
+Snapshots sit on month starts, so almost every temporal rule reduces to integer
+comparisons of month indices, which vectorise and never suffer from time zones.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+class InputError(ValueError):
+    """A user-facing error: the message names the field and the problem."""
+
+
+def parse_month(text: str, field: str = "month") -> int:
+    """'YYYY-MM' -> month index; raises InputError naming ``field``."""
+    match = _MONTH_RE.match(str(text).strip())
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        raise InputError(f"{field}: expected a month as YYYY-MM, got {text!r}")
+    return (int(match.group(1)) - 1970) * 12 + int(match.group(2)) - 1
+
+
+def parse_date(text: str, field: str = "date") -> pd.Timestamp:
+    try:
+        ts = pd.Timestamp(str(text))
+    except (ValueError, TypeError):
+        raise InputError(f"{field}: expected a date as YYYY-MM-DD, got {text!r}") from None
+    if ts is pd.NaT:
+        raise InputError(f"{field}: expected a date as YYYY-MM-DD, got {text!r}")
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def month_label(index: int) -> str:
+    return f"{1970 + index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def month_start(index: int) -> pd.Timestamp:
+    return pd.Timestamp(year=1970 + index // 12, month=index % 12 + 1, day=1, tz="UTC")
+
+
+def month_starts_ns(index: np.ndarray) -> np.ndarray:
+    """Vectorised month start (UTC) as int64 nanoseconds."""
+    months = np.asarray(index, dtype=np.int64).astype("datetime64[M]")
+    return months.astype("datetime64[ns]").astype(np.int64)
+
+
+def month_index_of_ns(ns: np.ndarray) -> np.ndarray:
+    """Month index of int64-nanosecond UTC times."""
+    months = np.asarray(ns, dtype="int64").astype("datetime64[ns]").astype("datetime64[M]")
+    return months.astype(np.int64)
+
+
+def month_index_of(ts: pd.Timestamp) -> int:
+    ts = pd.Timestamp(ts)
+    return (ts.year - 1970) * 12 + ts.month - 1

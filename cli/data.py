@@ -1,0 +1,175 @@
+"""Raw data and snapshots: simulate, ingest, build, validate, summary."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from churn.settings import get_settings
+from cli.common import JSON_OPTION, emit, err_console, handle_errors, progress_bar
+
+ingest_app = typer.Typer(help="Bring an external data file into the raw schema.", no_args_is_help=True)
+
+
+@handle_errors
+def simulate_cmd(
+    customers: int = typer.Option(20_000, help="Active customers at the first snapshot month."),
+    months: int = typer.Option(24, help="Months to simulate (each gets a labelled snapshot)."),
+    start: str = typer.Option("2023-01", help="First snapshot month, YYYY-MM."),
+    seed: int = typer.Option(None, help="Random seed (default: CHURN_SEED)."),
+    scenario: str = typer.Option("stable", help="stable, price_shock, service_outage or concept_drift."),
+    drift_start: str = typer.Option(None, help="Month the scenario starts, YYYY-MM (default: 2/3 of the way)."),
+    drift_strength: float = typer.Option(1.0, help="Scale of the injected drift (1 = documented default)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Generate raw customer histories with a known churn hazard into CHURN_HOME/data/raw."""
+    from churn.raw import save_raw
+    from churn.simulate import SimulationConfig, simulate
+
+    settings = get_settings()
+    config = SimulationConfig(
+        customers=customers,
+        months=months,
+        start=start,
+        seed=settings.seed if seed is None else seed,
+        scenario=scenario,
+        drift_start=drift_start,
+        drift_strength=drift_strength,
+    )
+    config.validate()
+    began = time.perf_counter()
+    with progress_bar("simulating months", total=1) as advance:
+        raw = simulate(config, progress=lambda done, total: advance(done / total))
+    save_raw(raw, settings.raw_dir)
+    emit(
+        {
+            "raw_dir": str(settings.raw_dir),
+            "customers": len(raw.tables["customers"]),
+            **{f"rows.{name}": len(df) for name, df in raw.tables.items()},
+            "first_snapshot_month": raw.first_snapshot_month,
+            "last_snapshot_month": raw.last_snapshot_month,
+            "scenario": scenario,
+            "drift_start": raw.manifest["simulation"]["drift_start"],
+            "seed": config.seed,
+            "seconds": round(time.perf_counter() - began, 2),
+        },
+        as_json,
+        "simulate",
+    )
+
+
+@ingest_app.command("telco")
+@handle_errors
+def ingest_telco_cmd(
+    path: Path = typer.Argument(..., help="The IBM Telco Customer Churn CSV."),
+    as_of: str = typer.Option(..., "--as-of", help="Month the file describes (its end), YYYY-MM."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Validate the Telco CSV, quarantine bad rows in data/raw/rejects.csv, reconstruct monthly histories."""
+    from churn.raw import REJECTS_FILE, save_raw
+    from churn.telco import ingest_telco
+
+    settings = get_settings()
+    with progress_bar("ingesting telco file") as _:
+        result = ingest_telco(path, as_of)
+    save_raw(result.raw, settings.raw_dir)
+    summary = {**result.summary(), "raw_dir": str(settings.raw_dir)}
+    if result.rejected:
+        summary["rejects"] = str(settings.raw_dir / REJECTS_FILE)
+        err_console.print(f"[yellow]{result.rejected} row(s) rejected[/]: see {summary['rejects']}")
+    emit(summary, as_json, "ingest telco")
+
+
+@handle_errors
+def build_cmd(as_json: bool = JSON_OPTION) -> None:
+    """Turn raw data into point-in-time monthly snapshots and labels in the offline store."""
+    from churn.offline import write_offline
+    from churn.raw import load_raw
+    from churn.temporal import build_snapshots
+
+    settings = get_settings()
+    began = time.perf_counter()
+    raw = load_raw(settings.raw_dir)
+    steps = ["grid", "state", "billing", "behaviour", "labels"]
+    with progress_bar("building snapshots", total=len(steps)) as advance:
+        snaps = build_snapshots(raw, progress=lambda name: advance(desc=name))
+        counts = write_offline(snaps, settings.snapshots_dir, settings.labels_path)
+    emit(
+        {
+            **counts,
+            "source": raw.manifest.get("source"),
+            "first_snapshot_month": raw.first_snapshot_month,
+            "last_snapshot_month": raw.last_snapshot_month,
+            "churn_rate": round(float(snaps.labels["churned"].mean()), 5) if len(snaps.labels) else None,
+            "snapshots_dir": str(settings.snapshots_dir),
+            "labels": str(settings.labels_path),
+            "labelled": len(snaps.labels),
+            "seconds": round(time.perf_counter() - began, 2),
+        },
+        as_json,
+        "build",
+    )
+
+
+@handle_errors
+def validate_cmd(
+    sample: int = typer.Option(30, help="Customers recomputed with the slow reference builder."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Check the offline store's temporal consistency; exit 1 with a report on any violation."""
+    from churn.offline import read_labels, read_snapshots
+    from churn.raw import load_raw
+    from churn.validate import validate_temporal_consistency
+
+    settings = get_settings()
+    raw = load_raw(settings.raw_dir)
+    with progress_bar("validating offline store"):
+        features = read_snapshots(settings.snapshots_dir)
+        labels = read_labels(settings.labels_path)
+        report = validate_temporal_consistency(features, labels, raw, sample_customers=sample, seed=settings.seed)
+    if as_json:
+        emit(report.to_dict(), True, "validate")
+    else:
+        for check in report.checks:
+            mark = "[green]ok[/]  " if check.passed else f"[red]FAIL[/] ({check.violations})"
+            err_console.print(f"{mark} {check.name}")
+            for example in check.examples:
+                err_console.print(f"      e.g. {example}")
+        err_console.print("[bold green]valid[/]" if report.ok else "[bold red]violations found[/]")
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+@handle_errors
+def summary_cmd(as_json: bool = JSON_OPTION) -> None:
+    """What the offline store holds: months, customers, churn rate, feature coverage."""
+    from churn.offline import read_labels, read_snapshots
+    from churn.raw import load_raw
+
+    settings = get_settings()
+    raw = load_raw(settings.raw_dir)
+    features = read_snapshots(settings.snapshots_dir)
+    labels = read_labels(settings.labels_path)
+    per_month = features.groupby("snapshot_month").size()
+    rate = labels.groupby(labels["event_timestamp"].dt.strftime("%Y-%m"))["churned"].mean()
+    result = {
+        "source": raw.manifest.get("source"),
+        "home": str(settings.home_dir),
+        "snapshots": len(features),
+        "customers": int(features["customer_id"].nunique()),
+        "months": len(per_month),
+        "first_month": per_month.index.min(),
+        "last_month": per_month.index.max(),
+        "active_per_month": {"min": int(per_month.min()), "max": int(per_month.max())},
+        "labelled": len(labels),
+        "churn_rate": round(float(labels["churned"].mean()), 5) if len(labels) else None,
+        "monthly_churn_rate": {"min": round(float(rate.min()), 5), "max": round(float(rate.max()), 5)}
+        if len(rate)
+        else None,
+        "null_share": {
+            c: round(float(features[c].isna().mean()), 4) for c in features.columns if features[c].isna().any()
+        },
+    }
+    emit(result, as_json, "summary")

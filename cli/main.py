@@ -1,0 +1,23 @@
+"""`churn`: one thin command per verb. Frameworks are imported inside commands so `--help` stays fast."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import data
+
+app = typer.Typer(
+    help="Churn prediction and retention platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("simulate")(data.simulate_cmd)
+app.add_typer(data.ingest_app, name="ingest")
+app.command("build")(data.build_cmd)
+app.command("validate")(data.validate_cmd)
+app.command("summary")(data.summary_cmd)
+
+
+if __name__ == "__main__":
+    app()

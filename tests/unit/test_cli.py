@@ -1,0 +1,107 @@
+"""Every command, run as a user runs it: a real process, one JSON object on stdout, readable errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def churn(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CHURN_HOME": str(home), "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def one_json(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stdout
+    return json.loads(lines[0])
+
+
+@pytest.fixture(scope="module")
+def built_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    home = tmp_path_factory.mktemp("cli-home")
+    sim = one_json(churn(home, "simulate", "--customers", "400", "--months", "6", "--seed", "3", "--json"))
+    built = one_json(churn(home, "build", "--json"))
+    return home, sim, built
+
+
+@pytest.fixture(scope="module")
+def home(built_home: tuple[Path, dict[str, Any], dict[str, Any]]) -> Path:
+    return built_home[0]
+
+
+def test_simulate_build_validate_summary(built_home: tuple[Path, dict[str, Any], dict[str, Any]]) -> None:
+    home, sim, built = built_home
+    assert sim["first_snapshot_month"] == "2023-01" and sim["last_snapshot_month"] == "2023-07"
+    assert (home / "data" / "raw" / "billing.parquet").exists()
+    assert built["snapshots"] == 400 * 7 and built["labelled"] == 400 * 6 and built["months"] == 7
+    assert (home / "data" / "offline" / "snapshots" / "snapshot_month=2023-07" / "part-0.parquet").exists()
+    report = one_json(churn(home, "validate", "--sample", "10", "--json"))
+    assert report["ok"] is True and all(c["passed"] for c in report["checks"])
+    summary = one_json(churn(home, "summary", "--json"))
+    assert summary["snapshots"] == 2800 and summary["active_per_month"] == {"min": 400, "max": 400}
+    assert 0.0 < summary["churn_rate"] < 0.1
+
+
+def test_validate_exits_nonzero_with_a_report_on_violation(home: Path, tmp_path: Path) -> None:
+    import pandas as pd
+
+    part = home / "data" / "offline" / "snapshots" / "snapshot_month=2023-03" / "part-0.parquet"
+    original = part.read_bytes()
+    try:
+        df = pd.read_parquet(part)
+        df.loc[0, "tenure_months"] += 5
+        df.to_parquet(part)
+        proc = churn(home, "validate", "--sample", "5")
+        assert proc.returncode == 1
+        failed = [line for line in proc.stderr.splitlines() if line.startswith("FAIL")]
+        assert len(failed) == 1 and "tenure = whole months since signup" in failed[0]
+        assert "Traceback" not in proc.stderr
+    finally:
+        part.write_bytes(original)
+
+
+def test_ingest_telco(home: Path, telco_csv: Path, tmp_path: Path) -> None:
+    telco_home = tmp_path / "telco"
+    out = one_json(churn(telco_home, "ingest", "telco", str(telco_csv), "--as-of", "2024-12", "--json"))
+    assert out["accepted"] == 7043 and out["rejected"] == 0
+    assert one_json(churn(telco_home, "build", "--json"))["source"] == "telco"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["simulate", "--customers", "0"], "customers: must be at least 1"),
+        (["simulate", "--scenario", "meteor"], "scenario: must be one of"),
+        (["ingest", "telco", "/no/such.csv", "--as-of", "2024-12"], "does not exist"),
+        (["ingest", "telco", "x.csv", "--as-of", "2024-13"], "as_of: expected a month"),
+    ],
+)
+def test_bad_input_is_one_readable_line(tmp_path: Path, args: list[str], message: str) -> None:
+    proc = churn(tmp_path, *args)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+    assert not (tmp_path / "data").exists()
+
+
+def test_commands_before_data_exists_say_what_to_run(tmp_path: Path) -> None:
+    proc = churn(tmp_path, "build")
+    assert proc.returncode == 2 and "run `churn simulate`" in proc.stderr
+
+
+def test_missing_telco_columns_write_nothing(tmp_path: Path, telco_csv: Path) -> None:
+    short = tmp_path / "short.csv"
+    short.write_text("customerID,gender\n1,Male\n")
+    proc = churn(tmp_path / "h", "ingest", "telco", str(short), "--as-of", "2024-12")
+    assert proc.returncode == 2 and "missing required column(s): SeniorCitizen" in proc.stderr
+    assert not (tmp_path / "h" / "data").exists()

@@ -1,0 +1,18 @@
+import numpy as np
+import pytest
+
+from churn.timeutil import InputError, month_index_of_ns, month_label, month_starts_ns, parse_month
+
+
+def test_month_round_trip() -> None:
+    for text in ("1970-01", "2023-12", "2024-02"):
+        assert month_label(parse_month(text)) == text
+    idx = np.array([parse_month("2024-02"), parse_month("2024-03")])
+    assert (month_index_of_ns(month_starts_ns(idx) + 1) == idx).all()
+    assert (month_index_of_ns(month_starts_ns(idx) - 1) == idx - 1).all()
+
+
+@pytest.mark.parametrize("bad", ["2024-13", "2024-00", "24-01", "", "2024/01", "abc"])
+def test_bad_month_names_the_field(bad: str) -> None:
+    with pytest.raises(InputError, match="start: expected a month as YYYY-MM"):
+        parse_month(bad, field="start")
