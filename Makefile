@@ -25,6 +25,8 @@ demo: install
 	$(BIN)/churn build
 	$(BIN)/churn validate
 	$(BIN)/churn summary
+	$(BIN)/churn features apply
+	$(BIN)/churn features materialize
 
 lint: install
 	$(BIN)/ruff check .
@@ -41,6 +43,7 @@ test-fast: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_foundation.py
+	$(BIN)/python benchmarks/bench_feast.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

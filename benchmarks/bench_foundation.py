@@ -86,10 +86,10 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores{mem}, Python {platform.python_version()}"
 
 
-def write_section(body: str) -> None:
+def write_section(body: str, section: str = SECTION) -> None:
     path = HERE / "RESULTS.md"
     text = path.read_text() if path.exists() else "# Benchmark results\n\nEach section is rewritten by its benchmark.\n"
-    start, end = f"<!-- {SECTION}:start -->", f"<!-- {SECTION}:end -->"
+    start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
     block = f"{start}\n{body.strip()}\n{end}"
     if start in text:
         text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     )
     feast_project: str = Field("churn", description="Feast project name (unique per test run).")
     seed: int = Field(42, description="Default seed for every random choice the platform makes.")
+    online_key_ttl: int = Field(
+        62 * 24 * 3600, gt=0, description="Seconds a Redis online-store key lives after it is written (two months)."
+    )
 
     @field_validator("as_of")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import data
+from cli import data, features
 
 app = typer.Typer(
     help="Churn prediction and retention platform.",
@@ -17,6 +17,7 @@ app.add_typer(data.ingest_app, name="ingest")
 app.command("build")(data.build_cmd)
 app.command("validate")(data.validate_cmd)
 app.command("summary")(data.summary_cmd)
+app.add_typer(features.app, name="features")
 
 
 if __name__ == "__main__":

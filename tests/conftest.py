@@ -41,3 +41,39 @@ def telco_csv() -> Path:
     if not TELCO_CSV.exists():
         pytest.fail(f"the shared Telco CSV is expected at {TELCO_CSV} (CI lays shared/ beside the clone)")
     return TELCO_CSV
+
+
+def redis_available(host: str = "127.0.0.1", port: int = 6379) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def unique_project(prefix: str) -> str:
+    import os
+    import uuid
+
+    return f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+
+def make_settings(home: Path, project: str, profile: str = "local", **extra: object):
+    from churn.settings import Settings
+
+    return Settings(home=home, profile=profile, feast_project=project, **extra)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def feast_home(tmp_path_factory: pytest.TempPathFactory, small_snapshots: Snapshots):
+    """A CHURN_HOME holding the small simulation's offline store, with the local profile applied."""
+    from churn.offline import write_offline
+    from training import features
+
+    home = tmp_path_factory.mktemp("feast-home")
+    settings = make_settings(home, unique_project("local"))
+    write_offline(small_snapshots, settings.snapshots_dir, settings.labels_path)
+    features.apply(settings)
+    return settings

@@ -1,0 +1,75 @@
+"""Training sets through Feast's DuckDB offline store: the point-in-time join is exactly the snapshot table."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from churn.schema import FEATURE_NAMES, FEATURES
+from training import features
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def store(feast_home):
+    return features.get_store(feast_home)
+
+
+def test_feature_service_lists_exactly_the_model_inputs(store) -> None:
+    by_group = [f.name for group in ("profile", "billing", "behaviour") for f in FEATURES if f.group == group]
+    assert features.service_features(store) == by_group
+    assert sorted(by_group) == sorted(FEATURE_NAMES)
+
+
+def test_training_set_equals_the_snapshot_table(store, small_snapshots) -> None:
+    labels = small_snapshots.labels
+    joined = features.build_training_set(store, labels)
+    assert len(joined) == len(labels)
+    pd.testing.assert_frame_equal(joined[labels.columns], labels)
+    expected = labels.merge(small_snapshots.features, on=["customer_id", "event_timestamp"], how="left")
+    for name in FEATURE_NAMES:
+        got, want = joined[name], expected[name]
+        if want.dtype.kind in "biuf" or str(want.dtype) == "Int64":
+            pd.testing.assert_series_equal(got.astype("float64"), want.astype("float64"), check_names=False, obj=name)
+        else:
+            assert (got.astype(str) == want.astype(str)).all(), name
+
+
+def test_a_later_snapshot_is_never_joined_and_ttl_gives_nulls(store, small_snapshots) -> None:
+    snaps = small_snapshots.features
+    last_month = snaps.snapshot_month.max()
+    stayer = snaps[snaps.snapshot_month == last_month].customer_id.iloc[0]
+    rows = snaps[snaps.customer_id == stayer].sort_values("event_timestamp")
+    second, third = rows.iloc[1], rows.iloc[2]
+    first_ts = rows.event_timestamp.iloc[0]
+    entity = pd.DataFrame(
+        {
+            "customer_id": [stayer, stayer, stayer],
+            "event_timestamp": [
+                third.event_timestamp - pd.Timedelta(seconds=1),  # just before month 3's snapshot: month 2's
+                first_ts - pd.Timedelta(days=1),  # before any snapshot: nothing to join
+                snaps.event_timestamp.max() + pd.Timedelta(days=40),  # beyond the 31-day TTL: nulls
+            ],
+        }
+    )
+    out = features.build_training_set(store, entity)
+    assert out.total_charges_to_date.iloc[0] == pytest.approx(second.total_charges_to_date)
+    assert out.tenure_months.iloc[0] == second.tenure_months
+    assert out[list(FEATURE_NAMES)].iloc[1].isna().all()
+    assert out[list(FEATURE_NAMES)].iloc[2].isna().all()
+
+
+def test_entity_rows_keep_their_order_and_extra_columns(store, small_snapshots) -> None:
+    labels = small_snapshots.labels.sample(frac=1.0, random_state=3).head(500)
+    out = features.build_training_set(store, labels.assign(weight=1.5))
+    assert list(out.customer_id) == list(labels.customer_id)
+    assert (out.weight == 1.5).all()
+
+
+def test_duplicate_entity_rows_are_refused(store, small_snapshots) -> None:
+    from churn.timeutil import InputError
+
+    labels = small_snapshots.labels.head(3)
+    with pytest.raises(InputError, match="duplicate"):
+        features.build_training_set(store, pd.concat([labels, labels]))

@@ -1,0 +1,132 @@
+"""Materialization into the online stores (real Redis, and SQLite) and online reads back.
+
+Redis tests use database 11 and a project name unique to the run; Feast's
+teardown plus a scan remove every key they wrote.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import redis
+
+from churn.offline import write_offline
+from churn.simulate import simulate
+from churn.temporal import build_snapshots
+from churn.timeutil import month_start, parse_month
+from tests.conftest import SMALL, make_settings, redis_available, unique_project
+from training import features
+
+pytestmark = pytest.mark.integration
+REDIS_DB = 11
+REDIS = f"127.0.0.1:6379,db={REDIS_DB}"
+
+
+@pytest.fixture(scope="module")
+def redis_client() -> redis.Redis:
+    if not redis_available():
+        pytest.fail("no Redis at 127.0.0.1:6379: .ci/run starts one; start it with redis-server --daemonize yes")
+    return redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
+
+
+def _project_keys(client: redis.Redis, project: str) -> list[bytes]:
+    return list(client.scan_iter(match=f"*{project}", count=1000))
+
+
+@pytest.fixture
+def store_settings(tmp_path: Path, request: pytest.FixtureRequest, redis_client: redis.Redis):
+    profile = request.param
+    settings = make_settings(tmp_path, unique_project(profile), profile=profile, redis=REDIS)
+    yield settings
+    if profile == "redis":
+        store = features.get_store(settings)
+        with features.quiet_stdout():
+            store.teardown()
+        for key in _project_keys(redis_client, settings.feast_project):
+            redis_client.delete(key)
+        assert _project_keys(redis_client, settings.feast_project) == []
+
+
+def _assert_online_equals_offline(settings, snaps: pd.DataFrame, month: str) -> None:
+    store = features.get_store(settings)
+    expected = snaps[snaps.snapshot_month == month].set_index("customer_id")
+    online = features.read_online(store, [*expected.index, "no-such-customer"])
+    assert online.unknown == ["no-such-customer"]
+    assert (online.event_timestamps == month_start(parse_month(month))).all()
+    got = online.features.loc[expected.index]
+    for name in features.service_features(store):
+        want = expected[name]
+        if want.dtype == object:
+            assert (got[name] == want).all(), name
+        else:
+            np.testing.assert_allclose(
+                got[name].astype(float), want.astype(float), rtol=0, atol=0, equal_nan=True, err_msg=name
+            )
+
+
+@pytest.mark.parametrize("store_settings", ["redis", "local"], indirect=True)
+def test_materialized_latest_snapshots_read_back_value_by_value(store_settings, small_snapshots) -> None:
+    settings = store_settings
+    write_offline(small_snapshots, settings.snapshots_dir, settings.labels_path)
+    features.apply(settings)
+    workers = 2 if settings.profile == "redis" else 1  # Redis takes parallel writers, SQLite does not
+    result = features.materialize(settings, workers=workers)
+    assert result.workers == workers
+    latest = small_snapshots.features.snapshot_month.max()
+    assert result.customers == (small_snapshots.features.snapshot_month == latest).sum()
+    _assert_online_equals_offline(settings, small_snapshots.features, latest)
+    store = features.get_store(settings)
+    for view in ("customer_profile", "customer_billing", "customer_behaviour"):  # no interval lost to the race
+        assert store.get_feature_view(view).materialization_intervals == [(result.start, result.end)], view
+
+
+@pytest.mark.parametrize("store_settings", ["redis"], indirect=True)
+def test_incremental_materialization_moves_only_the_new_month(store_settings) -> None:
+    settings = store_settings
+    short = build_snapshots(simulate(replace(SMALL, months=5, drift_start="2023-12")))
+    longer = build_snapshots(simulate(replace(SMALL, months=6, drift_start="2023-12")))
+    write_offline(short, settings.snapshots_dir, settings.labels_path)
+    features.apply(settings)
+    first = features.materialize(settings)  # the latest month of the short run: 2023-06
+    write_offline(longer, settings.snapshots_dir, settings.labels_path)  # one more month: 2023-07
+    new_end = month_start(parse_month("2023-07")).to_pydatetime() + timedelta(seconds=1)
+    second = features.materialize(settings, end=new_end, incremental=True)
+    store = features.get_store(settings)
+    for view in ("customer_profile", "customer_billing", "customer_behaviour"):
+        intervals = store.get_feature_view(view).materialization_intervals
+        assert intervals[-1] == (first.end, new_end), view  # continues exactly where the last run ended
+    assert second.incremental and second.end == new_end
+    _assert_online_equals_offline(settings, longer.features, "2023-07")
+    # a customer who left during June keeps June's vector: the incremental run did not touch it
+    snaps = longer.features
+    june = set(snaps[snaps.snapshot_month == "2023-06"].customer_id)
+    july = set(snaps[snaps.snapshot_month == "2023-07"].customer_id)
+    leavers = sorted(june - july)
+    assert leavers
+    online = features.read_online(store, leavers)
+    assert (online.event_timestamps == month_start(parse_month("2023-06"))).all()
+
+
+@pytest.mark.parametrize("store_settings", ["redis"], indirect=True)
+def test_keys_expire_after_key_ttl_seconds(store_settings, small_snapshots, redis_client) -> None:
+    settings = store_settings.model_copy(update={"online_key_ttl": 2})
+    write_offline(small_snapshots, settings.snapshots_dir, settings.labels_path)
+    features.apply(settings)
+    features.materialize(settings)
+    keys = _project_keys(redis_client, settings.feast_project)
+    assert keys and all(0 < redis_client.ttl(k) <= 2 for k in keys[:20])
+    customer = small_snapshots.features[
+        small_snapshots.features.snapshot_month == small_snapshots.features.snapshot_month.max()
+    ].customer_id.iloc[0]
+    store = features.get_store(settings)
+    assert features.read_online(store, [customer]).unknown == []
+    deadline = time.monotonic() + 10
+    while _project_keys(redis_client, settings.feast_project) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert features.read_online(store, [customer]).unknown == [customer]

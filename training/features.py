@@ -1,0 +1,378 @@
+"""Every read and write of the feature store: training sets, online reads, apply and materialize.
+
+One module that training, serving and batch scoring share, so the model sees in
+production exactly what it saw in training. Feast's ``${VAR}`` expansion has no
+defaults, so :func:`feast_env` sets every variable the profile's yaml uses before
+Feast reads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from churn.offline import snapshot_months
+from churn.schema import ENTITY, EVENT_TIMESTAMP, FEATURE_NAMES, FEATURES_BY_NAME
+from churn.settings import Settings
+from churn.timeutil import InputError, month_start, parse_month
+
+REPO_DIR = Path(__file__).resolve().parents[1] / "feature_repo"
+DEFAULT_SERVICE = "churn_model_v1"
+_DECLARATION_MODULES = ("entities", "data_sources", "features", "feature_services")
+YAML_BY_PROFILE = {
+    "local": "feature_store.yaml",
+    "redis": "feature_store.redis.yaml",
+    "shared": "feature_store.shared.yaml",
+    "spark": "feature_store.spark.yaml",
+}
+
+
+def feast_env(settings: Settings) -> dict[str, str]:
+    """The variables the yaml files expand, for this process and for people running `feast` by hand."""
+    return {
+        "CHURN_HOME": str(settings.home_dir),
+        "CHURN_REDIS": settings.redis,
+        "CHURN_FEAST_PROJECT": settings.feast_project,
+        "CHURN_ONLINE_KEY_TTL": str(settings.online_key_ttl),
+    }
+
+
+def yaml_path(profile: str) -> Path:
+    try:
+        path = REPO_DIR / YAML_BY_PROFILE[profile]
+    except KeyError:
+        raise InputError(f"CHURN_PROFILE: unknown profile {profile!r}") from None
+    if not path.exists():
+        raise InputError(f"CHURN_PROFILE: profile {profile!r} has no {path.name} yet")
+    return path
+
+
+@contextlib.contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """Feast prints progress on stdout; our commands keep stdout for their one JSON object."""
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
+def get_store(settings: Settings, profile: str | None = None) -> Any:
+    """A FeatureStore for the profile (default: the active one), with its yaml's variables set."""
+    from feast import FeatureStore
+
+    profile = profile or settings.profile
+    os.environ.update(feast_env(settings))
+    settings.feast_dir(profile).mkdir(parents=True, exist_ok=True)
+    return FeatureStore(repo_path=str(REPO_DIR), fs_yaml_file=yaml_path(profile))
+
+
+def load_declarations(settings: Settings) -> list[Any]:
+    """Import feature_repo/ afresh (its source path follows CHURN_HOME) and return its Feast objects."""
+    from feast import Entity, FeatureService, FeatureView, FileSource
+
+    os.environ.update(feast_env(settings))
+    for name in _DECLARATION_MODULES:
+        sys.modules.pop(name, None)
+    sys.path.insert(0, str(REPO_DIR))
+    try:
+        modules = [importlib.import_module(name) for name in _DECLARATION_MODULES]
+    finally:
+        sys.path.remove(str(REPO_DIR))
+    objects: dict[str, Any] = {}
+    for module in modules:
+        for value in vars(module).values():
+            if isinstance(value, Entity | FileSource | FeatureView | FeatureService):
+                objects[f"{type(value).__name__}:{value.name}"] = value
+    return list(objects.values())
+
+
+@dataclass
+class ApplyResult:
+    project: str
+    profile: str
+    applied: list[str]
+    deleted: list[str]
+
+
+def apply(settings: Settings, profile: str | None = None) -> ApplyResult:
+    """`feast apply` for the profile: register the declarations, delete what the repo no longer declares."""
+    from feast import FeatureService, FeatureView
+
+    store = get_store(settings, profile)
+    objects = load_declarations(settings)
+    names = {o.name for o in objects}
+    stale: list[Any] = [fv for fv in store.list_feature_views() if fv.name not in names]
+    stale += [fs for fs in store.list_feature_services() if fs.name not in names]
+    with quiet_stdout():
+        store.apply(objects, objects_to_delete=stale, partial=False)
+    kinds = (FeatureView, FeatureService)
+    return ApplyResult(
+        project=settings.feast_project,
+        profile=profile or settings.profile,
+        applied=sorted(f"{type(o).__name__}:{o.name}" for o in objects if isinstance(o, kinds)),
+        deleted=sorted(o.name for o in stale),
+    )
+
+
+def feature_service(store: Any, name: str = DEFAULT_SERVICE) -> Any:
+    try:
+        return store.get_feature_service(name)
+    except Exception as err:  # Feast raises its own not-found classes
+        raise InputError(f"feature service {name!r} is not registered — run `churn features apply` ({err})") from None
+
+
+def service_features(store: Any, name: str = DEFAULT_SERVICE) -> list[str]:
+    """The service's feature names, in the order the model receives them."""
+    service = feature_service(store, name)
+    return [f.name for projection in service.feature_view_projections for f in projection.features]
+
+
+def build_training_set(store: Any, entity_df: pd.DataFrame, service_name: str = DEFAULT_SERVICE) -> pd.DataFrame:
+    """Point-in-time join of ``entity_df`` (customer_id, event_timestamp, any label columns) with the service.
+
+    The result has exactly the entity rows given, in their order; a feature view
+    without a snapshot inside its TTL yields nulls for that row.
+    """
+    if entity_df.duplicated([ENTITY, EVENT_TIMESTAMP]).any():
+        raise InputError("entity rows: duplicate (customer_id, event_timestamp) pairs")
+    entities = entity_df.reset_index(drop=True).assign(_row=np.arange(len(entity_df)))
+    entities[EVENT_TIMESTAMP] = pd.to_datetime(entities[EVENT_TIMESTAMP], utc=True)
+    with quiet_stdout():
+        job = store.get_historical_features(entity_df=entities, features=feature_service(store, service_name))
+        df = job.to_df()
+    if len(df) != len(entities) or not np.array_equal(np.sort(df["_row"].to_numpy()), entities["_row"].to_numpy()):
+        raise RuntimeError(f"point-in-time join returned {len(df)} rows for {len(entities)} entity rows")
+    df = df.sort_values("_row", kind="stable").drop(columns="_row").reset_index(drop=True)
+    df[EVENT_TIMESTAMP] = pd.to_datetime(df[EVENT_TIMESTAMP], utc=True).astype("datetime64[ns, UTC]")
+    return df
+
+
+@dataclass
+class OnlineFeatures:
+    """Online read for many customers: vectors of the known ones, and who is unknown."""
+
+    features: pd.DataFrame  # index customer_id, one column per feature (known customers only)
+    event_timestamps: pd.Series  # index customer_id: when the served snapshot was taken
+    unknown: list[str] = field(default_factory=list)
+
+
+_NUMERIC = {"int", "float"}
+
+
+class OnlineReader:
+    """Online reads through one feature service, resolved once.
+
+    Resolving a FeatureService from the registry costs milliseconds (proto
+    decoding), and Feast caches its request plan per service object, so a
+    long-lived reader (the API's) keeps one. :func:`read_online` is the one-off form.
+    """
+
+    def __init__(self, store: Any, service_name: str = DEFAULT_SERVICE) -> None:
+        self.store = store
+        self.service_name = service_name
+        self.service = feature_service(store, service_name)
+        self.names = [f.name for p in self.service.feature_view_projections for f in p.features]
+        self.kinds = [FEATURES_BY_NAME[n].dtype if n in FEATURES_BY_NAME else "float" for n in self.names]
+
+    def read(self, customer_ids: Sequence[str]) -> OnlineFeatures:
+        """Read the service's features for ``customer_ids`` in one online call.
+
+        Feast answers an id it has never seen with all-null features; that is
+        detected from the missing event timestamps and reported as unknown, never
+        passed on as if it were data.
+        """
+        ids = [str(c) for c in customer_ids]
+        response = self.store.get_online_features(features=self.service, entity_rows={ENTITY: ids}).to_dict(
+            include_event_timestamps=True
+        )
+        seconds = np.array([response[f"{n}__ts"] for n in self.names], dtype="float64").reshape(
+            len(self.names), len(ids)
+        )
+        latest_s = seconds.max(axis=0, initial=0.0)  # Feast stamps nothing-stored as 0
+        known = latest_s > 0
+        columns: dict[str, Any] = {}
+        for name, kind in zip(self.names, self.kinds, strict=True):
+            values = response[name]
+            if kind in _NUMERIC:
+                columns[name] = np.array(values, dtype="float64")
+            elif kind == "bool":
+                columns[name] = np.array([bool(v) for v in values], dtype=bool)
+            else:
+                columns[name] = np.array(values, dtype=object)
+        frame = pd.DataFrame(columns, index=pd.Index(ids, name=ENTITY))
+        latest = pd.Series(pd.to_datetime(latest_s, unit="s", utc=True), index=frame.index, name=EVENT_TIMESTAMP)
+        if known.all():
+            return OnlineFeatures(features=frame, event_timestamps=latest, unknown=[])
+        return OnlineFeatures(
+            features=frame[known],
+            event_timestamps=latest[known],
+            unknown=[i for i, k in zip(ids, known, strict=True) if not k],
+        )
+
+
+def read_online(store: Any, customer_ids: Sequence[str], service_name: str = DEFAULT_SERVICE) -> OnlineFeatures:
+    """One-off online read; long-lived callers keep an :class:`OnlineReader`."""
+    return OnlineReader(store, service_name).read(customer_ids)
+
+
+def platform_clock(settings: Settings) -> int:
+    """The platform's "now" as a month index: CHURN_AS_OF, else the latest snapshot month."""
+    if settings.as_of:
+        return parse_month(settings.as_of, field="CHURN_AS_OF")
+    months = snapshot_months(settings.snapshots_dir)
+    if not months:
+        raise InputError(f"offline store: no snapshots under {settings.snapshots_dir} — run `churn build` first")
+    return parse_month(months[-1])
+
+
+@dataclass
+class MaterializeResult:
+    profile: str
+    start: datetime
+    end: datetime
+    customers: int
+    seconds: float
+    incremental: bool
+    workers: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "customers": self.customers,
+            "seconds": round(self.seconds, 2),
+            "customers_per_second": round(self.customers / self.seconds) if self.seconds else None,
+            "incremental": self.incremental,
+            "workers": self.workers,
+        }
+
+
+def snapshot_ttl(store: Any, service_name: str = DEFAULT_SERVICE) -> timedelta:
+    service = feature_service(store, service_name)
+    ttls = [store.get_feature_view(p.name).ttl for p in service.feature_view_projections]
+    return max(ttls)
+
+
+def materialize(
+    settings: Settings,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    profile: str | None = None,
+    incremental: bool = False,
+    workers: int = 1,
+) -> MaterializeResult:
+    """Load snapshots into the online store.
+
+    Without dates: the snapshots taken at the platform's clock, i.e. the latest
+    snapshot of every customer active then, so a fresh or restarted online
+    store is filled by one call. ``incremental`` moves forward from the last
+    materialized time to ``end``. ``workers`` > 1 materializes groups of feature
+    views in parallel processes (online stores that take concurrent writers
+    only: Redis, not SQLite); incremental runs use one.
+    """
+    store = get_store(settings, profile)
+    clock = month_start(platform_clock(settings)).to_pydatetime()
+    if start is None and end is None:
+        start, end = clock, clock + timedelta(seconds=1)  # exactly the clock month's snapshots
+    end = end or clock + timedelta(seconds=1)
+    if start is None:
+        start = end - snapshot_ttl(store) - timedelta(seconds=1)
+    if start >= end:
+        raise InputError(f"materialize: --start ({start:%Y-%m-%d}) must be before --end ({end:%Y-%m-%d})")
+    customers = _customers_between(settings, start, end)
+    began = time.perf_counter()
+    groups = _view_groups(store, 1 if incremental else workers)
+    if len(groups) == 1:
+        _materialize_views(settings, profile, None, start, end, incremental)
+    else:
+        # Feast's materialization is CPU-bound (protobuf conversion) and single-threaded: one process per
+        # group of feature views, each through Feast's own materialize(feature_views=...). Spawned, not
+        # forked: a fork of a process with DuckDB's threads running can deadlock.
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(len(groups)) as pool:
+            pool.starmap(_materialize_views, [(settings, profile, group, start, end, incremental) for group in groups])
+        # The workers each rewrote the file registry; record every view's interval once more, in one process,
+        # so none is lost to their race.
+        store = get_store(settings, profile)
+        for view in (name for group in groups for name in group):
+            fv = store.get_feature_view(view)
+            if not fv.materialization_intervals or fv.materialization_intervals[-1] != (start, end):
+                store.registry.apply_materialization(fv, store.project, start, end, commit=True)
+    return MaterializeResult(
+        profile=profile or settings.profile,
+        start=start,
+        end=end,
+        customers=customers,
+        seconds=time.perf_counter() - began,
+        incremental=incremental,
+        workers=len(groups),
+    )
+
+
+def _view_groups(store: Any, workers: int) -> list[list[str]]:
+    """Split the service's feature views into ``workers`` groups of about equal feature counts."""
+    service = feature_service(store)
+    sizes = sorted(((len(p.features), p.name) for p in service.feature_view_projections), reverse=True)
+    groups: list[list[str]] = [[] for _ in range(max(1, min(workers, len(sizes))))]
+    load = [0] * len(groups)
+    for size, name in sizes:
+        i = load.index(min(load))
+        groups[i].append(name)
+        load[i] += size
+    return groups
+
+
+def _materialize_views(
+    settings: Settings,
+    profile: str | None,
+    views: list[str] | None,
+    start: datetime,
+    end: datetime,
+    incremental: bool,
+) -> None:
+    store = get_store(settings, profile)
+    with quiet_stdout():
+        if incremental:
+            store.materialize_incremental(end_date=end, feature_views=views)
+        else:
+            store.materialize(start_date=start, end_date=end, feature_views=views)
+
+
+def _customers_between(settings: Settings, start: datetime, end: datetime) -> int:
+    """How many distinct customers have a snapshot in [start, end): what materialization moves."""
+    import pyarrow.dataset as ds
+
+    months = [
+        m
+        for m in snapshot_months(settings.snapshots_dir)
+        if pd.Timestamp(start) <= month_start(parse_month(m)) < pd.Timestamp(end)
+    ]
+    if not months:
+        return 0
+    paths = [str(settings.snapshots_dir / f"snapshot_month={m}" / "part-0.parquet") for m in months]
+    ids = ds.dataset(paths, format="parquet").to_table(columns=[ENTITY]).column(ENTITY)
+    return len(pd.unique(ids.to_numpy(zero_copy_only=False)))
+
+
+__all__ = [
+    "DEFAULT_SERVICE",
+    "FEATURE_NAMES",
+    "OnlineFeatures",
+    "apply",
+    "build_training_set",
+    "feast_env",
+    "get_store",
+    "materialize",
+    "read_online",
+]

@@ -1,0 +1,220 @@
+"""The model registry: versions in BentoML's model store, and a champion pointer with its full history.
+
+The pointer (``CHURN_HOME/registry/champion.json``) decides what serving and
+batch scoring load. It is rewritten atomically, and only after the new
+champion's artifact has been loaded successfully, so a corrupt or missing
+artifact never replaces a working champion.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from churn.io import write_json
+from churn.settings import Settings
+from churn.timeutil import InputError
+from training.models import ChurnModel
+
+MODEL_NAME = "churn_model"
+
+
+class RegistryError(InputError):
+    """A registry operation that cannot be done; the message says why and what to do."""
+
+
+def model_store(settings: Settings) -> Any:
+    """BentoML's model store under CHURN_HOME/bentoml, passed explicitly to every call.
+
+    BentoML resolves its home once per process; passing the store keeps tests
+    and profiles with different homes apart. ``BENTOML_HOME`` is set too, for
+    the `bentoml` processes we start.
+    """
+    from bentoml._internal.models.model import ModelStore
+
+    home = settings.home_dir / "bentoml"
+    (home / "models").mkdir(parents=True, exist_ok=True)
+    os.environ["BENTOML_HOME"] = str(home)
+    return ModelStore(str(home / "models"))
+
+
+def pointer_path(settings: Settings) -> Path:
+    return settings.home_dir / "registry" / "champion.json"
+
+
+def read_pointer(settings: Settings) -> dict[str, Any]:
+    path = pointer_path(settings)
+    if not path.exists():
+        return {"champion": None, "history": []}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise RegistryError(f"registry: {path} is not valid JSON ({err}); restore it from its history") from None
+
+
+def save_model(settings: Settings, model: ChurnModel, metadata: dict[str, Any]) -> str:
+    """Store the artifact and its metadata; returns the version (``churn_model:<tag>``)."""
+    import bentoml
+
+    labels = {"feature_service": str(metadata.get("feature_service", "")), "source": str(metadata.get("source", ""))}
+    with bentoml.models.create(
+        MODEL_NAME, metadata=_jsonable(metadata), labels=labels, _model_store=model_store(settings)
+    ) as bento_model:
+        model.save(Path(bento_model.path))
+    return str(bento_model.tag)
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=str))
+
+
+def load_model(settings: Settings, version: str, nthread: int = 1) -> ChurnModel:
+    """Load a version, or raise RegistryError saying what is wrong with it."""
+    import bentoml
+
+    try:
+        stored = bentoml.models.get(version, _model_store=model_store(settings))
+    except Exception:  # BentoML raises its own NotFound
+        raise RegistryError(f"registry: model {version!r} is not in the model store") from None
+    try:
+        return ChurnModel.load(Path(stored.path), metadata=dict(stored.info.metadata), nthread=nthread)
+    except Exception as err:
+        raise RegistryError(f"registry: model {version!r} is unreadable ({err.__class__.__name__}: {err})") from None
+
+
+def load_champion(settings: Settings, nthread: int = 1) -> ChurnModel:
+    version = read_pointer(settings).get("champion")
+    if not version:
+        raise RegistryError("registry: no champion model yet — run `churn train`")
+    return load_model(settings, version, nthread=nthread)
+
+
+def list_models(settings: Settings) -> list[dict[str, Any]]:
+    import bentoml
+
+    champion = read_pointer(settings).get("champion")
+    rows = []
+    try:
+        stored = bentoml.models.list(MODEL_NAME, _model_store=model_store(settings))
+    except bentoml.exceptions.NotFound:
+        stored = []
+    for m in sorted(stored, key=lambda m: m.info.creation_time):
+        meta: dict[str, Any] = dict(m.info.metadata)
+        test: dict[str, Any] = meta.get("test") or {}
+        rows.append(
+            {
+                "version": str(m.tag),
+                "created": m.info.creation_time.isoformat(),
+                "champion": str(m.tag) == champion,
+                "feature_service": meta.get("feature_service"),
+                "test": {k: test.get(k) for k in ("roc_auc", "pr_auc", "brier")},
+            }
+        )
+    return rows
+
+
+def model_info(settings: Settings, version: str | None = None) -> dict[str, Any]:
+    import bentoml
+
+    pointer = read_pointer(settings)
+    version = version or pointer.get("champion")
+    if not version:
+        raise RegistryError("registry: no champion model yet — run `churn train`")
+    try:
+        stored = bentoml.models.get(version, _model_store=model_store(settings))
+    except Exception:
+        raise RegistryError(f"registry: model {version!r} is not in the model store") from None
+    return {
+        "version": str(stored.tag),
+        "created": stored.info.creation_time.isoformat(),
+        "champion": pointer.get("champion"),
+        "is_champion": str(stored.tag) == pointer.get("champion"),
+        "metadata": dict(stored.info.metadata),
+        "history": pointer.get("history", []),
+    }
+
+
+@dataclass
+class Decision:
+    promote: bool
+    reasons: list[str]
+
+
+def record(settings: Settings, action: str, version: str, reasons: list[str], new_champion: str | None) -> None:
+    """Append a decision to the history and (maybe) move the pointer, in one atomic write."""
+    pointer = read_pointer(settings)
+    pointer["history"].append(
+        {
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "action": action,
+            "version": version,
+            "previous": pointer.get("champion"),
+            "champion": new_champion,
+            "reasons": reasons,
+        }
+    )
+    pointer["champion"] = new_champion
+    write_json(pointer, pointer_path(settings))
+
+
+def promote(settings: Settings, version: str, reasons: list[str], action: str = "promote") -> None:
+    load_model(settings, version)  # never point at something that does not load
+    record(settings, action, version, reasons, new_champion=version)
+
+
+def keep(settings: Settings, version: str, reasons: list[str]) -> None:
+    record(settings, "keep", version, reasons, new_champion=read_pointer(settings).get("champion"))
+
+
+def rollback(settings: Settings) -> tuple[str, str]:
+    """Restore the champion before the current one; returns (from, to)."""
+    pointer = read_pointer(settings)
+    current = pointer.get("champion")
+    if not current:
+        raise RegistryError("registry: no champion to roll back from")
+    # walk the history backwards: the champion in force before `current` became champion
+    previous = None
+    for event in reversed(pointer["history"]):
+        if event.get("champion") == current and event.get("previous") not in (None, current):
+            previous = event["previous"]
+            break
+    if previous is None:
+        raise RegistryError(f"registry: {current} has no earlier champion to roll back to")
+    load_model(settings, previous)
+    record(settings, "rollback", previous, [f"rolled back from {current}"], new_champion=previous)
+    return current, previous
+
+
+def decide(
+    challenger: dict[str, float],
+    champion: dict[str, float] | None,
+    leakage_passed: bool,
+    margin: float,
+    champion_error: str | None = None,
+) -> Decision:
+    """The promotion policy for automatic runs, with its reasons.
+
+    The challenger must pass the leakage gate and, on the same recent labelled
+    window, beat the champion's PR-AUC by ``margin`` without a worse Brier score.
+    """
+    if not leakage_passed:
+        return Decision(False, ["challenger failed the leakage gate"])
+    if champion is None:
+        reason = f"no working champion ({champion_error})" if champion_error else "no champion yet"
+        return Decision(True, [reason])
+    reasons = []
+    gain = challenger["pr_auc"] - champion["pr_auc"]
+    pr_ok = gain >= margin
+    brier_ok = challenger["brier"] <= champion["brier"]
+    reasons.append(
+        f"PR-AUC {challenger['pr_auc']:.4f} vs champion {champion['pr_auc']:.4f} "
+        f"({gain:+.4f}, needs ≥ {margin:+.4f}): {'ok' if pr_ok else 'not enough'}"
+    )
+    reasons.append(
+        f"Brier {challenger['brier']:.5f} vs champion {champion['brier']:.5f}: {'ok' if brier_ok else 'worse'}"
+    )
+    return Decision(pr_ok and brier_ok, reasons)
