@@ -27,6 +27,8 @@ demo: install
 	$(BIN)/churn summary
 	$(BIN)/churn features apply
 	$(BIN)/churn features materialize
+	$(BIN)/churn train --bootstrap 50
+	$(BIN)/churn models show
 
 lint: install
 	$(BIN)/ruff check .
@@ -44,6 +46,7 @@ test-fast: install
 bench: install
 	$(BIN)/python benchmarks/bench_foundation.py
 	$(BIN)/python benchmarks/bench_feast.py
+	$(BIN)/python benchmarks/bench_training.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import data, features
+from cli import data, features, models
 
 app = typer.Typer(
     help="Churn prediction and retention platform.",
@@ -18,6 +18,9 @@ app.command("build")(data.build_cmd)
 app.command("validate")(data.validate_cmd)
 app.command("summary")(data.summary_cmd)
 app.add_typer(features.app, name="features")
+app.command("train")(models.train_cmd)
+app.add_typer(models.models_app, name="models")
+app.add_typer(models.benchmark_app, name="benchmark")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,109 @@
+"""`churn train`, `churn models ...` and `churn benchmark telco`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from churn.settings import get_settings
+from cli.common import JSON_OPTION, emit, err_console, handle_errors, progress_bar
+
+models_app = typer.Typer(
+    help="The model registry: versions, the champion, promotion and rollback.", no_args_is_help=True
+)
+benchmark_app = typer.Typer(help="Benchmarks against published results.", no_args_is_help=True)
+
+
+@handle_errors
+def train_cmd(
+    promote: str = typer.Option("auto", help="auto (promotion policy), force or never."),
+    folds: int = typer.Option(3, help="Expanding-window tuning folds."),
+    test_months: int = typer.Option(3, help="Most recent labelled months held out for the final test."),
+    leakage_bound: float = typer.Option(0.80, help="Max single-feature max(AUC, 1-AUC) on the validation window."),
+    allow_feature: list[str] = typer.Option([], help="A feature exempt from the leakage gate (repeatable)."),
+    bootstrap: int = typer.Option(100, help="Bootstrap replicates (over customers) for the 95% intervals."),
+    margin: float = typer.Option(0.005, help="PR-AUC gain the challenger needs over the champion."),
+    report: bool = typer.Option(True, help="Write the HTML model report."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Train on the feature service, evaluate against baselines, register, and maybe promote."""
+    from training.train import TrainConfig, train
+
+    config = TrainConfig(
+        promote=promote,
+        folds=folds,
+        test_months=test_months,
+        leakage_bound=leakage_bound,
+        allow_features=tuple(allow_feature),
+        bootstrap=bootstrap,
+        margin=margin,
+        report=report,
+    )
+    with progress_bar("training") as advance:
+        result = train(get_settings(), config, progress=lambda msg: advance(desc=msg))
+    out = result.to_dict()
+    if as_json:
+        emit(out, True, "train")
+        return
+    err_console.print(f"model [bold]{result.version}[/] — promoted: {result.promoted} ({'; '.join(result.decision)})")
+    emit({k: out[k] for k in ("version", "promoted", "test", "report")}, False, "train")
+
+
+@models_app.command("list")
+@handle_errors
+def list_cmd(as_json: bool = JSON_OPTION) -> None:
+    """Every registered version, oldest first."""
+    from training import registry
+
+    rows = registry.list_models(get_settings())
+    emit({"models": rows, "champion": registry.read_pointer(get_settings()).get("champion")}, as_json, "models")
+
+
+@models_app.command("show")
+@handle_errors
+def show_cmd(version: str = typer.Argument(None, help="Default: the champion."), as_json: bool = JSON_OPTION) -> None:
+    """One version's metadata, the champion and the history of decisions."""
+    from training import registry
+
+    emit(registry.model_info(get_settings(), version), as_json, "model")
+
+
+@models_app.command("promote")
+@handle_errors
+def promote_cmd(version: str = typer.Argument(...), as_json: bool = JSON_OPTION) -> None:
+    """Make VERSION the champion (it must load first)."""
+    from training import registry
+
+    settings = get_settings()
+    previous = registry.read_pointer(settings).get("champion")
+    registry.promote(settings, version, ["promoted by hand"])
+    emit({"champion": version, "previous": previous}, as_json, "promote")
+
+
+@models_app.command("rollback")
+@handle_errors
+def rollback_cmd(as_json: bool = JSON_OPTION) -> None:
+    """Restore the previous champion in one command."""
+    from training import registry
+
+    current, previous = registry.rollback(get_settings())
+    emit({"champion": previous, "rolled_back_from": current}, as_json, "rollback")
+
+
+@benchmark_app.command("telco")
+@handle_errors
+def telco_cmd(
+    path: Path = typer.Option(
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "telco" / "Telco-Customer-Churn.csv",
+        help="The IBM Telco CSV.",
+    ),
+    repeats: int = typer.Option(3, help="Repeats of 5-fold stratified CV."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """The peers' protocol on the Telco file, next to the best published honest figures."""
+    from training.telco_benchmark import run
+
+    with progress_bar("telco benchmark"):
+        result = run(path, seed=get_settings().seed, repeats=repeats)
+    emit(result, as_json, "benchmark telco")

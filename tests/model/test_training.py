@@ -1,0 +1,168 @@
+"""Training end to end on a small simulation: windows, gate, calibration, explanations, registry, report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churn.metrics import all_metrics
+from churn.offline import write_offline
+from churn.raw import save_raw
+from churn.simulate import SimulationConfig, simulate
+from churn.temporal import build_snapshots
+from tests.conftest import make_settings, unique_project
+from training import features as feature_store
+from training import registry
+from training.explain import contributions, top_factors
+from training.leakage import leakage_gate
+from training.train import DEFAULT_GRID, LeakageError, TrainConfig, train
+
+pytestmark = [pytest.mark.slow]
+CONFIG = TrainConfig(folds=2, bootstrap=20, grid=DEFAULT_GRID[:2])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    home = tmp_path_factory.mktemp("train-home")
+    settings = make_settings(home, unique_project("train"))
+    raw = simulate(SimulationConfig(customers=1500, months=14, seed=21, burn_in_months=36))
+    save_raw(raw, settings.raw_dir)
+    snaps = build_snapshots(raw)
+    write_offline(snaps, settings.snapshots_dir, settings.labels_path)
+    feature_store.apply(settings)
+    result = train(settings, CONFIG)
+    return settings, result
+
+
+def test_windows_never_look_ahead(trained) -> None:
+    _, result = trained
+    w = result.windows
+    for fold in w.folds:
+        assert max(fold.train) < min(fold.valid)
+    assert max(w.development) < min(w.calibration) < min(w.test)
+    assert len(w.test) == 3 and len(w.calibration) == 2
+
+
+def test_result_has_every_metric_for_model_baselines_and_oracle(trained) -> None:
+    _, result = trained
+    out = json.loads(json.dumps(result.to_dict(), default=str))
+    keys = {"roc_auc", "pr_auc", "brier", "log_loss", "ece", "precision_at_10", "lift_at_10", "emp"}
+    assert keys <= set(out["test"])
+    assert {"logistic_regression", "hist_gradient_boosting", "rule_based", "xgboost_design_params"} == set(
+        out["baselines"]
+    )
+    assert keys <= set(out["oracle"])
+    lo, hi = out["test_ci95"]["roc_auc"]
+    assert lo <= out["test"]["roc_auc"] <= hi
+    # a learned model beats the rule and is bounded by the oracle (with slack for a small test window)
+    assert out["test"]["roc_auc"] > out["baselines"]["rule_based"]["roc_auc"]
+    assert out["test"]["roc_auc"] <= out["oracle"]["roc_auc"] + 0.03
+    assert out["promoted"] is True and out["decision"] == ["no champion yet"]
+
+
+def test_shipped_model_is_calibrated_and_loads(trained) -> None:
+    settings, result = trained
+    model = registry.load_champion(settings)
+    assert registry.read_pointer(settings)["champion"] == result.version
+    store = feature_store.get_store(settings)
+    labels = pd.read_parquet(settings.labels_path)
+    test_rows = labels[labels.event_timestamp.dt.strftime("%Y-%m").isin(result.windows.test)]
+    frame = feature_store.build_training_set(store, test_rows)
+    p = model.predict_proba(frame)
+    assert ((p > 0) & (p < 1)).all()
+    assert abs(p.mean() - frame.churned.mean()) < 0.01  # calibrated in the large
+    m = all_metrics(frame.churned.to_numpy(), p)
+    assert m["roc_auc"] == pytest.approx(result.test["roc_auc"], abs=1e-9)
+    assert result.calibration["method"] in ("sigmoid", "isotonic")
+
+
+def test_explanations_are_exact_treeshap(trained) -> None:
+    settings, _ = trained
+    model = registry.load_champion(settings)
+    frame = pd.concat([pd.read_parquet(p) for p in sorted(settings.snapshots_dir.rglob("*.parquet"))[-1:]])
+    frame = frame.head(50)
+    import xgboost as xgb
+
+    contrib = contributions(model, frame)
+    X = model.encoder.transform(frame)
+    margin = model.booster.predict(xgb.DMatrix(X), output_margin=True)
+    bias = model.booster.predict(xgb.DMatrix(X), pred_contribs=True)[:, -1]
+    np.testing.assert_allclose(contrib.sum(axis=1) + bias, margin, rtol=1e-4, atol=1e-4)
+    factors = top_factors(model, frame, top_k=3)
+    assert all(len(f) == 3 for f in factors)
+    first = factors[0]
+    assert abs(first[0]["contribution"]) >= abs(first[1]["contribution"]) >= abs(first[2]["contribution"])
+    assert {f["feature"] for f in first} <= set(model.features)
+    assert all(f["direction"] == ("raises risk" if f["contribution"] > 0 else "lowers risk") for f in first)
+
+
+def test_report_is_written(trained) -> None:
+    _, result = trained
+    page = Path(result.report).read_text()
+    for section in ("Test window", "ROC", "Calibration", "Gains", "SHAP", "Data windows", "Leakage gate", "oracle"):
+        assert section.lower() in page.lower(), section
+
+
+def test_leakage_gate_stops_a_leaky_feature(trained) -> None:
+    settings, _ = trained
+    with pytest.raises(LeakageError, match="tenure_months"):
+        train(settings, replace(CONFIG, leakage_bound=0.55, report=False, promote="never"))
+    frame = pd.DataFrame({"churned": [0, 1] * 50, "leak": [0.1, 0.9] * 50, "ok": np.arange(100) % 7})
+    report = leakage_gate(frame, frame, ["leak", "ok"], bound=0.8)
+    assert list(report.violations) == ["leak"]
+    assert leakage_gate(frame, frame, ["leak", "ok"], bound=0.8, allowed=["leak"]).passed
+
+
+def test_second_run_is_judged_against_the_champion_then_rolled_back(trained) -> None:
+    settings, first = trained
+    second = train(settings, replace(CONFIG, report=False, promote="force"))
+    assert registry.read_pointer(settings)["champion"] == second.version
+    third = train(settings, replace(CONFIG, report=False, promote="auto", margin=0.5))
+    assert not third.promoted
+    assert third.decision[0].startswith(f"compared with champion {second.version}")
+    assert any("not enough" in r for r in third.decision)
+    came_from, went_to = registry.rollback(settings)
+    assert (came_from, went_to) == (second.version, first.version)
+    history = registry.read_pointer(settings)["history"]
+    assert [h["action"] for h in history][-2:] == ["keep", "rollback"]
+
+
+def test_a_corrupt_artifact_never_replaces_the_champion(trained) -> None:
+    settings, _ = trained
+    victim = train(settings, replace(CONFIG, report=False, promote="never"))
+    champion = registry.read_pointer(settings)["champion"]
+    folder = registry.model_store(settings).get(victim.version).path
+    (Path(folder) / "booster.json").unlink()
+    with pytest.raises(registry.RegistryError, match="unreadable"):
+        registry.promote(settings, victim.version, ["by hand"])
+    assert registry.read_pointer(settings)["champion"] == champion
+    with pytest.raises(registry.RegistryError, match="not in the model store"):
+        registry.promote(settings, "churn_model:nosuchversion", ["by hand"])
+
+
+def test_cli_models_commands(trained) -> None:
+    settings, _ = trained
+    env = {**os.environ, "CHURN_HOME": str(settings.home_dir), "CHURN_FEAST_PROJECT": settings.feast_project}
+
+    def run(*args: str) -> dict:
+        proc = subprocess.run([sys.executable, "-m", "cli.main", *args, "--json"], capture_output=True, text=True,
+                              env=env, timeout=300)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    listed = run("models", "list")
+    assert listed["champion"] in {m["version"] for m in listed["models"]}
+    shown = run("models", "show")
+    assert shown["champion"] == listed["champion"] and shown["history"]
+    assert shown["metadata"]["feature_service"] == "churn_model_v1"
+    bad = subprocess.run([sys.executable, "-m", "cli.main", "models", "promote", "churn_model:nope"],
+                         capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert bad.returncode == 2 and "not in the model store" in bad.stderr and "Traceback" not in bad.stderr
