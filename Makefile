@@ -47,6 +47,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_foundation.py
 	$(BIN)/python benchmarks/bench_feast.py
 	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_telco.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
