@@ -45,7 +45,8 @@ class Snapshots:
     labels: pd.DataFrame  # ENTITY, EVENT_TIMESTAMP, LABEL
 
 
-def _ns(series: pd.Series) -> np.ndarray:
+def utc_ns(series: pd.Series) -> np.ndarray:
+    """Any datetime column as int64 nanoseconds since the epoch, UTC."""
     values = pd.to_datetime(series, utc=True)
     return np.asarray(values.dt.tz_convert("UTC").dt.tz_localize(None), dtype="datetime64[ns]").astype(np.int64)
 
@@ -133,16 +134,16 @@ def build_snapshots(raw: RawData, progress: Callable[[str], None] | None = None)
     if ids.has_duplicates:
         raise InputError("customers.customer_id: duplicate ids")
     n_cust = len(ids)
-    signup_ns = _ns(customers["signup_at"])
-    signup_known_ns = np.maximum(signup_ns, _ns(customers["known_at"]))
+    signup_ns = utc_ns(customers["signup_at"])
+    signup_known_ns = np.maximum(signup_ns, utc_ns(customers["known_at"]))
 
     churn = raw.tables.get("churn_events")
     churn_known = np.full(n_cust, np.iinfo(np.int64).max)
     churn_at = np.full(n_cust, np.iinfo(np.int64).max)
     if churn is not None and len(churn):
         cc = _codes(churn["customer_id"], ids, "churn_events")
-        np.minimum.at(churn_known, cc, _ns(churn["known_at"]))
-        np.minimum.at(churn_at, cc, _ns(churn["churned_at"]))
+        np.minimum.at(churn_known, cc, utc_ns(churn["known_at"]))
+        np.minimum.at(churn_at, cc, utc_ns(churn["churned_at"]))
 
     # Active at T: signed up (and known) before T, and no churn known before T.
     t0 = np.maximum(month_index_of_ns(signup_known_ns) + 1, first)
@@ -159,7 +160,7 @@ def build_snapshots(raw: RawData, progress: Callable[[str], None] | None = None)
     # Service state: the latest change (by effective time, then knowledge time) known before T.
     sc = raw.tables["service_changes"]
     sc_c = _codes(sc["customer_id"], ids, "service_changes")
-    eff, known = _ns(sc["effective_at"]), _ns(sc["known_at"])
+    eff, known = utc_ns(sc["effective_at"]), utc_ns(sc["known_at"])
     avail = np.maximum(month_index_of_ns(eff), month_index_of_ns(known)) + 1
     rec = grid.latest(sc_c, avail, (eff, known))
     if (rec < 0).any():
@@ -173,7 +174,7 @@ def build_snapshots(raw: RawData, progress: Callable[[str], None] | None = None)
     internet = state("internet_service").astype(str)
     out["contract_type"] = contract
     term = np.array([CONTRACT_TERM_MONTHS[x] for x in CONTRACTS])[pd.Categorical(contract, categories=CONTRACTS).codes]
-    since = np.maximum(_whole_months(_ns(sc["contract_start"])[rec], t), 0)
+    since = np.maximum(_whole_months(utc_ns(sc["contract_start"])[rec], t), 0)
     out["contract_remaining_months"] = np.where(term > 0, term - np.mod(since, np.maximum(term, 1)), 0)
     phone = state("phone_service").astype(bool)
     has_internet = internet != "No"
@@ -196,7 +197,7 @@ def build_snapshots(raw: RawData, progress: Callable[[str], None] | None = None)
     bills = raw.tables["billing"]
     b_c = _codes(bills["customer_id"], ids, "billing")
     p = _period_index(bills["period_month"])
-    b_known = _ns(bills["known_at"])
+    b_known = utc_ns(bills["known_at"])
     lo = np.maximum(p + 1, month_index_of_ns(b_known) + 1)
     cents = np.rint(bills["amount"].to_numpy(dtype=np.float64) * 100).astype(np.int64)
     last_bill = grid.latest(b_c, lo, (p, b_known))
@@ -234,8 +235,8 @@ def build_snapshots(raw: RawData, progress: Callable[[str], None] | None = None)
     if "tickets" in raw.behaviour_tables and "tickets" in raw.tables:
         tk = raw.tables["tickets"]
         tk_c = _codes(tk["customer_id"], ids, "tickets")
-        opened = month_index_of_ns(_ns(tk["opened_at"]))
-        tlo = np.maximum(opened + 1, month_index_of_ns(_ns(tk["known_at"])) + 1)
+        opened = month_index_of_ns(utc_ns(tk["opened_at"]))
+        tlo = np.maximum(opened + 1, month_index_of_ns(utc_ns(tk["known_at"])) + 1)
         out["num_support_tickets_3m"] = grid.range_sum(tk_c, tlo, opened + 3).astype(float)
     else:
         out["num_support_tickets_3m"] = np.full(grid.n, np.nan)
@@ -245,7 +246,7 @@ def build_snapshots(raw: RawData, progress: Callable[[str], None] | None = None)
         pay = pay[late_rows]
         pc = _codes(pay["customer_id"], ids, "payments")
         pp = _period_index(pay["period_month"])
-        plo = np.maximum(pp + 1, month_index_of_ns(_ns(pay["known_at"])) + 1)
+        plo = np.maximum(pp + 1, month_index_of_ns(utc_ns(pay["known_at"])) + 1)
         out["num_late_payments_6m"] = grid.range_sum(pc, plo, pp + 6).astype(float)
     else:
         out["num_late_payments_6m"] = np.full(grid.n, np.nan)

@@ -12,6 +12,7 @@ import pandera.errors
 from churn.contracts import label_schema, snapshot_schema
 from churn.raw import RawData
 from churn.schema import ENTITY, EVENT_TIMESTAMP, FEATURE_NAMES, LABEL, PARTITION
+from churn.temporal import utc_ns
 from churn.temporal_reference import reference_snapshots
 from churn.timeutil import month_index_of_ns
 
@@ -53,10 +54,6 @@ def _examples(df: pd.DataFrame, n: int = 3) -> list[dict[str, Any]]:
     return [{k: str(v) for k, v in row.items()} for row in df.head(n).to_dict(orient="records")]
 
 
-def _ns(series: pd.Series) -> np.ndarray:
-    return np.asarray(pd.to_datetime(series, utc=True).dt.tz_localize(None), dtype="datetime64[ns]").astype(np.int64)
-
-
 def validate_temporal_consistency(
     features: pd.DataFrame, labels: pd.DataFrame, raw: RawData, sample_customers: int = 30, seed: int = 0
 ) -> ValidationReport:
@@ -84,7 +81,7 @@ def validate_temporal_consistency(
     dup = features[features.duplicated([ENTITY, EVENT_TIMESTAMP], keep=False)]
     checks.append(Check("one row per customer-month", len(dup), _examples(dup[[ENTITY, EVENT_TIMESTAMP]])))
 
-    snap_ns = _ns(features[EVENT_TIMESTAMP])
+    snap_ns = utc_ns(features[EVENT_TIMESTAMP])
     snap_month = month_index_of_ns(snap_ns)
     customers = raw.tables["customers"]
     ids = pd.Index(customers[ENTITY].astype(str))
@@ -98,12 +95,12 @@ def validate_temporal_consistency(
     churn_at = np.full(len(ids), np.iinfo(np.int64).max)
     if len(churn):
         cpos = ids.get_indexer(churn[ENTITY].astype(str))
-        np.minimum.at(churn_known, cpos, _ns(churn["known_at"]))
-        np.minimum.at(churn_at, cpos, _ns(churn["churned_at"]))
+        np.minimum.at(churn_known, cpos, utc_ns(churn["known_at"]))
+        np.minimum.at(churn_at, cpos, utc_ns(churn["churned_at"]))
     after = features[churn_known[pos] < snap_ns]
     checks.append(Check("no snapshot after a known churn", len(after), _examples(after[[ENTITY, EVENT_TIMESTAMP]])))
 
-    signup_ns = _ns(customers["signup_at"])[pos]
+    signup_ns = utc_ns(customers["signup_at"])[pos]
     before = features[signup_ns >= snap_ns]
     checks.append(Check("no snapshot before signup", len(before), _examples(before[[ENTITY, EVENT_TIMESTAMP]])))
 
@@ -126,7 +123,7 @@ def validate_temporal_consistency(
     keys = features[[ENTITY, EVENT_TIMESTAMP]].assign(_snap=True)
     joined = labels.merge(keys, on=[ENTITY, EVENT_TIMESTAMP], how="left")
     orphan = joined[joined["_snap"].isna()]
-    label_ns = _ns(labels[EVENT_TIMESTAMP])
+    label_ns = utc_ns(labels[EVENT_TIMESTAMP])
     label_month = month_index_of_ns(label_ns)
     last = int(pd.Period(raw.last_snapshot_month, "M").ordinal)
     unobserved = labels[label_month >= last]

@@ -68,31 +68,21 @@ def get_cmd(
 ) -> None:
     """Read customers' feature vectors from the online store, as serving will."""
     from training import features
+    from training.explain import plain_value
 
     settings = get_settings()
     online = features.read_online(features.get_store(settings), customer_ids)
     result = {
         "found": {
-            cid: {"event_timestamp": online.event_timestamps[cid].isoformat(), **_plain(online.features.loc[cid])}
+            cid: {
+                "event_timestamp": online.event_timestamps[cid].isoformat(),
+                **{k: plain_value(v) for k, v in online.features.loc[cid].items()},
+            }
             for cid in online.features.index
         },
         "unknown": online.unknown,
     }
     emit(result, as_json, "features get")
-
-
-def _plain(row: object) -> dict[str, object]:
-    import math
-
-    out: dict[str, object] = {}
-    for key, value in row.items():  # type: ignore[attr-defined]
-        if isinstance(value, float) and math.isnan(value):
-            out[key] = None
-        elif hasattr(value, "item"):
-            out[key] = value.item()
-        else:
-            out[key] = value
-    return out
 
 
 @app.command("env")

@@ -33,7 +33,8 @@ def contributions(model: ChurnModel, frame: pd.DataFrame, approximate: bool = Fa
     return np.asarray(raw @ fold)
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
+    """A numpy/pandas scalar as a JSON-ready Python value (NaN -> None)."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
     return value.item() if hasattr(value, "item") else value
@@ -53,7 +54,7 @@ def top_factors(
             [
                 {
                     "feature": features[j],
-                    "value": _plain(values[i, j]),
+                    "value": plain_value(values[i, j]),
                     "contribution": round(float(contrib[i, j]), 5),
                     "direction": "raises risk" if contrib[i, j] > 0 else "lowers risk",
                 }
