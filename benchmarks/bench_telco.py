@@ -38,9 +38,12 @@ def main() -> None:
 ## Telco: the peers' protocol (`churn benchmark telco`)
 
 Run `python benchmarks/bench_telco.py` on {datetime.now(UTC):%Y-%m-%d} ({machine()}), {seconds:.0f} s.
-{out["protocol"]} on the file's static columns, {out["rows"]:,} rows. Our model's parameters were fixed before
-any fold was seen (XGBoost depth 2, 400 trees, learning rate 0.05, subsampling; sigmoid calibration by 3-fold CV
-inside each training part); intervals are t-intervals of the mean over the 15 folds.
+{out["protocol"]} on the file's static columns, {out["rows"]:,} rows. Our model is chosen by nested CV: inside
+each outer training part, 3 inner folds pick one of {len(out["model_choice"]["grid"])} shallow, regularised XGBoost
+configurations by Brier score (picks per outer fold: {out["model_choice"]["chosen_per_outer_fold"]}); sigmoid
+calibration by 3-fold CV inside the training part. Intervals are t-intervals of the mean over the folds. The
+three configurations were written after a first run with the first one alone was seen (ROC-AUC 0.8485, PR-AUC
+0.6669, Brier 0.1353).
 
 | model | ROC-AUC [95% CI] | PR-AUC [95% CI] | Brier [95% CI] | precision@10% |
 |---|---|---|---|---|
