@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from churn.offline import snapshot_months
-from churn.schema import ENTITY, EVENT_TIMESTAMP, FEATURE_NAMES, FEATURES_BY_NAME
+from churn.schema import ENTITY, EVENT_TIMESTAMP, FEATURES_BY_NAME
 from churn.settings import Settings
 from churn.timeutil import InputError, month_start, parse_month
 
@@ -130,10 +130,13 @@ def feature_service(store: Any, name: str = DEFAULT_SERVICE) -> Any:
         raise InputError(f"feature service {name!r} is not registered — run `churn features apply` ({err})") from None
 
 
+def _feature_names(service: Any) -> list[str]:
+    return [f.name for projection in service.feature_view_projections for f in projection.features]
+
+
 def service_features(store: Any, name: str = DEFAULT_SERVICE) -> list[str]:
     """The service's feature names, in the order the model receives them."""
-    service = feature_service(store, name)
-    return [f.name for projection in service.feature_view_projections for f in projection.features]
+    return _feature_names(feature_service(store, name))
 
 
 def build_training_set(store: Any, entity_df: pd.DataFrame, service_name: str = DEFAULT_SERVICE) -> pd.DataFrame:
@@ -180,7 +183,7 @@ class OnlineReader:
         self.store = store
         self.service_name = service_name
         self.service = feature_service(store, service_name)
-        self.names = [f.name for p in self.service.feature_view_projections for f in p.features]
+        self.names = _feature_names(self.service)
         self.kinds = [FEATURES_BY_NAME[n].dtype if n in FEATURES_BY_NAME else "float" for n in self.names]
 
     def read(self, customer_ids: Sequence[str]) -> OnlineFeatures:
@@ -363,16 +366,3 @@ def _customers_between(settings: Settings, start: datetime, end: datetime) -> in
     paths = [str(settings.snapshots_dir / f"snapshot_month={m}" / "part-0.parquet") for m in months]
     ids = ds.dataset(paths, format="parquet").to_table(columns=[ENTITY]).column(ENTITY)
     return len(pd.unique(ids.to_numpy(zero_copy_only=False)))
-
-
-__all__ = [
-    "DEFAULT_SERVICE",
-    "FEATURE_NAMES",
-    "OnlineFeatures",
-    "apply",
-    "build_training_set",
-    "feast_env",
-    "get_store",
-    "materialize",
-    "read_online",
-]

@@ -72,14 +72,18 @@ def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=str))
 
 
-def load_model(settings: Settings, version: str, nthread: int = 1) -> ChurnModel:
-    """Load a version, or raise RegistryError saying what is wrong with it."""
+def _stored(settings: Settings, version: str) -> Any:
     import bentoml
 
     try:
-        stored = bentoml.models.get(version, _model_store=model_store(settings))
+        return bentoml.models.get(version, _model_store=model_store(settings))
     except Exception:  # BentoML raises its own NotFound
         raise RegistryError(f"registry: model {version!r} is not in the model store") from None
+
+
+def load_model(settings: Settings, version: str, nthread: int = 1) -> ChurnModel:
+    """Load a version, or raise RegistryError saying what is wrong with it."""
+    stored = _stored(settings, version)
     try:
         return ChurnModel.load(Path(stored.path), metadata=dict(stored.info.metadata), nthread=nthread)
     except Exception as err:
@@ -118,16 +122,12 @@ def list_models(settings: Settings) -> list[dict[str, Any]]:
 
 
 def model_info(settings: Settings, version: str | None = None) -> dict[str, Any]:
-    import bentoml
 
     pointer = read_pointer(settings)
     version = version or pointer.get("champion")
     if not version:
         raise RegistryError("registry: no champion model yet — run `churn train`")
-    try:
-        stored = bentoml.models.get(version, _model_store=model_store(settings))
-    except Exception:
-        raise RegistryError(f"registry: model {version!r} is not in the model store") from None
+    stored = _stored(settings, version)
     return {
         "version": str(stored.tag),
         "created": stored.info.creation_time.isoformat(),

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churn.metrics import METRIC_NAMES, all_metrics, bootstrap_intervals, pr_auc
+from churn.metrics import all_metrics, bootstrap_intervals, pr_auc
 from churn.offline import read_labels
 from churn.raw import load_raw
 from churn.schema import ENTITY, EVENT_TIMESTAMP, LABEL
@@ -32,7 +32,6 @@ from training.encoding import FeatureEncoder
 from training.leakage import LeakageReport, leakage_gate
 from training.models import (
     XGB_START,
-    Calibrator,
     Candidate,
     ChurnModel,
     HistGBCandidate,
@@ -329,6 +328,3 @@ def _promotion(
     else:
         registry.keep(settings, version, decision.reasons)
     return decision
-
-
-__all__ = ["METRIC_NAMES", "Calibrator", "TrainConfig", "TrainResult", "train"]
