@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -28,7 +27,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_foundation import machine, write_section  # noqa: E402
+from bench_foundation import machine, run_script, write_section  # noqa: E402
 
 REDIS = "127.0.0.1:6379,db=13"
 
@@ -131,10 +130,7 @@ STAGE = textwrap.dedent(
 
 
 def stage(name: str, home: Path, arg: str, env: dict[str, str]) -> dict:
-    proc = subprocess.run([sys.executable, "-c", STAGE, name, str(home), arg], capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise SystemExit(f"stage {name} failed:\n{proc.stderr[-3000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = run_script(STAGE, name, str(home), arg, env=env)
     print(name, json.dumps(result), file=sys.stderr)
     return result
 

@@ -63,14 +63,16 @@ STAGE = textwrap.dedent(
 )
 
 
-def run_stage(stage: str, home: Path, customers: int, months: int, sample: int) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-c", STAGE, stage, str(home), str(customers), str(months), str(sample)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+def run_script(script: str, *args: str, env: dict[str, str] | None = None) -> dict:
+    """Run ``script`` in a fresh Python process (its own peak memory) and return the JSON on its last line."""
+    proc = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"stage {args[0] if args else ''} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_stage(stage: str, home: Path, customers: int, months: int, sample: int) -> dict:
+    return run_script(STAGE, stage, str(home), str(customers), str(months), str(sample))
 
 
 def machine() -> str:

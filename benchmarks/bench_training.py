@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -22,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_foundation import machine, write_section  # noqa: E402
+from bench_foundation import machine, run_script, write_section  # noqa: E402
 
 STAGE = textwrap.dedent(
     """
@@ -66,13 +65,7 @@ STAGE = textwrap.dedent(
 
 
 def stage(name: str, home: Path, customers: int, months: int, params: str) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-c", STAGE, name, str(home), str(customers), str(months), params],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        raise SystemExit(f"stage {name} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_script(STAGE, name, str(home), str(customers), str(months), params)
 
 
 def main() -> None:
