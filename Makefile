@@ -29,6 +29,7 @@ demo: install
 	$(BIN)/churn features materialize
 	$(BIN)/churn train --bootstrap 50
 	$(BIN)/churn models show
+	$(BIN)/python -m serving.process
 
 lint: install
 	$(BIN)/ruff check .
@@ -48,6 +49,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_feast.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_telco.py
+	$(BIN)/python benchmarks/bench_serving.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Profile = Literal["local", "redis", "shared", "spark"]
@@ -32,6 +32,18 @@ class Settings(BaseSettings):
     online_key_ttl: int = Field(
         62 * 24 * 3600, gt=0, description="Seconds a Redis online-store key lives after it is written (two months)."
     )
+
+    api_keys: SecretStr | None = Field(
+        None,
+        description="API keys for the HTTP service, comma-separated, each plain or sha256:<hex>; required by `redis`.",
+    )
+    rate_limit: float = Field(
+        50.0, gt=0, description="Requests per second allowed per API key (bursts of twice that) on the HTTP service."
+    )
+    reload_seconds: float = Field(
+        10.0, gt=0, le=30, description="How often the HTTP service checks the registry for a new champion."
+    )
+    serve_workers: int = Field(2, ge=1, le=64, description="HTTP service worker processes (`churn serve --workers`).")
 
     @field_validator("as_of")
     @classmethod

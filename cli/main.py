@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import data, features, models
+from cli import data, features, models, serve
 
 app = typer.Typer(
     help="Churn prediction and retention platform.",
@@ -21,6 +21,7 @@ app.add_typer(features.app, name="features")
 app.command("train")(models.train_cmd)
 app.add_typer(models.models_app, name="models")
 app.add_typer(models.benchmark_app, name="benchmark")
+app.command("serve")(serve.serve_cmd)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,12 @@ def contributions(model: ChurnModel, frame: pd.DataFrame, approximate: bool = Fa
     Calibration is monotone, so the ranking and direction of factors carry over
     to the calibrated probability.
     """
+    return _matrix_contributions(model, model.encoder.transform(frame), approximate)
+
+
+def _matrix_contributions(model: ChurnModel, X: np.ndarray, approximate: bool) -> np.ndarray:
     import xgboost as xgb
 
-    X = model.encoder.transform(frame)
     raw = model.booster.predict(xgb.DMatrix(X), pred_contribs=True, approx_contribs=approximate)[:, :-1]
     features = list(model.encoder.features)
     fold = np.zeros((raw.shape[1], len(features)))
@@ -44,10 +47,23 @@ def top_factors(
     model: ChurnModel, frame: pd.DataFrame, top_k: int = 3, approximate: bool = False
 ) -> list[list[dict[str, Any]]]:
     """For each row: the ``top_k`` features by |contribution| with value, contribution and direction."""
-    contrib = contributions(model, frame, approximate)
+    features = list(model.encoder.features)
+    return _ranked(model, model.encoder.transform(frame), frame[features].to_numpy(dtype=object), top_k, approximate)
+
+
+def top_factors_rows(model: ChurnModel, rows: list[dict[str, Any]], top_k: int = 3) -> list[list[dict[str, Any]]]:
+    """:func:`top_factors` (exact) for a few feature dicts, without a DataFrame: the API's explained requests."""
+    features = list(model.encoder.features)
+    values = np.array([[row.get(f) for f in features] for row in rows], dtype=object)
+    return _ranked(model, model.encoder.transform_rows(rows), values, top_k, approximate=False)
+
+
+def _ranked(
+    model: ChurnModel, X: np.ndarray, values: np.ndarray, top_k: int, approximate: bool
+) -> list[list[dict[str, Any]]]:
+    contrib = _matrix_contributions(model, X, approximate)
     features = list(model.encoder.features)
     order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :top_k]
-    values = frame[features].to_numpy(dtype=object)
     out = []
     for i, cols in enumerate(order):
         out.append(

@@ -170,6 +170,35 @@ class OnlineFeatures:
 
 _NUMERIC = {"int", "float"}
 
+# One customer's online row: feature values by name, and the event time (epoch seconds) of its freshest view.
+OnlineRow = tuple[dict[str, Any], float]
+
+
+class StoreUnavailable(RuntimeError):
+    """The online store did not answer; callers answer 503 and retry later, never 500."""
+
+
+def _column(kind: str, values: list[Any]) -> np.ndarray:
+    if kind in _NUMERIC:
+        return np.array([np.nan if v is None else v for v in values], dtype="float64")
+    if kind == "bool":
+        return np.array([bool(v) for v in values], dtype=bool)
+    return np.array(values, dtype=object)
+
+
+def rows_to_online_features(ids: list[str], rows: Sequence[OnlineRow | None], names: list[str]) -> OnlineFeatures:
+    """Rows (None for an unknown id) as the frame batch callers use, with the dtypes Feast's reader gives."""
+    known = [(i, r) for i, r in zip(ids, rows, strict=True) if r is not None]
+    kinds = [FEATURES_BY_NAME[n].dtype if n in FEATURES_BY_NAME else "float" for n in names]
+    index = pd.Index([i for i, _ in known], name=ENTITY, dtype=object)
+    frame = pd.DataFrame(
+        {n: _column(k, [r[0][n] for _, r in known]) for n, k in zip(names, kinds, strict=True)}, index=index
+    )
+    stamps = pd.Series(pd.to_datetime([r[1] for _, r in known], unit="s", utc=True), index=index, name=EVENT_TIMESTAMP)
+    return OnlineFeatures(
+        features=frame, event_timestamps=stamps, unknown=[i for i, r in zip(ids, rows, strict=False) if r is None]
+    )
+
 
 class OnlineReader:
     """Online reads through one feature service, resolved once.
@@ -185,6 +214,25 @@ class OnlineReader:
         self.service = feature_service(store, service_name)
         self.names = _feature_names(self.service)
         self.kinds = [FEATURES_BY_NAME[n].dtype if n in FEATURES_BY_NAME else "float" for n in self.names]
+
+    def read_rows(self, customer_ids: Sequence[str]) -> list[OnlineRow | None]:
+        """Per customer: (values by name, event time in seconds), or None when the store has no row."""
+        ids = [str(c) for c in customer_ids]
+        try:
+            online = self.read(ids)
+        except Exception as err:  # Feast wraps store errors in many types; all mean "not answering"
+            raise StoreUnavailable(f"online store unavailable ({err.__class__.__name__}: {err})") from None
+        records = online.features.astype(object).where(online.features.notna(), None).to_dict("index")
+        ints = [n for n, k in zip(self.names, self.kinds, strict=True) if k == "int"]
+        for values in records.values():  # the frame holds ints as float64 (NaN for null); rows keep the schema's type
+            for name in ints:
+                if values[name] is not None:
+                    values[name] = int(values[name])
+        seconds = (online.event_timestamps.astype("int64") / 1e9).to_dict()
+        return [(records[i], seconds[i]) if i in records else None for i in ids]
+
+    def ping(self) -> bool:
+        return True  # an embedded store answers whenever the process runs
 
     def read(self, customer_ids: Sequence[str]) -> OnlineFeatures:
         """Read the service's features for ``customer_ids`` in one online call.
@@ -220,6 +268,15 @@ class OnlineReader:
             event_timestamps=latest[known],
             unknown=[i for i, k in zip(ids, known, strict=True) if not k],
         )
+
+
+def online_reader(settings: Settings, store: Any, service_name: str = DEFAULT_SERVICE) -> Any:
+    """The fastest reader the profile allows: one pipelined Redis round trip, else Feast's own read."""
+    if getattr(store.config.online_store, "type", None) == "redis":
+        from training.online_redis import RedisOnlineReader
+
+        return RedisOnlineReader(store, settings, service_name)
+    return OnlineReader(store, service_name)
 
 
 def read_online(store: Any, customer_ids: Sequence[str], service_name: str = DEFAULT_SERVICE) -> OnlineFeatures:

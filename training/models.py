@@ -223,6 +223,9 @@ class RuleBaseline:
 # --- The shipped model ----------------------------------------------------------------------------------------------
 
 
+FAST_ROWS = 16  # up to this many rows, predict with the numpy tree walker (training/treeeval.py)
+
+
 @dataclass
 class ChurnModel:
     """Encoder + XGBoost booster + calibrator: what serving and batch scoring load."""
@@ -237,8 +240,26 @@ class ChurnModel:
         return list(self.encoder.features)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        X = self.encoder.transform(frame)
-        return self.calibrator(np.asarray(self.booster.inplace_predict(X), dtype=np.float64))
+        return self.predict_matrix(self.encoder.transform(frame))
+
+    def predict_rows(self, rows: list[dict[str, Any]]) -> np.ndarray:
+        """Calibrated probabilities for a few feature dicts (the API's path; same numbers as predict_proba)."""
+        return self.predict_matrix(self.encoder.transform_rows(rows))
+
+    def predict_matrix(self, X: np.ndarray) -> np.ndarray:
+        if len(X) <= FAST_ROWS and self._trees is not None:
+            raw = self._trees.predict(X)  # ~10× cheaper than inplace_predict for a handful of rows
+        else:
+            raw = self.booster.inplace_predict(X)
+        return self.calibrator(np.asarray(raw, dtype=np.float64))
+
+    def __post_init__(self) -> None:
+        from training.treeeval import TreeEnsemble, UnsupportedModel
+
+        try:
+            self._trees: TreeEnsemble | None = TreeEnsemble(self.booster)
+        except UnsupportedModel:
+            self._trees = None
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,52 @@
+"""`churn serve`: the HTTP service under `bentoml serve`, after checking it can start."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from churn.settings import get_settings
+from cli.common import err_console, handle_errors
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@handle_errors
+def serve_cmd(
+    port: int = typer.Option(3000, min=1, max=65535, help="TCP port to listen on."),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind; 0.0.0.0 to serve beyond this machine."),
+    workers: int = typer.Option(0, min=0, max=64, help="Worker processes (0: CHURN_SERVE_WORKERS, default 2)."),
+) -> None:
+    """Serve POST /predict_churn, /predict_churn/batch, GET /model-info and /health with the champion model."""
+    from serving.auth import service_keys
+    from training import registry
+
+    settings = get_settings()
+    service_keys(settings)  # refuses a networked profile without API keys, before anything starts
+    champion = registry.read_pointer(settings).get("champion")
+    if not champion:
+        raise registry.RegistryError("registry: no champion model yet — run `churn train` before serving")
+    env = {
+        **os.environ,
+        "CHURN_HOME": str(settings.home_dir),
+        "CHURN_SERVE_WORKERS": str(workers or settings.serve_workers),
+        "BENTOML_HOME": str(settings.home_dir / "bentoml"),
+        "OMP_NUM_THREADS": "1",
+    }
+    err_console.print(f"serving {champion} on http://{host}:{port} ({env['CHURN_SERVE_WORKERS']} workers)")
+    cmd = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "serving.service:ChurnService",
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+    os.chdir(ROOT)
+    os.execve(sys.executable, cmd, env)

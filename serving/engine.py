@@ -1,0 +1,277 @@
+"""What the HTTP service does, without HTTP: read features, score, decide, explain, log — and swap models live.
+
+The BentoML service (:mod:`serving.service`) is a thin shell over this class,
+and the benchmark calls it directly to measure the compute floor. Everything
+it decides comes from the core (risk bands, CLV, the action catalogue) and the
+training layer (the model, explanations, online reads), so an API answer and a
+batch score for the same vector agree.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from churn.actions import Catalogue, best_actions, load_catalogue
+from churn.economics import default_clv, risk_band
+from churn.feature_values import check_feature_values
+from churn.prediction_log import make_record
+from churn.settings import Settings
+from serving.predlog import PredictionLogWriter, utc_now_iso
+from training import registry
+from training.explain import top_factors_rows
+from training.features import DEFAULT_SERVICE, StoreUnavailable, get_store, online_reader
+from training.models import ChurnModel
+
+OUTAGE_BACKOFF_S = 1.0  # after a failed read, answer 503 at once for this long instead of waiting on timeouts
+
+
+@dataclass(frozen=True)
+class Query:
+    customer_id: str
+    explain: bool = False
+    top_k: int = 3
+    features: dict[str, Any] | None = None
+
+
+@dataclass
+class Live:
+    """The model being served and what /model-info says about it; replaced whole, never mutated."""
+
+    model: ChurnModel
+    version: str
+    reader: Any
+    info: dict[str, Any]
+    loaded_at: str = field(default_factory=utc_now_iso)
+
+
+def _iso(seconds: float | None) -> str | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()
+
+
+class Engine:
+    def __init__(
+        self, settings: Settings, catalogue: Catalogue | None = None, log: PredictionLogWriter | None = None
+    ) -> None:
+        self.settings = settings
+        self.catalogue = catalogue or load_catalogue()
+        self.log = log
+        self.store = get_store(settings)
+        self._readers: dict[str, Any] = {}
+        self._down_until = 0.0
+        self._reload_lock = threading.Lock()
+        self.last_reload: dict[str, Any] = {}
+        self.newest_feature_s = 0.0
+        version = registry.read_pointer(settings).get("champion")
+        if not version:
+            raise registry.RegistryError("registry: no champion model yet — run `churn train` before serving")
+        self.live = self._load(version)
+
+    # --- models -----------------------------------------------------------------------------------------------
+
+    def _reader(self, service_name: str) -> Any:
+        if service_name not in self._readers:
+            self._readers[service_name] = online_reader(self.settings, self.store, service_name)
+        return self._readers[service_name]
+
+    def _load(self, version: str) -> Live:
+        model = registry.load_model(self.settings, version, nthread=1)
+        service_name = str(model.metadata.get("feature_service") or DEFAULT_SERVICE)
+        reader = self._reader(service_name)
+        missing = sorted(set(model.features) - set(reader.names))
+        if missing:
+            raise registry.RegistryError(f"model {version}: feature service {service_name} lacks {missing}")
+        info = registry.model_info(self.settings, version)
+        meta = info["metadata"]
+        history = info.get("history") or []
+        summary = {
+            "version": version,
+            "trained_at": meta.get("trained_at") or info["created"],
+            "feature_service": service_name,
+            "features": model.features,
+            "windows": meta.get("windows"),
+            "metrics": meta.get("test"),
+            "calibration": meta.get("calibration"),
+            "last_decision": history[-1] if history else None,
+        }
+        return Live(model=model, version=version, reader=reader, info=summary)
+
+    def reload(self) -> dict[str, Any]:
+        """Load the registry's champion if it changed; the old model serves until the new one is ready.
+
+        A champion that fails to load is reported and the running model kept:
+        a broken artifact must not take the service down.
+        """
+        with self._reload_lock:
+            try:
+                version = registry.read_pointer(self.settings).get("champion")
+                if not version or version == self.live.version:
+                    result = {"changed": False, "version": self.live.version}
+                else:
+                    previous = self.live.version
+                    self.live = self._load(version)
+                    result = {"changed": True, "version": version, "previous": previous}
+            except Exception as err:  # keep serving the current model, say why
+                result = {"changed": False, "version": self.live.version, "error": f"{err}"}
+            self.last_reload = {**result, "at": utc_now_iso()}
+            return result
+
+    # --- store ------------------------------------------------------------------------------------------------
+
+    def _read(self, reader: Any, ids: list[str]) -> list[Any]:
+        if time.monotonic() < self._down_until:
+            raise StoreUnavailable("online store unavailable (recent failure; retrying shortly)")
+        try:
+            return list(reader.read_rows(ids))
+        except StoreUnavailable:
+            self._down_until = time.monotonic() + OUTAGE_BACKOFF_S
+            raise
+
+    def ready(self) -> bool:
+        ok = bool(self.live.reader.ping())
+        if ok:
+            self._down_until = 0.0
+        return ok
+
+    # --- predictions ------------------------------------------------------------------------------------------
+
+    def predict(self, queries: list[Query], request_id: str = "") -> list[dict[str, Any]]:
+        """One answer per query: a prediction, or ``{"customer_id", "error": "not_found", "detail"}``.
+
+        Raises StoreUnavailable (→ 503) and FeatureValueError (→ 422).
+        """
+        live = self.live  # one model for the whole request, whatever a reload does meanwhile
+        model = live.model
+        names = model.features
+        overrides = [
+            check_feature_values(q.features, allowed=names) if q.features is not None else None for q in queries
+        ]
+        rows = self._read(live.reader, [q.customer_id for q in queries])
+        vectors: list[dict[str, Any]] = []
+        stamps: list[float | None] = []
+        slots: list[int] = []
+        out: list[dict[str, Any]] = []
+        for i, (q, row, extra) in enumerate(zip(queries, rows, overrides, strict=True)):
+            if row is None:
+                missing = [n for n in names if n not in (extra or {})]
+                if missing:
+                    hint = (
+                        f"; a what-if for an unknown customer needs all {len(names)} features (missing: {missing})"
+                        if extra
+                        else ""
+                    )
+                    out.append(
+                        {
+                            "customer_id": q.customer_id,
+                            "error": "not_found",
+                            "detail": f"customer {q.customer_id!r} has no features in the online store{hint}",
+                        }
+                    )
+                    continue
+                vectors.append(dict(extra or {}))
+                stamps.append(None)
+            else:
+                vectors.append({**row[0], **extra} if extra else row[0])
+                stamps.append(row[1])
+                self.newest_feature_s = max(self.newest_feature_s, row[1])
+            slots.append(i)
+            out.append({})
+        if not vectors:
+            return out
+        p = model.predict_rows(vectors)
+        clv = default_clv(np.array([v.get("monthly_charges") for v in vectors], dtype=np.float64), p)
+        segments = {c: np.array([v.get(c) for v in vectors], dtype=object) for c in self.catalogue.columns}
+        decisions = best_actions(p, clv, self.catalogue, segments)
+        bands = risk_band(p)
+        explain_at = [k for k, i in enumerate(slots) if queries[i].explain]
+        factors: dict[int, list[dict[str, Any]]] = {}
+        if explain_at:
+            top = max(queries[slots[k]].top_k for k in explain_at)
+            ranked = top_factors_rows(model, [vectors[k] for k in explain_at], top_k=top)
+            factors = {k: r[: queries[slots[k]].top_k] for k, r in zip(explain_at, ranked, strict=True)}
+        logged_at = utc_now_iso() if self.log else ""
+        for k, i in enumerate(slots):
+            q = queries[i]
+            decision = {"clv": round(float(clv[k]), 2), **decisions.row(k)}
+            decision["expected_value"] = round(decision["expected_value"], 2)
+            answer: dict[str, Any] = {
+                "customer_id": q.customer_id,
+                "probability": round(float(p[k]), 6),
+                "risk_band": str(bands[k]),
+                "model_version": live.version,
+                "feature_timestamp": _iso(stamps[k]),
+                "what_if": overrides[i] is not None,
+                "decision": decision,
+            }
+            if k in factors:
+                answer["factors"] = factors[k]
+            out[i] = answer
+            if self.log:
+                self.log.append(
+                    make_record(
+                        logged_at=logged_at,
+                        request_id=request_id,
+                        customer_id=q.customer_id,
+                        model_version=live.version,
+                        feature_timestamp=answer["feature_timestamp"],
+                        what_if=answer["what_if"],
+                        probability=answer["probability"],
+                        risk_band=answer["risk_band"],
+                        action=decision["action"],
+                        clv=decision["clv"],
+                        cost=decision["cost"],
+                        success_rate=decision["success_rate"],
+                        expected_value=decision["expected_value"],
+                        target=decision["target"],
+                        features=vectors[k],
+                    )
+                )
+        return out
+
+    # --- health -----------------------------------------------------------------------------------------------
+
+    def materialized_until(self) -> str | None:
+        """End of the latest materialization of the served views (from Feast's registry)."""
+        try:
+            service = self.store.get_feature_service(self.live.info["feature_service"], allow_cache=False)
+            ends = [
+                interval[1]
+                for projection in service.feature_view_projections
+                for interval in self.store.get_feature_view(projection.name).materialization_intervals
+            ]
+        except Exception:
+            return None
+        return max(ends).isoformat() if ends else None
+
+    def health(self) -> dict[str, Any]:
+        started = time.perf_counter()
+        store_ok = bool(self.live.reader.ping())
+        store_ms = round((time.perf_counter() - started) * 1000, 3)
+        log = self.log
+        return {
+            "status": "ok" if store_ok else "degraded",
+            "model": {
+                "version": self.live.version,
+                "loaded_at": self.live.loaded_at,
+                "trained_at": self.live.info["trained_at"],
+                "last_reload": self.last_reload or None,
+            },
+            "store": {
+                "profile": self.settings.profile,
+                "online_store": self.store.config.online_store.type,
+                "ok": store_ok,
+                "ping_ms": store_ms,
+            },
+            "features": {
+                "materialized_until": self.materialized_until(),
+                "newest_served": _iso(self.newest_feature_s) if self.newest_feature_s else None,
+            },
+            "prediction_log": (
+                {"written": log.written, "queued": len(log.queue), "dropped": log.dropped} if log else None
+            ),
+        }

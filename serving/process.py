@@ -1,0 +1,110 @@
+"""Start `churn serve` as a child process, wait until it is ready, stop it with its workers.
+
+Used by `make demo` (``python -m serving.process``: serve, ask, stop), the
+serving tests and the serving benchmark, so all three start the service the
+way a user does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, timeout: float = 90.0, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Poll ``/readyz`` until it answers 200; fail early if the process dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before it was ready")
+        with (
+            contextlib.suppress(urllib.error.URLError, OSError),
+            urllib.request.urlopen(url + "/readyz", timeout=2) as resp,
+        ):
+            if resp.status == 200:
+                return
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} not ready within {timeout} s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the whole process group (BentoML's supervisor and workers), SIGKILL if it lingers."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def serving(
+    env: dict[str, str], log_path: Path, workers: int = 1, port: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`churn serve` in its own process group on loopback; yields (base URL, process)."""
+    port = port or free_port()
+    cmd = [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", str(workers)]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, process=process)
+        yield url, process
+    finally:
+        stop(process)
+
+
+def _post(url: str, body: dict, headers: dict[str, str]) -> tuple[int, dict]:
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json", **headers}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def demo() -> None:
+    """Serve the champion, ask for one explained prediction and a small batch, print them, stop."""
+    from churn.offline import read_snapshots, snapshot_months
+    from churn.settings import get_settings
+
+    settings = get_settings()
+    months = snapshot_months(settings.snapshots_dir)
+    ids = [str(i) for i in read_snapshots(settings.snapshots_dir, [months[-1]]).customer_id.head(5)]
+    key = (settings.api_keys.get_secret_value().split(",")[0].strip() if settings.api_keys else "") or None
+    headers = {"X-API-Key": key} if key else {}
+    log = settings.home_dir / "logs" / "demo-serve.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with serving(dict(os.environ), log) as (url, _):
+        status, one = _post(url + "/predict_churn", {"customer_id": ids[0], "explain": True}, headers)
+        print(f"POST {url}/predict_churn -> {status}\n{json.dumps(one, indent=1)}")
+        status, many = _post(url + "/predict_churn/batch", {"customer_ids": [*ids, "no-such-customer"]}, headers)
+        print(f"POST {url}/predict_churn/batch -> {status}: {many['found']} found, {many['not_found']} not found")
+        if status != 200:
+            raise SystemExit(f"the service answered {status}; see {log}")
+    print(f"service stopped; its log is at {log}")
+
+
+if __name__ == "__main__":
+    demo()

@@ -1,0 +1,102 @@
+"""Request and response models of the HTTP API (they are its OpenAPI schema at /docs.json).
+
+Requests are strict: unknown fields, wrong JSON types ("true" for true) and
+empty or over-long ids are refused with the field named, before any work.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+
+from churn.schema import FEATURES, Feature
+
+MAX_BATCH = 1000
+CustomerId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$"),
+]
+_PYTHON_TYPES: dict[str, Any] = {"int": int, "float": float, "bool": bool, "string": str}
+
+
+def _feature_field(feature: Feature) -> tuple[Any, Any]:
+    kind: Any = Literal.__getitem__(feature.categories) if feature.categories else _PYTHON_TYPES[feature.dtype]
+    if feature.nullable:
+        kind = kind | None
+    numeric = feature.dtype in ("int", "float")
+    ge = feature.min if numeric else None
+    le = feature.max if numeric else None
+    return kind, Field(None, description=feature.description, ge=ge, le=le)
+
+
+# One optional field per feature of the schema, typed and bounded as the schema says: the what-if object is
+# documented feature by feature at /docs.json, and a typo in a name is refused rather than ignored.
+FeatureOverrides: Any = create_model(  # type: ignore[call-overload]
+    "FeatureOverrides",
+    __config__=ConfigDict(extra="forbid", strict=True),
+    **{f.name: _feature_field(f) for f in FEATURES},
+)
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    customer_id: CustomerId = Field(description="The customer to score (letters, digits, `_ . : -`; 1–64 chars).")
+    explain: bool = Field(False, description="Add the top factors behind the score (exact TreeSHAP).")
+    top_k: int = Field(3, ge=1, le=20, description="How many factors to return when explaining.")
+    features: FeatureOverrides | None = Field(
+        None,
+        description=(
+            "What-if: feature values overriding the stored vector, or the whole vector for an id the store "
+            "does not know. Validated against the feature schema; the answer is marked what_if."
+        ),
+    )
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    customer_ids: list[CustomerId] = Field(min_length=1, max_length=MAX_BATCH, description="Up to 1,000 ids.")
+    explain: bool = False
+    top_k: int = Field(3, ge=1, le=20)
+
+
+class Decision(BaseModel):
+    action: str
+    clv: float
+    cost: float
+    success_rate: float
+    expected_value: float
+    target: bool
+
+
+class Factor(BaseModel):
+    feature: str
+    value: Any
+    contribution: float
+    direction: str
+
+
+class Prediction(BaseModel):
+    customer_id: str
+    probability: float
+    risk_band: str
+    model_version: str
+    feature_timestamp: str | None
+    what_if: bool
+    decision: Decision
+    factors: list[Factor] | None = None
+
+
+class NotFoundItem(BaseModel):
+    customer_id: str
+    error: str
+    detail: str
+
+
+class BatchResponse(BaseModel):
+    model_version: str
+    found: int
+    not_found: int
+    results: list[Prediction | NotFoundItem]

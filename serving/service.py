@@ -1,0 +1,219 @@
+"""The BentoML service: ``POST /predict_churn``, ``/predict_churn/batch``, ``GET /model-info``, ``/health``.
+
+A thin shell over :class:`serving.engine.Engine`. Choices made for speed, from
+a profile of the straightforward version (docs/decisions/0003-serving.md):
+async endpoints (no thread hop per request), answers serialised once with
+``orjson`` and returned as ready responses (no per-call schema work), BentoML's
+access log off (our gateway writes one structured line instead), tracing off
+for the API routes. Pydantic models still declare the inputs and outputs, so
+``/docs.json`` documents the real API and schemathesis can fuzz it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before xgboost loads: one-row predicts on one thread
+
+from typing import Any
+
+import bentoml
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from churn.feature_values import FeatureValueError
+from churn.settings import get_settings
+from serving.auth import service_keys
+from serving.engine import Engine, Query
+from serving.metrics import COUNTERS
+from serving.middleware import GatewayMiddleware, configure_request_log, request_log
+from serving.predlog import PredictionLogWriter
+from serving.ratelimit import LocalBuckets, RedisBuckets
+from serving.schemas import BatchRequest, BatchResponse, Prediction, PredictRequest
+from training.features import StoreUnavailable
+
+SETTINGS = get_settings()
+KEYS = service_keys(SETTINGS)
+RETRY_AFTER_S = "1"
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def _limiter() -> Any:
+    if SETTINGS.profile == "local":
+        return LocalBuckets(SETTINGS.rate_limit)
+    from training.online_redis import redis_client
+
+    return RedisBuckets(redis_client(SETTINGS.redis), f"churn:ratelimit:{SETTINGS.feast_project}:", SETTINGS.rate_limit)
+
+
+def _set_state(request: Request, **values: Any) -> None:
+    for key, value in values.items():
+        request.scope.setdefault("state", {})[key] = value
+
+
+def _error(
+    ctx: bentoml.Context, status: int, kind: str, detail: Any, headers: dict[str, str] | None = None
+) -> Response:
+    """An error answer; BentoML copies status and headers from the context onto what an API returns."""
+    _set_state(ctx.request, outcome=kind)
+    ctx.response.status_code = status
+    for name, value in (headers or {}).items():
+        ctx.response.metadata[name] = value
+    return _json({"error": kind, "detail": detail}, status, headers)
+
+
+@bentoml.service(
+    name="churn",
+    workers=SETTINGS.serve_workers,
+    traffic={"timeout": 30},
+    logging={"access": {"enabled": False}},
+    tracing={"sample_rate": 0.0, "excluded_urls": ["/predict_churn", "/model-info", "/health", "/admin"]},
+)
+class ChurnService:
+    def __init__(self) -> None:
+        configure_request_log()
+        self.engine = Engine(SETTINGS, log=PredictionLogWriter(SETTINGS.home_dir))
+        self._watcher: asyncio.Task[None] | None = None
+
+    @bentoml.on_startup
+    async def start_watching(self) -> None:
+        # Everything loaded so far (Feast registry, protobufs, the model) lives as long as the worker: moving it
+        # out of the collector's reach keeps full collections from pausing requests (p99 spikes of ~150 ms).
+        gc.collect()
+        gc.freeze()
+        self._watcher = asyncio.create_task(self._watch_registry())
+
+    @bentoml.on_shutdown
+    def stop(self) -> None:
+        if self._watcher:
+            self._watcher.cancel()
+        if self.engine.log:
+            self.engine.log.close()
+
+    async def _watch_registry(self) -> None:
+        while True:
+            await asyncio.sleep(SETTINGS.reload_seconds)
+            await self._reload()
+
+    async def _reload(self) -> dict[str, Any]:
+        result = await asyncio.to_thread(self.engine.reload)
+        if result.get("changed"):
+            COUNTERS.reload("swapped")
+            request_log.info(orjson.dumps({"event": "model_swapped", **result}).decode())
+        elif result.get("error"):
+            COUNTERS.reload("failed")
+            request_log.info(orjson.dumps({"event": "model_reload_failed", **result}).decode())
+        return result
+
+    def __is_ready__(self) -> bool:
+        return self.engine.ready()
+
+    async def _answer(self, ctx: bentoml.Context, queries: list[Query], batch: bool) -> Response:
+        request = ctx.request
+        _set_state(request, customer_id=queries[0].customer_id if not batch else f"batch:{len(queries)}")
+        try:
+            results = self.engine.predict(queries, request_id=(request.scope.get("state") or {}).get("request_id", ""))
+        except FeatureValueError as err:
+            detail = [{"field": f"features.{name}", "problem": problem} for name, problem in err.problems]
+            return _error(ctx, 422, "invalid_features", detail)
+        except StoreUnavailable as err:
+            return _error(ctx, 503, "store_unavailable", str(err), {"Retry-After": RETRY_AFTER_S})
+        version = self.engine.live.version
+        _set_state(request, model_version=version)
+        kind = "batch" if batch else "single"
+        for r in results:
+            if "error" not in r:
+                d = r["decision"]
+                COUNTERS.prediction(kind, r["what_if"], d["action"], d["target"])
+        if batch:
+            found = sum(1 for r in results if "error" not in r)
+            body = {"model_version": version, "found": found, "not_found": len(results) - found, "results": results}
+            return _json(body)
+        if "error" in results[0]:
+            return _error(ctx, 404, "not_found", results[0]["detail"])
+        return _json(results[0])
+
+    @bentoml.api(route="/predict_churn", input_spec=PredictRequest, output_spec=Prediction)
+    async def predict_churn(
+        self,
+        customer_id: str,
+        explain: bool = False,
+        top_k: int = 3,
+        features: Any = None,
+        ctx: bentoml.Context = None,  # type: ignore[assignment]
+    ) -> Response:
+        """Churn probability, risk band, retention decision and (with explain) the reasons, for one customer."""
+        given = features.model_dump(exclude_unset=True) if features is not None else None
+        query = Query(customer_id=customer_id, explain=explain, top_k=top_k, features=given)
+        return await self._answer(ctx, [query], batch=False)
+
+    @bentoml.api(route="/predict_churn/batch", input_spec=BatchRequest, output_spec=BatchResponse)
+    async def predict_churn_batch(
+        self,
+        customer_ids: list[str],
+        explain: bool = False,
+        top_k: int = 3,
+        ctx: bentoml.Context = None,  # type: ignore[assignment]
+    ) -> Response:
+        """Up to 1,000 customers in one online read; unknown ids get a per-item not_found entry."""
+        queries = [Query(customer_id=c, explain=explain, top_k=top_k) for c in customer_ids]
+        return await self._answer(ctx, queries, batch=True)
+
+    # --- plain HTTP routes (mounted below; BentoML APIs are POST-only) ----------------------------------------
+
+    async def model_info(self, request: Request) -> Response:
+        return _json(self.engine.live.info)
+
+    async def health(self, request: Request) -> Response:
+        body = await asyncio.to_thread(self.engine.health)
+        return _json(body, 200 if body["status"] == "ok" else 503)
+
+    async def admin_reload(self, request: Request) -> Response:
+        return _json(await self._reload())
+
+
+def _routes_app() -> Starlette:
+    """GET /model-info, GET /health and POST /admin/reload, bound to the worker's service instance."""
+
+    def bound(name: str) -> Any:
+        async def endpoint(request: Request) -> Response:
+            instance = _instance()
+            if instance is None:
+                return _json({"error": "starting", "detail": "service is starting"}, 503, {"Retry-After": "1"})
+            return await getattr(instance, name)(request)
+
+        return endpoint
+
+    return Starlette(
+        routes=[
+            Route("/model-info", bound("model_info"), methods=["GET"]),
+            Route("/health", bound("health"), methods=["GET"]),
+            Route("/admin/reload", bound("admin_reload"), methods=["POST"]),
+        ]
+    )
+
+
+def _instance() -> Any:
+    """The worker's service instance (BentoML keeps it once created), or None while starting."""
+    from _bentoml_sdk.service import get_current_service
+
+    try:
+        instance = get_current_service()
+    except bentoml.exceptions.BentoMLException:
+        return None
+    return instance if hasattr(instance, "engine") else None
+
+
+# ChurnService is a bentoml.Service at runtime (mypy sees the class)
+ChurnService.mount_asgi_app(_routes_app(), path="/")  # type: ignore[attr-defined]
+ChurnService.add_asgi_middleware(  # type: ignore[attr-defined]
+    GatewayMiddleware, keys=KEYS, limiter=_limiter(), counters=COUNTERS
+)

@@ -1,0 +1,350 @@
+"""The HTTP service as users meet it: a real `churn serve` process on loopback, real Redis (database 10).
+
+One trained, materialized home serves every test in the module; tests that
+change the champion put it back. Redis keys carry the run's unique project
+name and are removed at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import redis
+
+from churn.offline import read_snapshots
+from churn.prediction_log import read_prediction_log
+from churn.settings import Settings
+from serving.engine import Engine, Query
+from tests.conftest import make_settings, redis_available, unique_project
+from tests.serving_harness import Server, prepare_home, running_server
+from training import features, registry
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+REDIS_DB = 10
+KEY = "test-key-0123456789abcdef"
+OTHER_KEY = "second-key-abcdef0123456789"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    if not redis_available():
+        pytest.fail("no Redis at 127.0.0.1:6379: .ci/run starts one")
+    root = tmp_path_factory.mktemp("serve-home")
+    settings = make_settings(root, unique_project("serve"), profile="redis", redis=f"127.0.0.1:6379,db={REDIS_DB}")
+    prepare_home(settings)
+    yield settings
+    client = redis.Redis(db=REDIS_DB)
+    for key in client.scan_iter(match=f"*{settings.feast_project}*", count=1000):
+        client.delete(key)
+    assert list(client.scan_iter(match=f"*{settings.feast_project}*")) == []
+
+
+@pytest.fixture(scope="module")
+def server(home: Settings, tmp_path_factory: pytest.TempPathFactory) -> Server:
+    log = tmp_path_factory.mktemp("serve-log") / "server.log"
+    with running_server(
+        home,
+        log,
+        workers=2,
+        CHURN_API_KEYS=f"{KEY},sha256:{__import__('hashlib').sha256(OTHER_KEY.encode()).hexdigest()}",
+        CHURN_RATE_LIMIT="100000",
+        CHURN_RELOAD_SECONDS="1",
+    ) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def customers(home: Settings) -> pd.DataFrame:
+    months = sorted({p.name.split("=")[1] for p in home.snapshots_dir.iterdir()})
+    return read_snapshots(home.snapshots_dir, [months[-1]]).set_index("customer_id")
+
+
+def test_served_features_are_exactly_what_feast_materialized(home: Settings, customers: pd.DataFrame) -> None:
+    store = features.get_store(home)
+    ids = [*customers.index[:300], "nobody-here"]
+    fast = features.online_reader(home, store).read(ids)
+    feast = features.OnlineReader(store).read(ids)
+    assert type(features.online_reader(home, store)).__name__ == "RedisOnlineReader"
+    pd.testing.assert_frame_equal(fast.features, feast.features)
+    pd.testing.assert_series_equal(fast.event_timestamps, feast.event_timestamps)
+    assert fast.unknown == feast.unknown == ["nobody-here"]
+    # and both equal the offline snapshot the materialization read
+    offline = customers.loc[fast.features.index, fast.features.columns]
+    assert np.allclose(
+        fast.features.select_dtypes("number").to_numpy(float),
+        offline[fast.features.select_dtypes("number").columns].to_numpy(float),
+        equal_nan=True,
+    )
+
+
+def test_prediction_answers_with_probability_decision_and_freshness(
+    server: Server, home: Settings, customers: pd.DataFrame
+) -> None:
+    cid = str(customers.index[0])
+    status, headers, body = server.request("POST", "/predict_churn", {"customer_id": cid})
+    assert status == 200, body
+    model = registry.load_champion(home)
+    expected = float(model.predict_proba(customers.loc[[cid]])[0])
+    assert body["probability"] == pytest.approx(expected, abs=1e-6)
+    assert body["customer_id"] == cid and body["what_if"] is False
+    assert body["model_version"] == registry.read_pointer(home)["champion"]
+    assert body["risk_band"] in {"low", "medium", "high", "critical"}
+    assert body["feature_timestamp"].startswith(str(customers.loc[cid, "snapshot_month"]))
+    d = body["decision"]
+    ev = body["probability"] * d["clv"] * d["success_rate"] - d["cost"]
+    assert d["expected_value"] == pytest.approx(ev, abs=0.02)
+    assert d["target"] == (d["expected_value"] > 0)
+    assert "factors" not in body
+    assert len(headers["x-request-id"]) >= 16
+
+
+def test_explain_returns_top_k_factors(server: Server, customers: pd.DataFrame) -> None:
+    status, _, body = server.request(
+        "POST", "/predict_churn", {"customer_id": str(customers.index[1]), "explain": True, "top_k": 4}
+    )
+    assert status == 200
+    factors = body["factors"]
+    assert len(factors) == 4
+    magnitudes = [abs(f["contribution"]) for f in factors]
+    assert magnitudes == sorted(magnitudes, reverse=True)
+    assert {f["direction"] for f in factors} <= {"raises risk", "lowers risk"}
+
+
+def test_what_if_overrides_and_full_vectors(server: Server, customers: pd.DataFrame) -> None:
+    cid = str(customers.index[2])
+    _, _, base = server.request("POST", "/predict_churn", {"customer_id": cid})
+    status, _, changed = server.request(
+        "POST", "/predict_churn", {"customer_id": cid, "features": {"contract_type": "Two year", "tenure_months": 60}}
+    )
+    assert status == 200 and changed["what_if"] is True
+    assert changed["probability"] != base["probability"]
+    vector = {k: (None if pd.isna(v) else v) for k, v in customers.loc[cid].items() if k in base_features(server)}
+    vector = {k: (v.item() if hasattr(v, "item") else v) for k, v in vector.items()}
+    status, _, unknown = server.request("POST", "/predict_churn", {"customer_id": "what-if-1", "features": vector})
+    assert status == 200 and unknown["what_if"] is True and unknown["feature_timestamp"] is None
+    assert unknown["probability"] == pytest.approx(base["probability"], abs=1e-6)
+    status, _, partial = server.request(
+        "POST", "/predict_churn", {"customer_id": "what-if-2", "features": {"gender": "Male"}}
+    )
+    assert status == 404 and "needs all" in partial["detail"]
+
+
+def base_features(server: Server) -> list[str]:
+    return server.request("GET", "/model-info")[2]["features"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "field"),
+    [
+        ({"customer_id": "C1", "features": {"tenure_months": -3}}, 400, '"features", "tenure_months"'),
+        ({"customer_id": "C1", "features": {"tenure_months": 2.5}}, 400, '"features", "tenure_months"'),
+        ({"customer_id": "C1", "features": {"contract_type": "Lifetime"}}, 400, '"features", "contract_type"'),
+        ({"customer_id": "C1", "features": {"bogus": 1}}, 400, '"features", "bogus"'),
+        ({"customer_id": "C1", "features": {"partner": "yes"}}, 400, '"features", "partner"'),
+        ({"customer_id": "C1", "features": {"gender": None}}, 400, '"features", "gender"'),
+        ({"customer_id": ""}, 400, "customer_id"),
+        ({"customer_id": "x" * 65}, 400, "customer_id"),
+        ({"customer_id": "a b"}, 400, "customer_id"),
+        ({"customer_id": 7}, 400, "customer_id"),
+        ({"customer_id": "C1", "explain": "yes"}, 400, "explain"),
+        ({"customer_id": "C1", "top_k": 0}, 400, "top_k"),
+        ({"customer_id": "C1", "surprise": 1}, 400, "surprise"),
+        ({}, 400, "customer_id"),
+    ],
+)
+def test_bad_requests_name_the_field(server: Server, payload: dict, status: int, field: str) -> None:
+    got, _, body = server.request("POST", "/predict_churn", payload)
+    assert got == status, body
+    assert field in json.dumps(body)
+
+
+def test_malformed_bodies_and_media_types_are_4xx(server: Server) -> None:
+    assert server.request("POST", "/predict_churn", raw=b"{not json")[0] == 400
+    assert server.request("POST", "/predict_churn", raw=b"[]")[0] == 400
+    status, _, body = server.request(
+        "POST", "/predict_churn", raw=b"customer_id=C1", headers={"Content-Type": "text/plain"}
+    )
+    assert status == 415 and "application/json" in body["detail"]
+    # a body announced over 1 MiB is refused before it is read
+    import socket
+
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /predict_churn HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"X-API-Key: {KEY}\r\nContent-Length: {2 << 20}\r\n\r\n".encode()
+        )
+        reply = ""
+        while "too_large" not in reply and (chunk := sock.recv(4096)):
+            reply += chunk.decode()
+    assert reply.startswith("HTTP/1.1 413") and "too_large" in reply
+
+
+def test_unknown_customer_is_404(server: Server) -> None:
+    status, _, body = server.request("POST", "/predict_churn", {"customer_id": "no-such-customer"})
+    assert status == 404 and "no-such-customer" in body["detail"]
+
+
+def test_batch_answers_known_and_reports_unknown(server: Server, customers: pd.DataFrame) -> None:
+    ids = [str(c) for c in customers.index[:50]] + ["ghost-1", "ghost-2"]
+    status, _, body = server.request("POST", "/predict_churn/batch", {"customer_ids": ids})
+    assert status == 200
+    assert body["found"] == 50 and body["not_found"] == 2
+    assert [r["customer_id"] for r in body["results"]] == ids
+    _, _, single = server.request("POST", "/predict_churn", {"customer_id": ids[7]})
+    assert body["results"][7]["probability"] == single["probability"]
+    assert body["results"][-1]["error"] == "not_found"
+    too_many = {"customer_ids": [f"C{i}" for i in range(1001)]}
+    status, _, err = server.request("POST", "/predict_churn/batch", too_many)
+    assert status == 400 and "customer_ids" in json.dumps(err)
+
+
+def test_api_keys_guard_predictions_but_not_health(server: Server, customers: pd.DataFrame) -> None:
+    body = {"customer_id": str(customers.index[0])}
+    assert server.request("POST", "/predict_churn", body, headers={"X-API-Key": ""})[0] == 401
+    assert server.request("POST", "/predict_churn", body, headers={"X-API-Key": "wrong-key-0123456789"})[0] == 401
+    assert server.request("POST", "/predict_churn", body, headers={"X-API-Key": OTHER_KEY})[0] == 200
+    bearer = {"X-API-Key": "", "Authorization": f"Bearer {KEY}"}
+    assert server.request("POST", "/predict_churn", body, headers=bearer)[0] == 200
+    assert server.request("GET", "/model-info", headers={"X-API-Key": ""})[0] == 401
+    for path in ("/healthz", "/livez", "/readyz", "/health", "/metrics"):
+        assert server.request("GET", path, headers={"X-API-Key": ""})[0] == 200, path
+    assert KEY not in server.log() and OTHER_KEY not in server.log()
+
+
+def test_model_info_health_and_metrics(server: Server, home: Settings) -> None:
+    status, _, info = server.request("GET", "/model-info")
+    assert status == 200
+    assert info["version"] == registry.read_pointer(home)["champion"]
+    assert {"trained_at", "windows", "metrics", "features", "last_decision"} <= set(info)
+    assert info["metrics"]["roc_auc"] > 0.5
+    status, _, health = server.request("GET", "/health")
+    assert status == 200 and health["status"] == "ok" and health["store"]["ok"] is True
+    assert health["features"]["materialized_until"] is not None
+    server.request("POST", "/predict_churn", {"customer_id": "no-such-customer"})
+    _, _, metrics = server.request("GET", "/metrics")
+    assert "churn_predictions_total" in metrics and 'churn_errors_total{kind="not_found"}' in metrics
+
+
+def test_every_request_is_logged_and_every_prediction_recorded(
+    server: Server, home: Settings, customers: pd.DataFrame
+) -> None:
+    rid = "trace-" + str(time.time_ns())
+    cid = str(customers.index[3])
+    status, headers, _ = server.request("POST", "/predict_churn", {"customer_id": cid}, headers={"X-Request-ID": rid})
+    assert status == 200 and headers["x-request-id"] == rid
+    deadline = time.monotonic() + 10
+    records = pd.DataFrame()
+    while time.monotonic() < deadline:
+        records = read_prediction_log(home.home_dir)
+        if not records.empty and (records.request_id == rid).any():
+            break
+        time.sleep(0.2)
+    row = records[records.request_id == rid].iloc[0]
+    assert row.customer_id == cid and 0 <= row.probability <= 1
+    assert row["feature.tenure_months"] == customers.loc[cid, "tenure_months"]
+    lines = [json.loads(x) for x in server.log().splitlines() if x.startswith("{") and rid in x]
+    assert lines and lines[0]["customer_id"] == cid and lines[0]["status"] == 200 and lines[0]["latency_ms"] > 0
+
+
+def test_champion_swaps_without_failing_requests(server: Server, home: Settings, customers: pd.DataFrame) -> None:
+    original = registry.read_pointer(home)["champion"]
+    model = registry.load_model(home, original)
+    second = registry.save_model(home, model, {**model.metadata, "note": "copy for the swap test"})
+    failures: list[int] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            status = server.request("POST", "/predict_churn", {"customer_id": str(customers.index[0])})[0]
+            if status != 200:
+                failures.append(status)
+
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        registry.promote(home, second, ["swap test"], action="promote")
+        status, _, result = server.request("POST", "/admin/reload")
+        assert status == 200 and result["version"] == second
+        assert server.request("GET", "/model-info")[2]["version"] in {second, original}
+        registry.rollback(home)  # the watcher (every 1 s here) must notice without being told
+        deadline = time.monotonic() + 30
+        versions: set[str] = set()
+        while time.monotonic() < deadline:
+            versions = {server.request("GET", "/model-info")[2]["version"] for _ in range(6)}
+            if versions == {original}:
+                break
+            time.sleep(0.5)
+        assert versions == {original}
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert failures == []
+    assert server.request("POST", "/admin/reload", headers={"X-API-Key": ""})[0] == 401
+
+
+def test_engine_in_process_matches_http(server: Server, home: Settings, customers: pd.DataFrame) -> None:
+    engine = Engine(home)
+    cid = str(customers.index[4])
+    local = engine.predict([Query(cid, explain=True, top_k=2)])[0]
+    remote = server.request("POST", "/predict_churn", {"customer_id": cid, "explain": True, "top_k": 2})[2]
+    assert local == remote
+
+
+@pytest.mark.parametrize("path", ["/predict_churn", "/predict_churn/batch"])
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+def test_schemathesis_finds_no_server_errors(server: Server, path: str, mode: str) -> None:
+    """Fuzz each operation from /docs.json with 500 valid and 500 invalid inputs; any 5xx fails."""
+    import re
+    import subprocess
+    import sys
+
+    cmd = [
+        str(Path(sys.executable).parent / "schemathesis"),
+        "run",
+        f"{server.url}/docs.json",
+        "--include-path",
+        path,
+        "--phases",
+        "fuzzing",
+        "--mode",
+        mode,
+        "--checks",
+        "not_a_server_error",
+        "--max-examples",
+        "500",
+        "--header",
+        f"X-API-Key: {KEY}",
+        "--seed",
+        "42",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    generated = re.search(r"(\d+) generated, (\d+) passed", done.stdout)
+    assert generated, done.stdout[-2000:]
+    assert int(generated.group(1)) >= 500 and generated.group(1) == generated.group(2)
+
+
+def test_rows_are_the_same_from_the_embedded_and_the_redis_store(home: Settings, customers: pd.DataFrame) -> None:
+    """The local profile serves through Feast's SQLite read; its rows must equal the Redis reader's, types included."""
+    features.apply(home, profile="local")
+    features.materialize(home, profile="local")
+    ids = [*map(str, customers.index[:100]), "nobody-here"]
+    sqlite_rows = features.OnlineReader(features.get_store(home, "local")).read_rows(ids)
+    redis_rows = features.online_reader(home, features.get_store(home)).read_rows(ids)
+    assert sqlite_rows[-1] is None and redis_rows[-1] is None
+    for a, b in zip(sqlite_rows[:-1], redis_rows[:-1], strict=True):
+        assert a[1] == b[1]
+        assert a[0].keys() == b[0].keys()
+        for name in a[0]:
+            x, y = a[0][name], b[0][name]
+            assert type(x) is type(y), (name, x, y)
+            assert x == y or (x is None and y is None) or abs(x - y) < 1e-9, (name, x, y)
