@@ -30,6 +30,9 @@ demo: install
 	$(BIN)/churn train --bootstrap 50
 	$(BIN)/churn models show
 	$(BIN)/python -m serving.process
+	$(BIN)/churn score
+	$(BIN)/churn decide
+	$(BIN)/churn evaluate-policy
 
 lint: install
 	$(BIN)/ruff check .
@@ -50,6 +53,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_telco.py
 	$(BIN)/python benchmarks/bench_serving.py
+	$(BIN)/python benchmarks/bench_batch.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

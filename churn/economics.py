@@ -17,6 +17,7 @@ RISK_BOUNDS: tuple[float, ...] = (0.05, 0.15, 0.30)
 MARGIN = 0.30
 MONTHLY_DISCOUNT = 0.01
 MAX_LIFETIME_MONTHS = 60.0
+RETAINED_HAZARD = 0.02  # monthly churn hazard assumed for a customer once retained
 
 
 def expected_value(
@@ -39,19 +40,23 @@ def risk_band(probability: np.ndarray | float, bounds: Sequence[float] = RISK_BO
 
 def default_clv(
     monthly_charges: np.ndarray | float,
-    probability: np.ndarray | float,
+    retained_hazard: np.ndarray | float = RETAINED_HAZARD,
     margin: float = MARGIN,
     monthly_discount: float = MONTHLY_DISCOUNT,
     max_lifetime_months: float = MAX_LIFETIME_MONTHS,
 ) -> np.ndarray:
-    """Margin × discounted expected remaining lifetime, if the customer stays this month.
+    """What a saved customer is worth: margin × discounted expected lifetime once retained.
 
-    With a constant monthly churn probability p and discount rate d, the
-    discounted number of future months is (1 + d) / (d + p); it is capped at
-    ``max_lifetime_months``. A customer-level CLV column in the scores replaces
-    this default.
+    EV multiplies this by p(churn): the value lost if the customer leaves. The
+    lifetime therefore uses the hazard of a retained customer (a population
+    figure, 2%/month by default), not the customer's current risk — with the
+    current risk, p × CLV would collapse to about one month of margin for
+    everyone at risk, and no action could ever pay. With a constant monthly
+    hazard h and discount rate d, the discounted number of future months is
+    (1 + d) / (d + h), capped at ``max_lifetime_months``. A customer-level
+    ``clv`` column in the scores replaces this default.
     """
-    p = np.clip(np.asarray(probability, dtype=np.float64), 0.0, 1.0)
-    months = np.minimum((1.0 + monthly_discount) / (monthly_discount + p), max_lifetime_months)
+    h = np.clip(np.asarray(retained_hazard, dtype=np.float64), 0.0, 1.0)
+    months = np.minimum((1.0 + monthly_discount) / (monthly_discount + h), max_lifetime_months)
     charges = np.nan_to_num(np.asarray(monthly_charges, dtype=np.float64), nan=0.0)
     return margin * charges * months

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import data, features, models, serve
+from cli import data, decisions, features, models, serve
 
 app = typer.Typer(
     help="Churn prediction and retention platform.",
@@ -22,6 +22,9 @@ app.command("train")(models.train_cmd)
 app.add_typer(models.models_app, name="models")
 app.add_typer(models.benchmark_app, name="benchmark")
 app.command("serve")(serve.serve_cmd)
+app.command("score")(decisions.score_cmd)
+app.command("decide")(decisions.decide_cmd)
+app.command("evaluate-policy")(decisions.evaluate_policy_cmd)
 
 
 if __name__ == "__main__":

@@ -184,7 +184,7 @@ class Engine:
         if not vectors:
             return out
         p = model.predict_rows(vectors)
-        clv = default_clv(np.array([v.get("monthly_charges") for v in vectors], dtype=np.float64), p)
+        clv = default_clv(np.array([v.get("monthly_charges") for v in vectors], dtype=np.float64))
         segments = {c: np.array([v.get(c) for v in vectors], dtype=object) for c in self.catalogue.columns}
         decisions = best_actions(p, clv, self.catalogue, segments)
         bands = risk_band(p)

@@ -80,6 +80,23 @@ def _ranked(
     return out
 
 
+def factor_columns(model: ChurnModel, frame: pd.DataFrame, top_k: int = 3, approximate: bool = False) -> pd.DataFrame:
+    """Top factors as flat columns (``factor_1``, ``factor_1_contribution``, ...): the batch form of top_factors.
+
+    A million rows of nested dicts would cost more than the scoring; flat
+    columns are cheap to write and easy to filter in SQL or pandas.
+    """
+    contrib = contributions(model, frame, approximate) if len(frame) else np.zeros((0, len(model.features)))
+    features = np.asarray(model.encoder.features, dtype=object)
+    order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :top_k]
+    rows = np.arange(len(frame))[:, None]
+    out: dict[str, Any] = {}
+    for k in range(min(top_k, len(features))):
+        out[f"factor_{k + 1}"] = features[order[:, k]] if len(frame) else np.array([], dtype=object)
+        out[f"factor_{k + 1}_contribution"] = np.round(contrib[rows[:, 0], order[:, k]], 5) if len(frame) else []
+    return pd.DataFrame(out, index=frame.index)
+
+
 def shap_summary_plot(model: ChurnModel, frame: pd.DataFrame, path: Path, sample: int = 2000, seed: int = 0) -> Path:
     """Global picture with the shap package: which features move risk, and which way."""
     import matplotlib

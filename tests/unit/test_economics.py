@@ -24,10 +24,20 @@ def test_risk_bands_cover_every_probability() -> None:
         risk_band(p, bounds=(0.3, 0.1, 0.5))
 
 
-def test_clv_grows_with_charges_and_shrinks_with_risk() -> None:
-    clv = default_clv(np.array([50.0, 100.0, 100.0]), np.array([0.02, 0.02, 0.2]))
+def test_clv_grows_with_charges_and_shrinks_with_the_retained_hazard() -> None:
+    clv = default_clv(np.array([50.0, 100.0, 100.0]), np.array([0.02, 0.02, 0.2]))  # retained hazards
     assert clv[1] == pytest.approx(2 * clv[0])
     assert clv[2] < clv[1]
     assert clv[1] == pytest.approx(0.3 * 100 * 1.01 / 0.03)  # (1 + d) / (d + p) months
     assert default_clv(100.0, 0.0) == pytest.approx(0.3 * 100 * 60)  # capped lifetime
     assert default_clv(np.nan, 0.1) == 0.0
+    assert default_clv(100.0) == pytest.approx(0.3 * 100 * 1.01 / 0.03)  # 2%/month once retained
+
+
+def test_an_at_risk_customer_is_worth_acting_on_with_the_defaults() -> None:
+    from churn.actions import best_actions, load_catalogue
+
+    clv = default_clv(np.array([70.0, 70.0]))
+    d = best_actions(np.array([0.3, 0.01]), clv, load_catalogue(), {"contract_type": np.array(["Month-to-month"] * 2)})
+    assert d.targeted.tolist() == [True, False]
+    assert d.action[0] == "contract_upgrade" and d.expected_value[0] == pytest.approx(0.3 * clv[0] * 0.30 - 25)

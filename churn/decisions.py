@@ -1,0 +1,172 @@
+"""The decision engine: scores -> an action plan (who, which action, at what expected value), with a control group.
+
+Every customer gets the best eligible action of the catalogue and is targeted
+where its EV > 0 (:func:`churn.actions.best_actions`, the same function the
+API uses). With a budget, targets are taken greedily by EV per unit of cost;
+the linear-relaxation (fractional knapsack) bound says how far that greedy
+choice can be from the best possible spend. A seeded random share of the
+would-be targets is held out as a control group that receives nothing, so the
+plan's real effect can be measured later rather than assumed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from churn.actions import Catalogue, best_actions
+from churn.economics import default_clv
+from churn.schema import ENTITY
+from churn.timeutil import InputError
+
+PLAN_COLUMNS = (
+    ENTITY,
+    "probability",
+    "clv",
+    "action",
+    "cost",
+    "success_rate",
+    "expected_value",
+    "rank",
+    "targeted",
+    "control",
+)
+
+
+@dataclass
+class Plan:
+    frame: pd.DataFrame  # PLAN_COLUMNS, one row per scored customer, ranked targets first
+    summary: dict[str, Any]
+
+
+def check_scores(scores: pd.DataFrame, catalogue: Catalogue) -> None:
+    """Refuse scores the engine cannot decide on, naming the column and the problem."""
+    if scores.empty:
+        raise InputError("scores: the file has no rows")
+    missing = [c for c in (ENTITY, "probability") if c not in scores]
+    if "clv" not in scores and "monthly_charges" not in scores:
+        missing.append("clv or monthly_charges (for the default CLV)")
+    missing += sorted(c for c in catalogue.columns if c not in scores)
+    if missing:
+        raise InputError(f"scores: missing column(s) {missing}")
+    p = pd.to_numeric(scores["probability"], errors="coerce")
+    if p.isna().any():
+        raise InputError(f"scores: probability is missing or not a number in {int(p.isna().sum())} row(s)")
+    outside = (p < 0) | (p > 1)
+    if outside.any():
+        first = scores.loc[outside, ENTITY].iloc[0]
+        raise InputError(f"scores: probability outside [0, 1] in {int(outside.sum())} row(s), e.g. customer {first}")
+    if scores[ENTITY].isna().any() or scores[ENTITY].duplicated().any():
+        raise InputError("scores: customer_id must be present and unique")
+    if "clv" in scores:
+        clv = pd.to_numeric(scores["clv"], errors="coerce")
+        if clv.isna().any() or not np.isfinite(clv).all() or (clv < 0).any():
+            raise InputError("scores: clv must be a non-negative number in every row")
+
+
+def control_draw(customer_ids: pd.Series, seed: int) -> np.ndarray:
+    """A uniform number per customer from (seed, id): the same customer gets the same draw whatever the row order."""
+    out = np.empty(len(customer_ids))
+    for i, cid in enumerate(customer_ids.astype(str)):
+        out[i] = int.from_bytes(hashlib.sha256(f"{seed}:{cid}".encode()).digest()[:8], "big") / 2.0**64
+    return out
+
+
+def budget_greedy(ev: np.ndarray, cost: np.ndarray, candidates: np.ndarray, budget: float) -> tuple[np.ndarray, float]:
+    """Targets within ``budget`` by EV per unit of cost (free actions first), and the LP-relaxation bound on EV."""
+    idx = np.flatnonzero(candidates)
+    with np.errstate(divide="ignore"):
+        ratio = np.where(cost[idx] > 0, ev[idx] / np.where(cost[idx] > 0, cost[idx], 1.0), np.inf)
+    order = idx[np.argsort(-ratio, kind="stable")]
+    spend = np.cumsum(cost[order])
+    fits = spend <= budget + 1e-9
+    chosen = np.zeros(len(ev), dtype=bool)
+    # Greedy keeps scanning past an item that does not fit, taking cheaper ones that still do.
+    left = budget
+    for i in order:
+        if cost[i] <= left + 1e-9:
+            chosen[i] = True
+            left -= cost[i]
+    whole = order[fits]
+    bound = float(ev[whole].sum())
+    nxt = order[len(whole)] if len(whole) < len(order) else None
+    if nxt is not None and cost[nxt] > 0:
+        room = budget - (float(spend[len(whole) - 1]) if len(whole) else 0.0)
+        bound += float(ev[nxt]) * max(room, 0.0) / float(cost[nxt])
+    return chosen, bound
+
+
+def decide(
+    scores: pd.DataFrame,
+    catalogue: Catalogue,
+    budget: float | None = None,
+    control_fraction: float = 0.10,
+    seed: int = 42,
+) -> Plan:
+    if not 0.0 <= control_fraction < 1.0:
+        raise InputError(f"--control-fraction: must be in [0, 1), got {control_fraction}")
+    if budget is not None and (not np.isfinite(budget) or budget < 0):
+        raise InputError(f"--budget: must be a non-negative amount, got {budget}")
+    check_scores(scores, catalogue)
+    p = pd.to_numeric(scores["probability"]).to_numpy(np.float64)
+    if "clv" in scores:
+        clv = pd.to_numeric(scores["clv"]).to_numpy(np.float64)
+        clv_source = "column"
+    else:
+        clv = default_clv(pd.to_numeric(scores["monthly_charges"], errors="coerce").to_numpy(np.float64))
+        clv_source = "default (margin × discounted lifetime once retained)"
+    d = best_actions(p, clv, catalogue, scores)
+    would = d.targeted.copy()
+    bound = None
+    if budget is not None:
+        would, bound = budget_greedy(d.expected_value, d.cost, d.targeted, budget)
+    control = would & (control_draw(scores[ENTITY], seed) < control_fraction)
+    targeted = would & ~control
+    frame = pd.DataFrame(
+        {
+            ENTITY: scores[ENTITY].astype(str).to_numpy(),
+            "probability": p,
+            "clv": np.round(clv, 2),
+            "action": d.action,
+            "cost": d.cost,
+            "success_rate": d.success_rate,
+            "expected_value": np.round(d.expected_value, 2),
+            "targeted": targeted,
+            "control": control,
+        }
+    )
+    order = np.lexsort((frame[ENTITY].to_numpy(), -d.expected_value, ~would))
+    frame = frame.iloc[order].reset_index(drop=True)
+    frame.insert(frame.columns.get_loc("targeted"), "rank", np.where(would[order], np.arange(1, len(frame) + 1), 0))
+    t = frame["targeted"].to_numpy()
+    spend = float(frame.loc[t, "cost"].sum())
+    saved_value = float((frame.probability * frame.clv * frame.success_rate)[t].sum())
+    net = float(frame.loc[t, "expected_value"].sum())
+    summary: dict[str, Any] = {
+        "customers": len(frame),
+        "targeted": int(t.sum()),
+        "control": int(frame.control.sum()),
+        "would_target_without_budget": int(d.targeted.sum()),
+        "spend": round(spend, 2),
+        "expected_saved_revenue": round(saved_value, 2),
+        "expected_net_value": round(net, 2),
+        "roi": round(net / spend, 4) if spend > 0 else None,
+        "actions": {str(k): int(v) for k, v in frame.loc[t, "action"].value_counts().items()},
+        "clv": clv_source,
+        "catalogue": catalogue.source,
+        "control_fraction": control_fraction,
+        "seed": seed,
+    }
+    if budget is not None:
+        chosen_ev = float(frame.loc[frame["rank"] > 0, "expected_value"].sum())
+        summary.update(
+            budget=budget,
+            lp_bound=round(float(bound or 0.0), 2),
+            greedy_value=round(chosen_ev, 2),
+            gap_to_bound=round(float(bound or 0.0) - chosen_ev, 2),
+        )
+    return Plan(frame=frame[list(PLAN_COLUMNS)], summary=summary)

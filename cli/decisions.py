@@ -1,0 +1,72 @@
+"""`churn score`, `churn decide` and `churn evaluate-policy`: batch scores, the action plan, and whether it pays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from churn.settings import get_settings
+from cli.common import JSON_OPTION, emit, handle_errors, progress_bar
+
+
+@handle_errors
+def score_cmd(
+    date: str = typer.Option(
+        None, "--date", help="Score every customer active at this date (YYYY-MM-DD; default: the platform's clock)."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Score every active customer point-in-time with the champion into outputs/batch_scores_DATE.parquet."""
+    from serving.batch import score
+
+    with progress_bar("batch scoring") as advance:
+        result = score(get_settings(), date, progress=lambda step: advance(desc=step))
+    emit(result.to_dict(), as_json, "batch scores")
+
+
+@handle_errors
+def decide_cmd(
+    scores: Path = typer.Option(None, "--scores", help="A batch_scores_*.parquet or .csv (default: the newest)."),
+    budget: float = typer.Option(None, "--budget", help="Spend at most this much (greedy by EV per unit of cost)."),
+    actions: Path = typer.Option(None, "--actions", help="Action catalogue YAML (default: churn/actions.yaml)."),
+    control_fraction: float = typer.Option(0.10, help="Share of would-be targets held out as a control group."),
+    seed: int = typer.Option(None, help="Seed for the control group (default: CHURN_SEED)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Choose the best action per customer, target where EV > 0 (within a budget), write the action plan."""
+    from serving.batch import latest_scores
+    from serving.plan import make_plan
+
+    settings = get_settings()
+    _, summary = make_plan(settings, scores or latest_scores(settings), budget, actions, control_fraction, seed)
+    emit(summary, as_json, "action plan")
+
+
+@handle_errors
+def evaluate_policy_cmd(
+    month: str = typer.Option(None, "--month", help="Month to compare (YYYY-MM; default: the latest labelled)."),
+    actions: Path = typer.Option(None, "--actions", help="Action catalogue YAML (default: churn/actions.yaml)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Compare rule-based, top-10%, EV > 0 and EV-within-budget targeting on the simulation's real outcomes."""
+    from serving.evaluate import evaluate
+
+    result = evaluate(get_settings(), month, actions)
+    if as_json:
+        emit(result, True, "policies")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"policies, {result['month']} ({result['customers']:,} customers)")
+    columns = ["policy", "targeted", "spend", "saved", "net_value", "cost_per_saved", "roi", "precision_at_10", "emp"]
+    for c in columns:
+        table.add_column(c)
+    for row in result["policies"]:
+        table.add_row(*(str(row[c]) for c in columns))
+    Console().print(table)
+    for name, value in result["ratios"].items():
+        verdict = "met" if result["met"][name] else "NOT met"
+        Console().print(f"{name}: {value} (target ≥ {result['targets'][name]}: {verdict})")
+    Console().print(f"report: {result['report']}")

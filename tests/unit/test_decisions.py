@@ -1,0 +1,113 @@
+"""The decision engine: the design's worked examples, budgets and their bound, the control group, bad scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churn.actions import load_catalogue, parse_catalogue
+from churn.decisions import decide
+from churn.settings import Settings
+from churn.timeutil import InputError
+from serving.plan import make_plan
+
+OFFER = parse_catalogue({"actions": [{"name": "offer", "cost": 50, "success_rate": 0.4}]}, "test")
+
+
+def test_worked_examples_of_the_design() -> None:
+    scores = pd.DataFrame({"customer_id": ["a", "b"], "probability": [0.8, 0.5], "clv": [100.0, 2000.0]})
+    cat = parse_catalogue({"actions": [{"name": "offer", "cost": 50, "success_rate": 0.4}]}, "t")
+    plan = decide(scores, cat, control_fraction=0.0).frame.set_index("customer_id")
+    assert plan.loc["a", "expected_value"] == pytest.approx(-18.0) and not plan.loc["a", "targeted"]
+    cat75 = parse_catalogue({"actions": [{"name": "offer", "cost": 75, "success_rate": 0.4}]}, "t")
+    plan = decide(scores, cat75, control_fraction=0.0).frame.set_index("customer_id")
+    assert plan.loc["b", "expected_value"] == pytest.approx(325.0) and plan.loc["b", "targeted"]
+    assert plan.loc["b", "rank"] == 1 and plan.loc["a", "rank"] == 0
+
+
+def _scores(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "customer_id": [f"C{i:06d}" for i in range(n)],
+            "probability": rng.beta(1, 6, n),
+            "monthly_charges": rng.uniform(20, 120, n),
+            "contract_type": rng.choice(["Month-to-month", "One year", "Two year"], n),
+        }
+    )
+
+
+def test_control_group_is_seeded_order_free_and_receives_nothing() -> None:
+    scores = _scores(20_000)
+    cat = load_catalogue()
+    a = decide(scores, cat, seed=7).frame.set_index("customer_id")
+    b = decide(scores.sample(frac=1.0, random_state=3), cat, seed=7).frame.set_index("customer_id")
+    pd.testing.assert_series_equal(a.control, b.control.loc[a.index])
+    would = a.targeted | a.control
+    assert would.sum() > 1000
+    assert a.control.sum() / would.sum() == pytest.approx(0.10, abs=0.02)
+    assert not (a.control & a.targeted).any()
+    c = decide(scores, cat, seed=8).frame.set_index("customer_id")
+    assert not c.control.equals(a.control)
+
+
+def test_budget_is_respected_and_near_its_bound() -> None:
+    scores = _scores(5000)
+    cat = load_catalogue()
+    free = decide(scores, cat, control_fraction=0.0)
+    total = free.frame.loc[free.frame.targeted, "cost"].sum()
+    plan = decide(scores, cat, budget=total / 4, control_fraction=0.0)
+    s = plan.summary
+    assert s["spend"] <= total / 4 + 1e-6 and s["targeted"] < free.summary["targeted"]
+    assert s["lp_bound"] >= s["greedy_value"] > 0 and s["gap_to_bound"] <= 0.01 * s["lp_bound"] + max(
+        cat.names and [40]
+    )
+    per_cost = plan.frame[plan.frame.targeted].eval("expected_value / cost")
+    skipped = free.frame[
+        free.frame.targeted & ~free.frame.customer_id.isin(plan.frame[plan.frame.targeted].customer_id)
+    ]
+    assert per_cost.min() >= skipped.eval("expected_value / cost").max() - 1e-9 or skipped.cost.min() > 0
+    everything = decide(scores, cat, budget=total * 2, control_fraction=0.0)
+    assert everything.summary["targeted"] == free.summary["targeted"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: s.iloc[0:0], "no rows"),
+        (lambda s: s.drop(columns="probability"), "missing column"),
+        (lambda s: s.drop(columns=["monthly_charges"]), "clv or monthly_charges"),
+        (lambda s: s.drop(columns=["contract_type"]), "contract_type"),
+        (lambda s: s.assign(probability=[1.5] + [0.1] * (len(s) - 1)), r"outside \[0, 1\]"),
+        (lambda s: s.assign(probability=[np.nan] + [0.1] * (len(s) - 1)), "not a number"),
+        (lambda s: s.assign(customer_id="same"), "unique"),
+        (lambda s: s.assign(clv=-1.0), "clv must be"),
+    ],
+)
+def test_bad_scores_are_refused_with_the_reason(change, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        decide(change(_scores(10)), load_catalogue())
+
+
+def test_a_bad_input_leaves_the_previous_plan_in_place(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    good = tmp_path / "batch_scores_2024-03-01.parquet"
+    _scores(200).assign(snapshot_date=pd.Timestamp("2024-03-01").date()).to_parquet(good)
+    _, summary = make_plan(settings, good)
+    latest = Path(summary["latest"])
+    before = latest.read_bytes()
+    assert Path(summary["plan"]).name == "action_plan_2024-03-01.csv"
+    bad = tmp_path / "batch_scores_2024-04-01.parquet"
+    _scores(200).assign(probability=2.0).to_parquet(bad)
+    with pytest.raises(InputError):
+        make_plan(settings, bad)
+    assert latest.read_bytes() == before and not (settings.outputs_dir / "action_plan_2024-04-01.csv").exists()
+    with pytest.raises(InputError, match="no such file"):
+        make_plan(settings, tmp_path / "missing.parquet")
+    broken = tmp_path / "actions.yaml"
+    broken.write_text("actions: [{name: x, cost: -1, success_rate: 0.1}]")
+    with pytest.raises(InputError, match="cost"):
+        make_plan(settings, good, actions=broken)
