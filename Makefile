@@ -54,6 +54,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_telco.py
 	$(BIN)/python benchmarks/bench_serving.py
 	$(BIN)/python benchmarks/bench_batch.py
+	$(BIN)/python benchmarks/bench_policy.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

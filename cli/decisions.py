@@ -65,8 +65,10 @@ def evaluate_policy_cmd(
         table.add_column(c)
     for row in result["policies"]:
         table.add_row(*(str(row[c]) for c in columns))
-    Console().print(table)
+    console = Console(width=150)
+    console.print(table)
     for name, value in result["ratios"].items():
         verdict = "met" if result["met"][name] else "NOT met"
-        Console().print(f"{name}: {value} (target ≥ {result['targets'][name]}: {verdict})")
-    Console().print(f"report: {result['report']}")
+        shown = value if value is not None else "n/a (the baseline's net value is not positive)"
+        console.print(f"{name}: {shown} (target ≥ {result['targets'][name]}: {verdict})")
+    console.print(f"report: {result['report']}")
