@@ -22,6 +22,7 @@ API key and a rate limit raised for the benchmark client (`CHURN_RATE_LIMIT`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -30,6 +31,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -160,6 +162,22 @@ def start(cmd: list[str], env: dict[str, str], log: Path, url: str) -> subproces
     return proc
 
 
+@contextlib.contextmanager
+def reference_service(home: Path, name: str, source: str, cls: str, env: dict[str, str]) -> Iterator[str]:
+    """A comparison service written to ``home/<name>_service.py``, served by `bentoml serve` on a free port."""
+    from serving.process import free_port, stop
+
+    (home / f"{name}_service.py").write_text(source)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "bentoml", "serve", f"{name}_service:{cls}", "--port", str(port)]
+    server = start(cmd, {**env, "PYTHONPATH": f"{home}:{ROOT}"}, home / f"{name}.log", url)
+    try:
+        yield url
+    finally:
+        stop(server)
+
+
 def worker_rss_mb(proc: subprocess.Popen[bytes]) -> float:
     """Resident memory of the server's worker processes (descendants running BentoML's worker module)."""
     import psutil
@@ -264,32 +282,15 @@ def main() -> None:
                 stop(server)
 
             # 5a. framework floor: a constant BentoML endpoint, same server settings
-            const = home / "const_service.py"
-            const.write_text(CONST_SERVICE)
-            port = free_port()
-            url = f"http://127.0.0.1:{port}"
-            cmd = [sys.executable, "-m", "bentoml", "serve", "const_service:Const", "--port", str(port)]
-            env_const = {**env, "PYTHONPATH": str(home)}
-            server = start(cmd, env_const, home / "const.log", url)
-            try:
+            with reference_service(home, "const", CONST_SERVICE, "Const", env) as url:
                 wrk(url, ids, 2, 16, 5)
                 results["const"] = wrk(url, ids, 2, 16, args.seconds)
-            finally:
-                stop(server)
 
             # 6. baseline: the straightforward endpoint
-            naive = home / "naive_service.py"
-            naive.write_text(NAIVE_SERVICE)
-            port = free_port()
-            url = f"http://127.0.0.1:{port}"
-            cmd = [sys.executable, "-m", "bentoml", "serve", "naive_service:Naive", "--port", str(port)]
-            server = start(cmd, {**env, "PYTHONPATH": f"{home}:{ROOT}"}, home / "naive.log", url)
-            try:
+            with reference_service(home, "naive", NAIVE_SERVICE, "Naive", env) as url:
                 wrk(url, ids, 2, 16, 5)
                 results["naive"] = wrk(url, ids, 2, 16, args.seconds)
                 results["naive_single"] = wrk(url, ids, 1, 1, 15)
-            finally:
-                stop(server)
         finally:
             client = redis.Redis(db=REDIS_DB)
             for key in client.scan_iter(match=f"*{settings.feast_project}*", count=1000):
