@@ -1,0 +1,66 @@
+"""Drift statistics: hand-computed PSI/KL, quiet on identical data, growing with the shift, categories and nulls."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churn.drift import DriftThresholds, binned_shares, concept_drift, feature_drift, kl_divergence, psi, score_shift
+
+
+def test_psi_and_kl_match_a_hand_computation() -> None:
+    ref = pd.Series(["a"] * 50 + ["b"] * 50)
+    cur = pd.Series(["a"] * 80 + ["b"] * 20)
+    # bins: a, b, (missing); the empty missing bin gets epsilon in both windows and cancels
+    expected_psi = (0.8 - 0.5) * np.log(0.8 / 0.5) + (0.2 - 0.5) * np.log(0.2 / 0.5)
+    expected_kl = 0.8 * np.log(0.8 / 0.5) + 0.2 * np.log(0.2 / 0.5)
+    assert psi(ref, cur) == pytest.approx(expected_psi, rel=1e-3)
+    assert kl_divergence(ref, cur) == pytest.approx(expected_kl, rel=1e-3)
+
+
+def test_identical_windows_are_quiet_and_shifts_grow() -> None:
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=50_000)
+    assert psi(ref, rng.normal(size=50_000)) < 0.005
+    values = [psi(ref, rng.normal(loc=shift, size=50_000)) for shift in (0.1, 0.3, 0.6)]
+    assert values == sorted(values) and values[-1] > 0.2 and values[0] < 0.1
+
+
+def test_quantile_bins_collapse_for_discrete_features_and_nulls_are_a_bin() -> None:
+    ref = pd.Series([0, 0, 0, 1, 1, 2] * 100, dtype="float64")
+    r, c = binned_shares(ref, ref)
+    assert (r > 1e-3).sum() == 3 and np.allclose(r, c)  # one bin per value, however many quantile edges repeat
+    cur = ref.copy()
+    cur[:300] = np.nan  # half the rows start arriving empty
+    assert psi(ref, cur) > 0.2
+
+
+def test_a_new_category_is_drift() -> None:
+    ref = pd.Series(["DSL"] * 500 + ["Fiber optic"] * 500)
+    cur = pd.Series(["DSL"] * 400 + ["Fiber optic"] * 400 + ["5G"] * 200)
+    assert psi(ref, cur) > 0.2
+
+
+def test_feature_table_levels_and_thresholds() -> None:
+    rng = np.random.default_rng(1)
+    ref = pd.DataFrame({"x": rng.normal(size=20_000), "y": rng.normal(size=20_000), "flag": rng.random(20_000) < 0.3})
+    cur = pd.DataFrame(
+        {"x": rng.normal(loc=1.0, size=20_000), "y": rng.normal(size=20_000), "flag": rng.random(20_000) < 0.3}
+    )
+    table = feature_drift(ref, cur, ["x", "y", "flag"])
+    assert table.loc["x", "level"] == "significant" and table.loc["y", "level"] == "none"
+    assert table.loc["flag", "level"] == "none"
+    strict = feature_drift(ref, cur, ["y"], DriftThresholds(psi_significant=0.0001, psi_moderate=0.00005))
+    assert strict.loc["y", "level"] == "significant"
+
+
+def test_score_shift_and_concept_drift_verdicts() -> None:
+    rng = np.random.default_rng(2)
+    ref = rng.beta(1, 30, 10_000)
+    same = score_shift(ref, rng.beta(1, 30, 10_000))
+    assert not same["flagged"] and abs(same["relative_change"]) < 0.05
+    up = score_shift(ref, ref * 1.2)
+    assert up["flagged"] and up["relative_change"] == pytest.approx(0.2)
+    assert concept_drift(0.70, 0.80)["flagged"] and not concept_drift(0.75, 0.80)["flagged"]
+    assert concept_drift(0.70, 0.80)["relative_drop"] == pytest.approx(0.125)
