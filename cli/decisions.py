@@ -72,3 +72,33 @@ def evaluate_policy_cmd(
         shown = value if value is not None else "n/a (the baseline's net value is not positive)"
         console.print(f"{name}: {shown} (target ≥ {result['targets'][name]}: {verdict})")
     console.print(f"report: {result['report']}")
+
+
+@handle_errors
+def drift_cmd(
+    reference_date: str = typer.Option(..., "--reference-date", help="A date in the reference window (YYYY-MM-DD)."),
+    current_date: str = typer.Option(..., "--current-date", help="A date in the current window (YYYY-MM-DD)."),
+    window_months: int = typer.Option(1, help="Months per window, counted back from each date's month."),
+    psi_significant: float = typer.Option(0.2, help="PSI above this is significant drift."),
+    psi_moderate: float = typer.Option(0.1, help="PSI above this is moderate (reported, never an alarm)."),
+    report: bool = typer.Option(True, help="Write the Evidently HTML report."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Data drift (PSI, KL per feature), score shift and concept drift between two windows; exit 0 either way."""
+    from churn.drift import DriftThresholds
+    from monitoring.drift_check import check
+
+    thresholds = DriftThresholds(psi_significant=psi_significant, psi_moderate=psi_moderate)
+    result = check(get_settings(), reference_date, current_date, window_months, thresholds, report)
+    if as_json:
+        emit(result, True, "drift")
+        return
+    summary = {
+        "drift_detected": result["drift_detected"],
+        "drifted_features": result["drifted_features"],
+        "moderate_features": result["moderate_features"],
+        "score_shift": result["scores"],
+        "concept": result["concept"],
+        "report": result.get("report"),
+    }
+    emit(summary, False, f"drift {result['reference']['months']} -> {result['current']['months']}")

@@ -25,6 +25,7 @@ app.command("serve")(serve.serve_cmd)
 app.command("score")(decisions.score_cmd)
 app.command("decide")(decisions.decide_cmd)
 app.command("evaluate-policy")(decisions.evaluate_policy_cmd)
+app.command("drift")(decisions.drift_cmd)
 
 
 if __name__ == "__main__":

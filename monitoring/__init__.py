@@ -1,0 +1,1 @@
+"""Monitoring: drift checks, Evidently reports, the retrain decision."""
