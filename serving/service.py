@@ -119,8 +119,12 @@ class ChurnService:
     async def _answer(self, ctx: bentoml.Context, queries: list[Query], batch: bool) -> Response:
         request = ctx.request
         _set_state(request, customer_id=queries[0].customer_id if not batch else f"batch:{len(queries)}")
+        request_id = (request.scope.get("state") or {}).get("request_id", "")
         try:
-            results = self.engine.predict(queries, request_id=(request.scope.get("state") or {}).get("request_id", ""))
+            if batch:  # up to 1,000 rows (and TreeSHAP if asked): off the event loop, so single requests keep flowing
+                results = await asyncio.to_thread(self.engine.predict, queries, request_id)
+            else:
+                results = self.engine.predict(queries, request_id=request_id)
         except FeatureValueError as err:
             detail = [{"field": f"features.{name}", "problem": problem} for name, problem in err.problems]
             return _error(ctx, 422, "invalid_features", detail)

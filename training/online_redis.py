@@ -12,6 +12,7 @@ exactly the ones Feast materialized.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -64,16 +65,19 @@ class RedisOnlineReader:
                 self.fields.append(_mmh3(f"{view_name}:{feature.name}"))
             self.ts_fields.append(f"_ts:{view_name}".encode())
         self._all_fields = self.fields + self.ts_fields
-        self._conn: Any = None  # a connection of our own for single reads: no pool or retry layers per call
+        # One connection of our own per thread for single reads: no pool or retry layers per call, and never
+        # shared between the event loop and a worker thread.
+        self._local = threading.local()
 
     def _hmget_one(self, key: bytes) -> list[bytes | None]:
-        if self._conn is None:
-            self._conn = self.client.connection_pool.make_connection()
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self.client.connection_pool.make_connection()
         try:
-            self._conn.send_command("HMGET", key, *self._all_fields)
-            return list(self._conn.read_response())
+            conn.send_command("HMGET", key, *self._all_fields)
+            return list(conn.read_response())
         except BaseException:
-            self._conn.disconnect()  # the next call reconnects
+            conn.disconnect()  # the next call reconnects
             raise
 
     def _key(self, customer_id: str) -> bytes:
