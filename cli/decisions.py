@@ -82,14 +82,22 @@ def drift_cmd(
     psi_significant: float = typer.Option(0.2, help="PSI above this is significant drift."),
     psi_moderate: float = typer.Option(0.1, help="PSI above this is moderate (reported, never an alarm)."),
     report: bool = typer.Option(True, help="Write the Evidently HTML report."),
+    retrain: bool = typer.Option(False, "--retrain", help="On drift, retrain; the promotion gate decides."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Data drift (PSI, KL per feature), score shift and concept drift between two windows; exit 0 either way."""
     from churn.drift import DriftThresholds
     from monitoring.drift_check import check
+    from monitoring.respond import check_and_respond
 
     thresholds = DriftThresholds(psi_significant=psi_significant, psi_moderate=psi_moderate)
-    result = check(get_settings(), reference_date, current_date, window_months, thresholds, report)
+    settings = get_settings()
+    if retrain:
+        result = check_and_respond(
+            settings, reference_date, current_date, window_months, thresholds=thresholds, report=report
+        )
+    else:
+        result = check(settings, reference_date, current_date, window_months, thresholds, report)
     if as_json:
         emit(result, True, "drift")
         return
@@ -100,5 +108,6 @@ def drift_cmd(
         "score_shift": result["scores"],
         "concept": result["concept"],
         "report": result.get("report"),
+        "response": result.get("response"),
     }
     emit(summary, False, f"drift {result['reference']['months']} -> {result['current']['months']}")

@@ -70,3 +70,34 @@ def test_windows_that_the_store_lacks_are_named(stable) -> None:
         text=True,
     )
     assert done.returncode == 2 and "2019-01" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_drift_retrains_and_the_gate_decides(shocked) -> None:
+    from monitoring.respond import check_and_respond
+    from tests.serving_harness import SERVE_TRAIN
+    from training import registry
+
+    before = {m["version"] for m in registry.list_models(shocked)}
+    result = check_and_respond(shocked, "2023-08-15", "2023-12-01", train_config=SERVE_TRAIN, report=False)
+    response = result["response"]
+    assert result["drift_detected"] and response["action"] == "retrained"
+    assert response["version"] not in before and response["version"] in {
+        m["version"] for m in registry.list_models(shocked)
+    }
+    champion = registry.read_pointer(shocked)["champion"]
+    assert (champion == response["version"]) == response["promoted"]
+    assert response["decision"]  # the gate says why it promoted or kept the champion
+
+
+def test_no_drift_trains_nothing(stable) -> None:
+    from training import registry
+
+    before = registry.list_models(stable)
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "drift", "--reference-date", "2023-03-01", "--current-date", "2023-11-01",
+         "--retrain", "--no-report", "--json"],
+        cwd=ROOT, env=settings_env(stable), capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["response"] == {"action": "none", "reason": "no drift"}
+    assert registry.list_models(stable) == before
