@@ -11,7 +11,6 @@ plan's real effect can be measured later rather than assumed.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ import pandas as pd
 
 from churn.actions import Catalogue, best_actions
 from churn.economics import default_clv
+from churn.hashing import stable_hash
 from churn.schema import ENTITY
 from churn.timeutil import InputError
 
@@ -72,7 +72,7 @@ def control_draw(customer_ids: pd.Series, seed: int) -> np.ndarray:
     """A uniform number per customer from (seed, id): the same customer gets the same draw whatever the row order."""
     out = np.empty(len(customer_ids))
     for i, cid in enumerate(customer_ids.astype(str)):
-        out[i] = int.from_bytes(hashlib.sha256(f"{seed}:{cid}".encode()).digest()[:8], "big") / 2.0**64
+        out[i] = stable_hash(f"{seed}:{cid}") / 2.0**64
     return out
 
 

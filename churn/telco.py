@@ -22,7 +22,6 @@ reconstructed under these stated assumptions (also in the README):
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churn.hashing import stable_hash
 from churn.raw import RawData
 from churn.schema import ADDON_SERVICES, TELCO_ADDONS, TELCO_COLUMNS
 from churn.timeutil import InputError, month_label, month_start, parse_month
@@ -58,11 +58,6 @@ class IngestResult:
             "first_snapshot_month": self.raw.first_snapshot_month,
             "last_snapshot_month": self.raw.last_snapshot_month,
         }
-
-
-def stable_hash(text: str) -> int:
-    """64-bit hash that is the same in every process and on every machine."""
-    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
 
 
 def _read(path: Path) -> pd.DataFrame:
