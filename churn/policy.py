@@ -54,7 +54,13 @@ def fixed_action(catalogue: Catalogue) -> int:
 
 
 def _outcome(
-    name: str, frame: pd.DataFrame, chosen: np.ndarray, action: np.ndarray, cost: np.ndarray, ranking: np.ndarray
+    name: str,
+    frame: pd.DataFrame,
+    clv: np.ndarray,
+    chosen: np.ndarray,
+    action: np.ndarray,
+    cost: np.ndarray,
+    ranking: np.ndarray,
 ) -> dict[str, Any]:
     """Realised results of targeting ``chosen`` with ``action`` (action names per row)."""
     y = frame["churned"].to_numpy(bool)
@@ -66,7 +72,6 @@ def _outcome(
             raise InputError(f"offer responses: no column {column!r} for action {a!r}")
         p_save[rows] = frame.loc[rows, column].to_numpy(float)
     saved = chosen & y & (frame["u_save"].to_numpy(float) < p_save)
-    clv = default_clv(frame["monthly_charges"].to_numpy(float))
     spend = float(cost[chosen].sum())
     value = float(clv[saved].sum())
     net = value - spend
@@ -100,6 +105,7 @@ def compare_policies(frame: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
     fixed = fixed_action(catalogue)
     fixed_name = np.full(n, catalogue.names[fixed], dtype=object)
     fixed_cost = cost[:, fixed]
+    clv = default_clv(frame["monthly_charges"].to_numpy(float))  # one valuation for every policy
 
     def top(score: np.ndarray) -> np.ndarray:
         chosen = np.zeros(n, dtype=bool)
@@ -108,15 +114,15 @@ def compare_policies(frame: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
 
     rows = []
     rule = rule_score(frame)
-    rows.append(_outcome("rule_based", frame, top(rule), fixed_name, fixed_cost, rule))
+    rows.append(_outcome("rule_based", frame, clv, top(rule), fixed_name, fixed_cost, rule))
     top10 = top(p)
-    rows.append(_outcome("top10_probability", frame, top10, fixed_name, fixed_cost, p))
-    d = best_actions(p, default_clv(frame["monthly_charges"].to_numpy(float)), catalogue, frame)
-    rows.append(_outcome("ev_positive", frame, d.targeted, d.action, d.cost, p))
+    rows.append(_outcome("top10_probability", frame, clv, top10, fixed_name, fixed_cost, p))
+    d = best_actions(p, clv, catalogue, frame)
+    rows.append(_outcome("ev_positive", frame, clv, d.targeted, d.action, d.cost, p))
     budget = float(fixed_cost[top10].sum())
     within, _ = budget_greedy(d.expected_value, d.cost, d.targeted, budget)
-    rows.append(_outcome("ev_budget", frame, within, d.action, d.cost, p))
+    rows.append(_outcome("ev_budget", frame, clv, within, d.action, d.cost, p))
     if "hazard" in frame:
         h = frame["hazard"].to_numpy(float)
-        rows.append(_outcome("oracle_top10", frame, top(h), fixed_name, fixed_cost, h))
+        rows.append(_outcome("oracle_top10", frame, clv, top(h), fixed_name, fixed_cost, h))
     return pd.DataFrame(rows).set_index("policy")

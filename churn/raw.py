@@ -88,8 +88,13 @@ def load_raw(raw_dir: Path, with_extras: bool = False) -> RawData:
             tables[name] = pd.read_parquet(path)
     raw = RawData(tables=tables, manifest=manifest)
     if with_extras:
-        if (raw_dir / ORACLE_FILE).exists():
-            raw.oracle = pd.read_parquet(raw_dir / ORACLE_FILE)
-        if (raw_dir / OFFERS_FILE).exists():
-            raw.offers = pd.read_parquet(raw_dir / OFFERS_FILE)
+        raw.oracle, raw.offers = load_extras(raw_dir)
     return raw
+
+
+def load_extras(raw_dir: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The simulator's oracle hazards and offer responses (None where the source has none), without the raw tables."""
+    raw_dir = Path(raw_dir)
+    oracle = pd.read_parquet(raw_dir / ORACLE_FILE) if (raw_dir / ORACLE_FILE).exists() else None
+    offers = pd.read_parquet(raw_dir / OFFERS_FILE) if (raw_dir / OFFERS_FILE).exists() else None
+    return oracle, offers

@@ -18,7 +18,7 @@ from churn.actions import load_catalogue
 from churn.io import write_json, write_text
 from churn.offline import read_labels, read_snapshots, snapshot_months
 from churn.policy import compare_policies
-from churn.raw import load_raw
+from churn.raw import load_extras
 from churn.schema import ENTITY, LABEL
 from churn.settings import Settings
 from churn.timeutil import InputError, month_index_of, month_label, parse_month
@@ -28,8 +28,8 @@ TARGETS = {"ev_over_top10_net_value": 1.2, "model_over_rule_precision_at_10": 1.
 
 
 def policy_frame(settings: Settings, month: str | None = None) -> tuple[str, pd.DataFrame]:
-    raw = load_raw(settings.raw_dir, with_extras=True)
-    if raw.offers is None:
+    oracle_hazard, offers = load_extras(settings.raw_dir)
+    if offers is None:
         raise InputError("evaluate-policy: needs a simulation (offer responses); the data in CHURN_HOME has none")
     labels = read_labels(settings.labels_path)
     months = snapshot_months(settings.snapshots_dir)
@@ -47,9 +47,9 @@ def policy_frame(settings: Settings, month: str | None = None) -> tuple[str, pd.
     frame = snaps.merge(y, on=ENTITY, how="inner")
     frame["probability"] = model.predict_proba(frame)
     frame["churned"] = frame[LABEL].astype(bool)
-    frame = frame.merge(raw.offers, on=ENTITY, how="left")
-    if raw.oracle is not None:
-        oracle = raw.oracle[raw.oracle["snapshot_month"] == month][[ENTITY, "hazard"]]
+    frame = frame.merge(offers, on=ENTITY, how="left")
+    if oracle_hazard is not None:
+        oracle = oracle_hazard[oracle_hazard["snapshot_month"] == month][[ENTITY, "hazard"]]
         frame = frame.merge(oracle, on=ENTITY, how="left")
     return month, frame
 
