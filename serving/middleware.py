@@ -91,12 +91,13 @@ class GatewayMiddleware:
 
         try:
             if path.startswith(PROTECTED_PREFIXES):
-                refusal = self._refuse(headers)
+                # the key is hashed once per request; refusals are logged with it too
+                key_id = self.keys.identify(presented_key(headers)) if self.keys.enabled else None
+                refusal = self._refuse(headers, key_id)
                 if refusal is not None:
                     status, body, extra, outcome = refusal
                     await _answer(send, status, {**body, "request_id": request_id}, [*extra, rid_header])
                     return
-                key_id = self._key_id(headers)
             await self.app(scope, receive, send_with_id)
             state = scope.get("state") or {}
             outcome = state.get("outcome") or ("ok" if status < 400 else f"http_{status}")
@@ -122,16 +123,14 @@ class GatewayMiddleware:
                 if self.counters is not None and status >= 400:
                     self.counters.error(outcome)
 
-    def _key_id(self, headers: dict[bytes, bytes]) -> str | None:
-        return self.keys.identify(presented_key(headers)) if self.keys.enabled else None
-
-    def _refuse(self, headers: dict[bytes, bytes]) -> tuple[int, dict[str, Any], list[tuple[bytes, bytes]], str] | None:
+    def _refuse(
+        self, headers: dict[bytes, bytes], key_id: str | None
+    ) -> tuple[int, dict[str, Any], list[tuple[bytes, bytes]], str] | None:
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
             return 413, {"error": "too_large", "detail": f"request body over {MAX_BODY_BYTES} bytes"}, [], "too_large"
         bucket = "anonymous"
         if self.keys.enabled:
-            key_id = self._key_id(headers)
             if key_id is None:
                 detail = "missing or unknown API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`"
                 return 401, {"error": "unauthorized", "detail": detail}, [(b"www-authenticate", b"Bearer")], "auth"
