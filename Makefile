@@ -9,7 +9,7 @@ export CHURN_HOME ?= $(CURDIR)/var
 DEMO_CUSTOMERS ?= 20000
 DEMO_MONTHS ?= 24
 
-.PHONY: install demo test test-fast lint typecheck bench clean
+.PHONY: install demo orchestrate test test-fast lint typecheck bench clean
 
 $(STAMP): requirements/base.txt requirements/dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,18 +21,12 @@ $(STAMP): requirements/base.txt requirements/dev.txt pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(BIN)/churn simulate --customers $(DEMO_CUSTOMERS) --months $(DEMO_MONTHS)
-	$(BIN)/churn build
-	$(BIN)/churn validate
-	$(BIN)/churn summary
-	$(BIN)/churn features apply
-	$(BIN)/churn features materialize
-	$(BIN)/churn train --bootstrap 50
-	$(BIN)/churn models show
+	$(BIN)/churn demo --customers $(DEMO_CUSTOMERS) --months $(DEMO_MONTHS)
 	$(BIN)/python -m serving.process
-	$(BIN)/churn score
-	$(BIN)/churn decide
 	$(BIN)/churn evaluate-policy
+
+orchestrate: install
+	infra/orchestrate.sh
 
 lint: install
 	$(BIN)/ruff check .
@@ -55,6 +49,8 @@ bench: install
 	$(BIN)/python benchmarks/bench_serving.py
 	$(BIN)/python benchmarks/bench_batch.py
 	$(BIN)/python benchmarks/bench_policy.py
+	$(BIN)/python benchmarks/bench_drift.py
+	$(BIN)/python benchmarks/bench_drift_power.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -2,8 +2,8 @@
 
 Framework-free so the CLI, the flows and the tests compute the same numbers.
 Bins come from the *reference* window: numeric features by its quantiles
-(10 by default; repeated edges of discrete features collapse), categories and
-booleans as their own bins, missing values as one more bin — a feature that
+(10 by default), categories, booleans and numeric features with few values
+(counts such as tickets, mostly zero) one bin per value, missing values as one more bin — a feature that
 starts arriving empty is drift too. Empty bins get a small epsilon so the
 logarithms stay finite. Evidently's report bins differently (equal width);
 these numbers are the ones verdicts use.
@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+DISCRETE_VALUES = 20  # a numeric feature with at most this many values in the reference is binned by value
+
 
 @dataclass(frozen=True)
 class DriftThresholds:
@@ -29,6 +31,8 @@ class DriftThresholds:
     psi_moderate: float = 0.10
     mean_shift: float = 0.05  # relative change of the mean probability
     auc_drop: float = 0.10  # relative ROC-AUC drop against the champion's test
+    calibration_z: float = 4.0  # |observed − expected churners| in binomial standard deviations ...
+    calibration_ratio: float = 0.25  # ... and off by more than this share of the expected count
     bins: int = 10
     epsilon: float = 1e-4
 
@@ -40,30 +44,42 @@ def _shares(codes: np.ndarray, n_bins: int, eps: float) -> np.ndarray:
     return shares / shares.sum()
 
 
+def _value_codes(values: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Index of each x in the sorted ``values``; len(values) for a value not there, len + 1 for NaN."""
+    at = np.minimum(np.searchsorted(values, x), max(len(values) - 1, 0))
+    found = values[at] == x if len(values) else np.zeros(len(x), dtype=bool)
+    return np.where(np.isnan(x), len(values) + 1, np.where(found, at, len(values)))
+
+
 def binned_shares(
     reference: pd.Series | np.ndarray, current: pd.Series | np.ndarray, bins: int = 10, eps: float = 1e-4
 ) -> tuple[np.ndarray, np.ndarray]:
     """Reference and current shares over the reference's bins (see the module docstring)."""
     ref = pd.Series(reference)
     cur = pd.Series(current)
-    numeric = pd.api.types.is_numeric_dtype(ref) and not pd.api.types.is_bool_dtype(ref)
-    if numeric:
+    if pd.api.types.is_numeric_dtype(ref) and not pd.api.types.is_bool_dtype(ref):
         r = pd.to_numeric(ref, errors="coerce").to_numpy(np.float64)
         c = pd.to_numeric(cur, errors="coerce").to_numpy(np.float64)
         finite = r[~np.isnan(r)]
-        qs = np.linspace(0, 1, bins + 1)[1:-1]
-        edges = np.unique(np.quantile(finite, qs)) if len(finite) else np.array([])
-        n_value_bins = len(edges) + 1
-        r_codes = np.where(np.isnan(r), n_value_bins, np.searchsorted(edges, r, side="right"))
-        c_codes = np.where(np.isnan(c), n_value_bins, np.searchsorted(edges, c, side="right"))
-        n = n_value_bins + 1
+        values = np.unique(finite)
+        if len(values) <= DISCRETE_VALUES:
+            # counts and flags: one bin per value (a mass at zero would hide its neighbours in one quantile bin);
+            # values the reference never had share one more bin, missing values the last
+            r_codes, c_codes = _value_codes(values, r), _value_codes(values, c)
+            n = len(values) + 2
+        else:
+            qs = np.linspace(0, 1, bins + 1)[1:-1]
+            edges = np.unique(np.quantile(finite, qs))
+            n_value_bins = len(edges) + 1
+            r_codes = np.where(np.isnan(r), n_value_bins, np.searchsorted(edges, r, side="right"))
+            c_codes = np.where(np.isnan(c), n_value_bins, np.searchsorted(edges, c, side="right"))
+            n = n_value_bins + 1
     else:
-        cats = pd.Index(pd.concat([ref, cur]).dropna().astype(str).unique())
-        r_codes = cats.get_indexer(ref.astype(str).where(ref.notna(), None))
-        c_codes = cats.get_indexer(cur.astype(str).where(cur.notna(), None))
-        n = len(cats) + 1
-        r_codes = np.where(r_codes < 0, n - 1, r_codes)
-        c_codes = np.where(c_codes < 0, n - 1, c_codes)
+        # categories of both windows (a new one is drift), missing values as the last bin
+        codes, uniques = pd.factorize(pd.concat([ref, cur], ignore_index=True).astype(object), use_na_sentinel=True)
+        n = len(uniques) + 1
+        codes = np.where(codes < 0, n - 1, codes)
+        r_codes, c_codes = codes[: len(ref)], codes[len(ref) :]
     return _shares(r_codes.astype(np.intp), n, eps), _shares(c_codes.astype(np.intp), n, eps)
 
 
@@ -124,4 +140,28 @@ def concept_drift(current_roc_auc: float, champion_roc_auc: float, thresholds: D
         "roc_auc_champion": champion_roc_auc,
         "relative_drop": drop,
         "flagged": bool(drop > t.auc_drop),
+    }
+
+
+def calibration_drift(y: np.ndarray, p: np.ndarray, thresholds: DriftThresholds | None = None) -> dict:
+    """Observed churners against the count the calibrated model expected, on matured labels.
+
+    When what drives churn changes, a calibrated model's expected count goes
+    wrong before its ranking does; the z-score (binomial, Poisson-binomial
+    variance) keeps one noisy month from raising an alarm, the ratio keeps a
+    large population's trivial miss from raising one.
+    """
+    t = thresholds or DriftThresholds()
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    observed, expected = float(y.sum()), float(p.sum())
+    sd = float(np.sqrt(np.sum(p * (1 - p))))
+    z = (observed - expected) / sd if sd > 0 else 0.0
+    ratio = observed / expected if expected > 0 else float("inf")
+    return {
+        "observed_churners": int(observed),
+        "expected_churners": expected,
+        "observed_to_expected": ratio,
+        "z": z,
+        "flagged": bool(abs(z) > t.calibration_z and abs(ratio - 1) > t.calibration_ratio),
     }

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from churn.io import replace_dir, write_parquet
 from churn.schema import CATEGORICAL_FEATURES, ENTITY, EVENT_TIMESTAMP, PARTITION, SNAPSHOT_COLUMNS
 from churn.temporal import Snapshots
-from churn.timeutil import InputError
+from churn.timeutil import InputError, month_index_of_ns
 
 
 def _arrow(df: pd.DataFrame) -> pa.Table:
@@ -81,3 +81,13 @@ def read_labels(labels_path: Path) -> pd.DataFrame:
     df = pd.read_parquet(labels_path)
     df[EVENT_TIMESTAMP] = df[EVENT_TIMESTAMP].astype("datetime64[ns, UTC]")
     return df
+
+
+def matured_labels(labels: pd.DataFrame, clock_month: int) -> pd.DataFrame:
+    """Labels known at the start of ``clock_month``: a snapshot's label (churn within its month) matures a month on.
+
+    Training and monitoring read labels through this so that a platform clock
+    set in the past (``CHURN_AS_OF``, a replay) never sees an outcome from after it.
+    """
+    ns = labels[EVENT_TIMESTAMP].astype("datetime64[ns, UTC]").astype("int64").to_numpy()
+    return labels[month_index_of_ns(ns) < clock_month].reset_index(drop=True)

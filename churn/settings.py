@@ -44,6 +44,9 @@ class Settings(BaseSettings):
         10.0, gt=0, le=30, description="How often the HTTP service checks the registry for a new champion."
     )
     serve_workers: int = Field(2, ge=1, le=64, description="HTTP service worker processes (`churn serve --workers`).")
+    alert_webhook: str | None = Field(
+        None, description="URL the flows POST drift alarms and promotions to as JSON (a Slack-style webhook)."
+    )
 
     @field_validator("as_of")
     @classmethod

@@ -52,7 +52,7 @@ OUTAGE_MONTHS = 3
 
 # Default drift strengths at strength 1.0 (see docs/simulator.md).
 PRICE_SHOCK = 0.15  # relative price rise for every customer
-OUTAGE_TICKETS = 2.0  # extra ticket rate multiple for fiber customers during the outage
+OUTAGE_TICKETS = 1.5  # extra tickets per fiber customer per month during the outage (most of them call in)
 
 # Plan prices (monthly, before the contract discount and the customer's own price factor).
 PHONE_PRICE, EXTRA_LINE_PRICE = 20.0, 5.0
@@ -345,7 +345,7 @@ def simulate(config: SimulationConfig, progress: Callable[[int, int], None] | No
         # Support tickets of survivors.
         rate = 0.07 * np.exp(0.5 * state.satisfaction[stayers]) * np.where(state.internet[stayers] == 1, 1.5, 1.0)
         if config.scenario == "service_outage" and drift <= m < drift + OUTAGE_MONTHS:
-            rate = rate * np.where(state.internet[stayers] == 1, 1.0 + OUTAGE_TICKETS * strength, 1.0)
+            rate = rate + np.where(state.internet[stayers] == 1, OUTAGE_TICKETS * strength, 0.0)
         n_tickets = rng.poisson(rate)
         owners = np.repeat(stayers, n_tickets)
         opened = m_start + rng.integers(0, 28 * DAY_NS, size=len(owners))

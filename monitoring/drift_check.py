@@ -1,15 +1,26 @@
 """`churn drift`: a current window against a reference window — features, scores and, once labels matured, quality.
 
 Each date names the snapshot month containing it; ``window_months`` widens a
-window backwards. Features come from the offline store; scores from the
-champion itself (so the check needs nothing else to have run first). The
-statistics and verdicts are :mod:`churn.drift`'s; Evidently's HTML report
-(equal-width PSI bins, so its numbers differ) is written for people beside
-our JSON summary under ``CHURN_HOME/reports/drift/<current month>/``.
+window backwards. Features come from the offline store. Scores come from the
+batch-score files of those months when the champion wrote them, and from the
+champion itself for every row they lack, so the check needs nothing else to
+have run first; served predictions (the prediction log, what-if requests
+excluded) get their own shift statistic when both windows have them.
+Concept drift is measured on the most recent months *before* the current one
+whose labels have matured by then.
+
+:func:`assess` holds every verdict and reads nothing; :func:`check` loads and
+writes. The statistics are :mod:`churn.drift`'s. For people, the check writes
+``CHURN_HOME/reports/drift/<current month>/``: ``index.html`` (our verdicts,
+PSI per feature, drifted columns first), ``evidently.html`` (Evidently's data
+drift report with PSI per column and, when labels exist, classification
+quality — its PSI bins are equal-width, so its numbers differ from ours, and
+ours decide) and ``summary.json``.
 """
 
 from __future__ import annotations
 
+import html
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -18,16 +29,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churn.drift import DriftThresholds, concept_drift, feature_drift, score_shift
-from churn.io import write_json
+from churn.drift import DriftThresholds, calibration_drift, concept_drift, feature_drift, score_shift
+from churn.io import write_json, write_text
 from churn.metrics import pr_auc, roc_auc
 from churn.offline import read_labels, read_snapshots, snapshot_months
+from churn.prediction_log import read_prediction_log
 from churn.schema import ENTITY, EVENT_TIMESTAMP, LABEL
 from churn.settings import Settings
-from churn.timeutil import InputError, month_index_of, month_label, parse_date
+from churn.timeutil import InputError, month_index_of, month_label, parse_date, parse_month
 from training import registry
 
-REPORT_SAMPLE = 200_000  # rows of the current window the HTML report sees at most
+REPORT_SAMPLE = 200_000  # rows per window the Evidently report sees at most
+MIN_SERVED = 200  # served predictions per window below which their shift is not judged
 
 
 def window(settings: Settings, date: str, months: int, field: str) -> list[str]:
@@ -41,6 +54,90 @@ def window(settings: Settings, date: str, months: int, field: str) -> list[str]:
     if missing:
         raise InputError(f"{field}: no snapshots for {missing} in the offline store")
     return wanted
+
+
+def matured_months(current_months: list[str], window_months: int) -> list[str]:
+    """The ``window_months`` months before the current window's last: their labels are known by then."""
+    last = parse_month(current_months[-1])
+    return [month_label(i) for i in range(last - window_months, last)]
+
+
+def assess(
+    ref: pd.DataFrame,
+    cur: pd.DataFrame,
+    features: list[str],
+    ref_p: np.ndarray,
+    cur_p: np.ndarray,
+    labelled: pd.DataFrame | None,
+    champion_test: dict[str, Any],
+    thresholds: DriftThresholds,
+) -> dict[str, Any]:
+    """Every statistic and verdict of one check; ``labelled`` has LABEL and ``probability`` for matured rows."""
+    table = feature_drift(ref, cur, features, thresholds)
+    scores = score_shift(ref_p, cur_p, thresholds)
+    quality = _quality(labelled, champion_test, thresholds)
+    drifted = sorted(table.index[table.level == "significant"], key=lambda f: -table.loc[f, "psi"])
+    return {
+        "thresholds": asdict(thresholds),
+        "features": table.round(6).reset_index().to_dict("records"),
+        "drifted_features": drifted,
+        "moderate_features": sorted(table.index[table.level == "moderate"]),
+        "scores": scores,
+        "concept": quality,
+        "drift_detected": bool(drifted or scores["flagged"] or quality["flagged"]),
+    }
+
+
+def _quality(labelled: pd.DataFrame | None, champion: dict[str, Any], t: DriftThresholds) -> dict[str, Any]:
+    if labelled is None or len(labelled) == 0:
+        return {"labelled_rows": 0, "flagged": False, "note": "no matured labels for these months"}
+    y = labelled[LABEL].to_numpy(int)
+    p = labelled["probability"].to_numpy(np.float64)
+    if y.min() == y.max() or not champion.get("roc_auc"):
+        return {"labelled_rows": len(y), "flagged": False, "note": "matured labels hold one class only"}
+    ranking = concept_drift(roc_auc(y, p), float(champion["roc_auc"]), t)
+    calibration = calibration_drift(y, p, t)
+    return {
+        **ranking,
+        "pr_auc_current": pr_auc(y, p),
+        "pr_auc_champion": champion.get("pr_auc"),
+        "labelled_rows": len(y),
+        "ranking_flagged": ranking["flagged"],
+        "calibration": calibration,
+        "flagged": ranking["flagged"] or calibration["flagged"],
+    }
+
+
+def _scores(settings: Settings, frame: pd.DataFrame, month: str, model: Any, version: str) -> tuple:
+    """Probabilities for one month's ``frame``: the champion's batch scores of that month if any, else the model."""
+    p = pd.Series(np.nan, index=frame.index)
+    used: list[str] = []
+    for path in sorted(settings.outputs_dir.glob(f"batch_scores_{month}-*.parquet"), reverse=True):
+        batch = pd.read_parquet(path, columns=[ENTITY, "probability", "model_version"])
+        if (batch["model_version"] == version).all():  # the newest file of the month this champion wrote
+            p = frame[ENTITY].astype(str).map(batch.set_index(ENTITY)["probability"])
+            used.append(path.name)
+            break
+    missing = p.isna().to_numpy()
+    if missing.any():
+        p.loc[missing] = model.predict_proba(frame.loc[missing])
+    source = {"batch_score_files": used, "rows_from_files": int((~missing).sum()), "rows_scored": int(missing.sum())}
+    return p.to_numpy(np.float64), source
+
+
+def _served(settings: Settings, ref_months: list[str], cur_months: list[str], t: DriftThresholds) -> dict[str, Any]:
+    """Shift of served probabilities (what-if excluded), windows by the month of the features served."""
+    log = read_prediction_log(settings.home_dir)
+    if log.empty:
+        return {"reference_rows": 0, "current_rows": 0, "flagged": False, "note": "no served predictions logged"}
+    log = log[~log["what_if"].astype(bool) & log["feature_timestamp"].notna()]
+    month = pd.to_datetime(log["feature_timestamp"], utc=True).dt.strftime("%Y-%m")
+    ref = log.loc[month.isin(ref_months), "probability"].to_numpy(np.float64)
+    cur = log.loc[month.isin(cur_months), "probability"].to_numpy(np.float64)
+    counts = {"reference_rows": len(ref), "current_rows": len(cur)}
+    if min(len(ref), len(cur)) < MIN_SERVED:
+        return {**counts, "flagged": False, "note": f"fewer than {MIN_SERVED} served predictions in a window"}
+    return {**counts, **score_shift(ref, cur, t)}
 
 
 def check(
@@ -60,55 +157,89 @@ def check(
         raise registry.RegistryError("registry: no champion model yet — run `churn train` first")
     model = registry.load_model(settings, version, nthread=0)
     features = model.features
-    ref = read_snapshots(settings.snapshots_dir, ref_months)
-    cur = read_snapshots(settings.snapshots_dir, cur_months)
-    ref_p, cur_p = model.predict_proba(ref), model.predict_proba(cur)
-    table = feature_drift(ref, cur, features, t)
-    scores = score_shift(ref_p, cur_p, t)
-    quality = _quality(settings, cur, cur_p, model.metadata.get("test") or {}, t)
-    drifted = sorted(table.index[table.level == "significant"])
+    scored = _ScoredMonths(settings, model, version)
+    ref, ref_p, ref_source = scored.get(ref_months)
+    cur, cur_p, cur_source = scored.get(cur_months)
+    labelled, label_months = _labelled(settings, matured_months(cur_months, window_months), scored)
     result: dict[str, Any] = {
-        "reference": {"months": ref_months, "rows": len(ref)},
-        "current": {"months": cur_months, "rows": len(cur)},
+        "reference": {"months": ref_months, "rows": len(ref), "scores": ref_source},
+        "current": {"months": cur_months, "rows": len(cur), "scores": cur_source},
+        "label_months": label_months,
         "model_version": version,
-        "thresholds": asdict(t),
-        "features": table.round(6).reset_index().to_dict("records"),
-        "drifted_features": drifted,
-        "moderate_features": sorted(table.index[table.level == "moderate"]),
-        "scores": scores,
-        "concept": quality,
-        "drift_detected": bool(drifted or scores["flagged"] or (quality or {}).get("flagged", False)),
+        **assess(ref, cur, features, ref_p, cur_p, labelled, model.metadata.get("test") or {}, t),
+        "served_scores": _served(settings, ref_months, cur_months, t),
     }
+    result["drift_detected"] = result["drift_detected"] or result["served_scores"]["flagged"]
     folder = settings.reports_dir / "drift" / cur_months[-1]
     if report:
-        result["report"] = str(_evidently(ref, cur, features, ref_p, cur_p, folder / "index.html"))
+        evidently = _evidently(ref, cur, features, ref_p, cur_p, labelled, folder / "evidently.html")
+        result["evidently_report"] = str(evidently)
+        quality_page = evidently.with_name("evidently_quality.html")
+        if quality_page.exists():
+            result["evidently_quality_report"] = str(quality_page)
+        result["report"] = str(_summary_page(result, folder / "index.html"))
     result["seconds"] = round(time.perf_counter() - began, 2)
     write_json(result, folder / "summary.json")
     return result
 
 
-def _quality(
-    settings: Settings, cur: pd.DataFrame, cur_p: np.ndarray, champion: dict[str, Any], t: DriftThresholds
-) -> dict[str, Any] | None:
-    """ROC-AUC / PR-AUC on the current window's rows whose labels have matured, against the champion's test."""
+class _ScoredMonths:
+    """Snapshots and the champion's probabilities per month, each read and scored once per check.
+
+    A window's month is often also the month whose labels matured (a reference
+    month a month back, say); scoring it twice was a third of a 1M-row check.
+    """
+
+    def __init__(self, settings: Settings, model: Any, version: str) -> None:
+        self.settings, self.model, self.version = settings, model, version
+        self.cache: dict[str, tuple[pd.DataFrame, np.ndarray, dict[str, Any]]] = {}
+
+    def one(self, month: str) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any]]:
+        if month not in self.cache:
+            frame = read_snapshots(self.settings.snapshots_dir, [month])
+            p, source = _scores(self.settings, frame, month, self.model, self.version)
+            self.cache[month] = (frame, p, source)
+        return self.cache[month]
+
+    def get(self, months: list[str]) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any]]:
+        parts = [self.one(m) for m in months]
+        frame = parts[0][0] if len(parts) == 1 else pd.concat([f for f, _, _ in parts], ignore_index=True)
+        source = {
+            "batch_score_files": [name for _, _, s in parts for name in s["batch_score_files"]],
+            "rows_from_files": sum(s["rows_from_files"] for _, _, s in parts),
+            "rows_scored": sum(s["rows_scored"] for _, _, s in parts),
+        }
+        return frame, np.concatenate([p for _, p, _ in parts]), source
+
+
+def _labelled(settings: Settings, months: list[str], scored: _ScoredMonths) -> tuple[pd.DataFrame | None, list]:
+    """Matured labels of ``months`` joined to their snapshots and the champion's probability."""
+    available = set(snapshot_months(settings.snapshots_dir))
+    months = [m for m in months if m in available]
     try:
         labels = read_labels(settings.labels_path)
     except InputError:
-        return None
-    frame = cur[[ENTITY, EVENT_TIMESTAMP]].assign(_p=cur_p).merge(labels, on=[ENTITY, EVENT_TIMESTAMP], how="inner")
-    y = frame[LABEL].to_numpy(int)
-    if len(frame) == 0 or y.min() == y.max() or not champion.get("roc_auc"):
-        return {"labelled_rows": len(frame), "flagged": False, "note": "no matured labels with both classes yet"}
-    current = roc_auc(y, frame["_p"].to_numpy())
-    out = concept_drift(current, float(champion["roc_auc"]), t)
-    return {**out, "pr_auc_current": pr_auc(y, frame["_p"].to_numpy()), "labelled_rows": len(frame)}
+        return None, []
+    if not months:
+        return None, []
+    frame, p, _ = scored.get(months)
+    rows = frame[[ENTITY, EVENT_TIMESTAMP]].assign(probability=p).merge(labels, on=[ENTITY, EVENT_TIMESTAMP])
+    if rows.empty:
+        return None, months
+    return rows, months
 
 
 def _evidently(
-    ref: pd.DataFrame, cur: pd.DataFrame, features: list[str], ref_p: np.ndarray, cur_p: np.ndarray, path: Path
+    ref: pd.DataFrame,
+    cur: pd.DataFrame,
+    features: list[str],
+    ref_p: np.ndarray,
+    cur_p: np.ndarray,
+    labelled: pd.DataFrame | None,
+    path: Path,
 ) -> Path:
-    from evidently import Report
-    from evidently.presets import DataDriftPreset
+    from evidently import BinaryClassification, DataDefinition, Dataset, Report
+    from evidently.presets import ClassificationPreset, DataDriftPreset
 
     columns = [*features, "probability"]
     r = ref[features].assign(probability=ref_p)
@@ -117,9 +248,93 @@ def _evidently(
         c = c.sample(REPORT_SAMPLE, random_state=0)
     if len(r) > REPORT_SAMPLE:
         r = r.sample(REPORT_SAMPLE, random_state=0)
-    snapshot = Report([DataDriftPreset(columns=columns, method="psi")]).run(c, r)  # current first
+    _save(Report([DataDriftPreset(columns=columns, method="psi")]).run(c, r), path)  # current first
+    quality = path.with_name("evidently_quality.html")
+    quality.unlink(missing_ok=True)  # a page from an earlier check must not pass for this one's
+    if labelled is not None and labelled[LABEL].nunique() == 2:
+        frame = labelled[[LABEL, "probability"]].astype({LABEL: int})
+        if len(frame) > REPORT_SAMPLE:
+            frame = frame.sample(REPORT_SAMPLE, random_state=0)
+        definition = DataDefinition(
+            numerical_columns=["probability"],
+            classification=[BinaryClassification(target=LABEL, prediction_probas="probability", pos_label=1)],
+        )
+        dataset = Dataset.from_pandas(frame, data_definition=definition)
+        # classes at the top decile of probability: the customers a campaign would reach (0.5 flags nobody)
+        threshold = float(np.quantile(frame["probability"], 0.9))
+        _save(Report([ClassificationPreset(probas_threshold=threshold)]).run(dataset, None), quality)
+    return path
+
+
+def _save(snapshot: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.html")
     snapshot.save_html(str(tmp))
     tmp.replace(path)
+
+
+def _summary_page(result: dict[str, Any], path: Path) -> Path:
+    """Our verdicts for people: the page that decides, linking Evidently's report beside it."""
+    esc = html.escape
+    rows = sorted(result["features"], key=lambda f: -f["psi"])
+    body = "".join(
+        f"<tr class='{esc(f['level'])}'><td>{esc(f['feature'])}</td><td>{f['psi']:.4f}</td>"
+        f"<td>{f['kl']:.4f}</td><td>{esc(f['level'])}</td></tr>"
+        for f in rows
+    )
+    s, q = result["scores"], result["concept"]
+    verdict = "DRIFT DETECTED" if result["drift_detected"] else "no drift"
+    drifted = ", ".join(result["drifted_features"]) or "none"
+    quality = (
+        f"ROC-AUC {q['roc_auc_current']:.3f} on {q['labelled_rows']:,} matured labels "
+        f"({', '.join(result['label_months'])}) vs the champion's {q['roc_auc_champion']:.3f}: "
+        f"relative drop {q['relative_drop']:+.1%} (alarm above {result['thresholds']['auc_drop']:.0%})"
+        if "roc_auc_current" in q
+        else esc(q.get("note", ""))
+    )
+    quality_link = (
+        ', with <a href="evidently_quality.html">classification quality on the matured labels</a>'
+        if result.get("evidently_quality_report")
+        else ""
+    )
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Drift {esc(verdict)}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:60em}}td,th{{padding:2px 10px;text-align:left}}
+tr.significant{{background:#fdd}}tr.moderate{{background:#ffd}}</style></head><body>
+<h1 id="verdict">Drift check: {esc(verdict)}</h1>
+<p>Reference {esc(", ".join(result["reference"]["months"]))} ({result["reference"]["rows"]:,} rows) → current
+{esc(", ".join(result["current"]["months"]))} ({result["current"]["rows"]:,} rows); champion
+{esc(result["model_version"])}.</p>
+<h2>Drifted features</h2><p id="drifted">{esc(drifted)}</p>
+<h2>Scores</h2><p>Mean probability {s["mean_reference"]:.4f} → {s["mean_current"]:.4f}
+({s["relative_change"]:+.1%}); PSI of the scores {s["psi"]:.3f}; {"flagged" if s["flagged"] else "not flagged"}.</p>
+<h2>Concept drift</h2><p>{quality}</p>
+<h2>PSI and KL per feature</h2>
+<p>Bins from the reference window's deciles (categories as their own bins); significant above
+{result["thresholds"]["psi_significant"]}, moderate above {result["thresholds"]["psi_moderate"]}.
+These numbers decide. <a href="evidently.html">Evidently's data drift report</a> bins PSI by equal widths,
+so its figures differ; it is there for the pictures{quality_link}.</p>
+<table><tr><th>feature</th><th>PSI</th><th>KL</th><th>level</th></tr>{body}</table>
+</body></html>"""
+    write_text(page, path)
     return path
+
+
+def scheduled_dates(settings: Settings) -> tuple[str, str]:
+    """The windows a scheduled check compares: the champion's last test month against the platform clock's month.
+
+    The reference is what the champion was last shown to work on; once a
+    retrained champion replaces it, the reference moves with it, so an alarm
+    that retraining answered does not ring again.
+    """
+    from training.features import platform_clock
+
+    current = platform_clock(settings)
+    version = registry.read_pointer(settings).get("champion")
+    if not version:
+        raise registry.RegistryError("registry: no champion model yet — run `churn train` first")
+    metadata = registry.model_info(settings, version)["metadata"]
+    test = (metadata.get("windows") or {}).get("test") or []
+    reference = parse_month(max(test)) if test else current - 1
+    if reference >= current:
+        reference = current - 1
+    return f"{month_label(reference)}-01", f"{month_label(current)}-01"

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churn.offline import snapshot_months
+from churn.offline import read_snapshots, snapshot_months
 from churn.schema import ENTITY, EVENT_TIMESTAMP, FEATURES_BY_NAME
 from churn.settings import Settings
-from churn.timeutil import InputError, month_start, parse_month
+from churn.timeutil import InputError, month_label, month_start, parse_month
 
 REPO_DIR = Path(__file__).resolve().parents[1] / "feature_repo"
 DEFAULT_SERVICE = "churn_model_v1"
@@ -423,3 +423,48 @@ def _customers_between(settings: Settings, start: datetime, end: datetime) -> in
     paths = [str(settings.snapshots_dir / f"snapshot_month={m}" / "part-0.parquet") for m in months]
     ids = ds.dataset(paths, format="parquet").to_table(columns=[ENTITY]).column(ENTITY)
     return len(pd.unique(ids.to_numpy(zero_copy_only=False)))
+
+
+PROBE_CUSTOMERS = 200  # customers sampled to tell a filled online store from an empty or stale one
+
+
+def online_health(settings: Settings, sample: int = PROBE_CUSTOMERS) -> dict[str, Any]:
+    """How much of the clock month's population the online store serves at the clock month's snapshot.
+
+    A restarted Redis, a flushed database or a store left at an older month all
+    show up here as a low ``fresh_share``; customers are drawn with a seeded
+    generator so the probe repeats.
+    """
+    clock = platform_clock(settings)
+    month = month_label(clock)
+    ids = read_snapshots(settings.snapshots_dir, [month], columns=[ENTITY])[ENTITY].astype(str).to_numpy()
+    if len(ids) == 0:
+        return {"month": month, "probed": 0, "fresh_share": 1.0}
+    rng = np.random.default_rng(settings.seed)
+    probe = rng.choice(ids, size=min(sample, len(ids)), replace=False).tolist()
+    store = get_store(settings)
+    rows = online_reader(settings, store).read_rows(probe)
+    expected = month_start(clock).timestamp()
+    fresh = sum(1 for r in rows if r is not None and r[1] >= expected)
+    return {"month": month, "probed": len(probe), "fresh_share": fresh / len(probe)}
+
+
+def refresh_online(settings: Settings, min_fresh_share: float = 0.95) -> dict[str, Any]:
+    """Bring the online store to the platform clock: incrementally, or reloaded whole when it is empty or stale.
+
+    ``materialize-incremental`` trusts the registry's record of what was loaded;
+    a Redis that restarted since has lost the data the record describes. So the
+    store is probed first, and a probe that finds fewer than ``min_fresh_share``
+    of sampled customers at the current snapshot reloads the latest snapshot of
+    every customer active now.
+    """
+    before = online_health(settings)
+    if before["fresh_share"] < min_fresh_share:
+        result = materialize(settings)  # the clock month's snapshot of every active customer
+        mode = "reload"
+    else:
+        clock = month_start(platform_clock(settings)).to_pydatetime()
+        result = materialize(settings, end=clock + timedelta(seconds=1), incremental=True)
+        mode = "incremental"
+    after = online_health(settings)
+    return {"mode": mode, "before": before, "after": after, **result.to_dict()}

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from churn.metrics import all_metrics, bootstrap_intervals, pr_auc
-from churn.offline import read_labels
+from churn.offline import matured_labels, read_labels
 from churn.raw import load_raw
 from churn.schema import ENTITY, EVENT_TIMESTAMP, LABEL
 from churn.settings import Settings
@@ -136,7 +136,9 @@ def _code_version() -> str:
 def load_training_frame(settings: Settings, service: str) -> tuple[pd.DataFrame, list[str]]:
     """Labels joined point-in-time with the service's features, plus the snapshot month of each row."""
     store = feature_store.get_store(settings)
-    labels = read_labels(settings.labels_path)
+    labels = matured_labels(read_labels(settings.labels_path), feature_store.platform_clock(settings))
+    if labels.empty:
+        raise InputError(f"training: no labels matured before {settings.as_of or 'the latest snapshot'}")
     frame = feature_store.build_training_set(store, labels, service)
     frame["month"] = frame[EVENT_TIMESTAMP].dt.strftime("%Y-%m")
     return frame, feature_store.service_features(store, service)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -50,8 +53,42 @@ def test_a_price_shock_is_flagged_on_charges(shocked) -> None:
     assert "monthly_charges" in result["drifted_features"]
     psi = {f["feature"]: f["psi"] for f in result["features"]}
     assert psi["monthly_charges"] > 0.2 and psi["gender"] < 0.1
-    html = Path(result["report"]).read_text(encoding="utf-8")
-    assert "monthly_charges" in html and len(html) > 100_000
+    page = Path(result["report"]).read_text(encoding="utf-8")
+    assert "DRIFT DETECTED" in page and 'href="evidently.html"' in page
+    assert Path(result["evidently_report"]).stat().st_size > 100_000
+    assert Path(result["evidently_quality_report"]).exists()  # labels of 2023-11 have matured by 2023-12
+    assert result["label_months"] == ["2023-11"]
+
+
+def _rendered_text(path: Path) -> str:
+    """The page as a person sees it: headless Chromium runs its scripts, we read the text of the DOM."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("Chromium is not installed (Debian package `chromium`; .ci/run installs it)")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync"]  # fmt: skip
+    done = subprocess.run(
+        [browser, *flags, "--virtual-time-budget=20000", "--dump-dom", path.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    body = re.sub(r"<script.*?</script>|<style.*?</style>", " ", done.stdout, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body)))
+
+
+def test_the_reports_show_the_drifted_columns_in_a_browser(shocked) -> None:
+    result = _drift(shocked, "2023-08-15", "2023-12-01")
+    ours = _rendered_text(Path(result["report"]))
+    assert "Drift check: DRIFT DETECTED" in ours
+    assert f"Drifted features {', '.join(result['drifted_features'])}" in ours
+    evidently = _rendered_text(Path(result["evidently_report"]))
+    # Evidently's table, rendered by its scripts: one row per column with its verdict and PSI
+    for feature in ("monthly_charges", "charges_trend_6m"):
+        assert re.search(rf"{feature} num Detected PSI \d", evidently), evidently[:2000]
+    assert f"{len(result['features']) + 1} Columns" in evidently  # every feature and the score were compared
+    quality = _rendered_text(Path(result["evidently_quality_report"]))
+    # the quality page, on the matured labels, shows the ROC-AUC our verdict used
+    assert f"{result['concept']['roc_auc_current']:.3f} ROC AUC" in quality, quality[:2000]
 
 
 def test_a_stable_simulation_raises_no_alarm(stable) -> None:
@@ -101,3 +138,47 @@ def test_no_drift_trains_nothing(stable) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout)["response"] == {"action": "none", "reason": "no drift"}
     assert registry.list_models(stable) == before
+
+
+def test_scores_come_from_batch_files_and_the_prediction_log_when_present(stable) -> None:
+    import pandas as pd
+
+    from churn.offline import read_snapshots
+    from churn.prediction_log import day_dir, make_record
+    from monitoring.drift_check import check
+    from training import registry
+
+    version = registry.read_pointer(stable)["champion"]
+    current = read_snapshots(stable.snapshots_dir, ["2023-11"])
+    batch = stable.outputs_dir / "batch_scores_2023-11-01.parquet"
+    stale = stable.outputs_dir / "batch_scores_2023-11-02.parquet"  # newer, but another model wrote it
+    batch.parent.mkdir(parents=True, exist_ok=True)
+    ids = current.customer_id.astype(str)
+    pd.DataFrame({"customer_id": ids[:-5], "probability": 0.5, "model_version": version}).to_parquet(batch)
+    pd.DataFrame({"customer_id": ids, "probability": 0.9, "model_version": "churn_model:old"}).to_parquet(stale)
+    log = day_dir(stable.home_dir, pd.Timestamp("2026-11-27").date()) / "test-1.jsonl"
+    log.parent.mkdir(parents=True, exist_ok=True)
+
+    def record(month: str, p: float, what_if: bool) -> str:
+        values = dict.fromkeys(("request_id", "risk_band", "action", "clv", "cost", "success_rate",
+                                "expected_value", "target", "features"))  # fmt: skip
+        values.update(logged_at="2026-11-27T00:00:00+00:00", customer_id="x", model_version=version,
+                      feature_timestamp=f"{month}-01T00:00:00+00:00", what_if=what_if, probability=p)  # fmt: skip
+        return json.dumps(make_record(**values))
+
+    lines = [record("2023-03", 0.02, False) for _ in range(250)] + [record("2023-11", 0.04, False) for _ in range(250)]
+    lines += [record("2023-11", 0.99, True) for _ in range(100)]  # what-if answers are not the population's
+    log.write_text("\n".join(lines) + "\n")
+    try:
+        result = check(stable, "2023-03-01", "2023-11-01", report=False)
+    finally:
+        for path in (batch, stale, log):
+            path.unlink()
+    source = result["current"]["scores"]
+    assert source == {"batch_score_files": [batch.name], "rows_from_files": len(ids) - 5, "rows_scored": 5}
+    assert result["reference"]["scores"]["batch_score_files"] == []
+    assert result["scores"]["mean_current"] > 0.45 and result["scores"]["flagged"]  # 0.5 for nearly everyone
+    served = result["served_scores"]
+    assert served["reference_rows"] == 250 and served["current_rows"] == 250
+    assert served["mean_current"] == pytest.approx(0.04) and served["relative_change"] == pytest.approx(1.0)
+    assert served["flagged"]

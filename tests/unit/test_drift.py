@@ -64,3 +64,45 @@ def test_score_shift_and_concept_drift_verdicts() -> None:
     assert up["flagged"] and up["relative_change"] == pytest.approx(0.2)
     assert concept_drift(0.70, 0.80)["flagged"] and not concept_drift(0.75, 0.80)["flagged"]
     assert concept_drift(0.70, 0.80)["relative_drop"] == pytest.approx(0.125)
+
+
+def test_a_count_mostly_zero_is_binned_by_value_so_a_spike_is_seen() -> None:
+    # 92% zeros: every quantile edge is 0, so quantile bins would lump 0 with 1, 2, ... and see nothing
+    ref = pd.Series([0] * 920 + [1] * 60 + [2] * 20)
+    cur = pd.Series([0] * 600 + [1] * 250 + [2] * 100 + [3] * 50)
+    r, c = binned_shares(ref, cur)
+    assert len(r) == len(c) == 5  # 0, 1, 2, 3 (new in current) and missing
+    assert psi(ref, cur) > 0.2
+    # int in one window and float (nulls) in the other are the same values
+    assert psi(ref, ref.astype(float)) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_calibration_drift_needs_both_a_large_z_and_a_large_miss() -> None:
+    from churn.drift import calibration_drift
+
+    p = np.full(10_000, 0.025)
+    calm = calibration_drift(np.r_[np.ones(260), np.zeros(9_740)], p)  # 260 observed vs 250 expected
+    assert calm["observed_churners"] == 260 and calm["expected_churners"] == pytest.approx(250.0)
+    assert calm["z"] == pytest.approx(10 / np.sqrt(10_000 * 0.025 * 0.975)) and not calm["flagged"]
+    loud = calibration_drift(np.r_[np.ones(500), np.zeros(9_500)], p)  # twice the expected
+    assert loud["observed_to_expected"] == pytest.approx(2.0) and loud["flagged"]
+    huge = np.full(4_000_000, 0.025)  # 3% over on four million rows: significant, but not a drift worth an alarm
+    y = np.zeros(4_000_000)
+    y[: int(4_000_000 * 0.025 * 1.03)] = 1
+    assert calibration_drift(y, huge)["z"] > 4 and not calibration_drift(y, huge)["flagged"]
+
+
+def test_matured_labels_stop_a_month_before_the_clock() -> None:
+    from churn.offline import matured_labels
+    from churn.timeutil import parse_month
+
+    labels = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c"],
+            "event_timestamp": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"], utc=True),
+            "label": [0, 1, 0],
+        }
+    )
+    # at the start of 2024-03 the outcomes of January and February are known, March's is not
+    assert matured_labels(labels, parse_month("2024-03")).customer_id.tolist() == ["a", "b"]
+    assert matured_labels(labels, parse_month("2024-01")).empty

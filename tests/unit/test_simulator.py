@@ -126,7 +126,8 @@ def test_outage_raises_tickets_of_fiber_customers(scenario_months) -> None:
         return float(rows.num_support_tickets_3m.astype(float).mean())
 
     assert tickets(outage, "2023-06") == pytest.approx(tickets(base, "2023-06"))
-    assert tickets(outage, "2023-08") > 1.8 * tickets(base, "2023-08")
+    # two outage months (06, 07) known by 08's snapshot, +1.5 tickets each per fiber customer (a few arrive late)
+    assert 2.4 < tickets(outage, "2023-08") - tickets(base, "2023-08") < 3.2
 
 
 def test_concept_drift_changes_the_hazard_not_the_customers(scenario_months) -> None:
