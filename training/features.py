@@ -45,6 +45,7 @@ def feast_env(settings: Settings) -> dict[str, str]:
         "CHURN_REDIS": settings.redis,
         "CHURN_FEAST_PROJECT": settings.feast_project,
         "CHURN_ONLINE_KEY_TTL": str(settings.online_key_ttl),
+        "CHURN_REGISTRY_URL": settings.registry_url,
     }
 
 
