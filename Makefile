@@ -51,6 +51,8 @@ bench: install
 	$(BIN)/python benchmarks/bench_policy.py
 	$(BIN)/python benchmarks/bench_drift.py
 	$(BIN)/python benchmarks/bench_drift_power.py
+	$(BIN)/python benchmarks/bench_capacity.py
+	$(BIN)/python benchmarks/bench_spark.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

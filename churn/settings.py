@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     home: Path = Field(Path("var"), description="Root of all runtime state (data, stores, models, outputs).")
     profile: Profile = Field("local", description="Store profile: local (embedded), redis, shared, spark.")
     redis: str = Field("127.0.0.1:6379", description="Redis online store as host:port[,password=...][,ssl=true].")
+    redis_type: Literal["redis", "redis_cluster"] = Field(
+        "redis", description="redis (one server) or redis_cluster (CHURN_REDIS lists startup nodes host:port,...)."
+    )
+    spark_master: str = Field(
+        "local[2]", description="Spark master of the `spark` profile: local[N] here, a cluster master elsewhere."
+    )
     registry_url: str = Field(
         "postgresql+psycopg://postgres@127.0.0.1:5432/churn_feast",
         description="Feast SQL registry of the `shared` profile (SQLAlchemy URL; the database must exist).",

@@ -59,42 +59,33 @@ def latest_scores(settings: Settings) -> Path:
     return found[-1]
 
 
-def active_customers(settings: Settings, when: pd.Timestamp) -> list[str]:
-    """Customers with a snapshot at the start of ``when``'s month: the ones active then."""
-    month = month_label(month_index_of(when))
+def active_months_check(settings: Settings, month: str) -> None:
+    """Refuse a date whose month the offline store has no snapshot for, naming what it has."""
     months = snapshot_months(settings.snapshots_dir)
     if month not in months:
         span = f"{months[0]}..{months[-1]}" if months else "nothing yet — run `churn build`"
         raise InputError(f"--date: no snapshot for {month}; the offline store covers {span}")
+
+
+def active_customers(settings: Settings, when: pd.Timestamp) -> list[str]:
+    """Customers with a snapshot at the start of ``when``'s month: the ones active then."""
+    month = month_label(month_index_of(when))
+    active_months_check(settings, month)
     return [str(c) for c in read_snapshots(settings.snapshots_dir, [month], columns=[ENTITY])[ENTITY]]
 
 
-def score(
-    settings: Settings,
-    day: str | None = None,
-    catalogue: Catalogue | None = None,
-    progress: Callable[[str], None] | None = None,
-) -> ScoreResult:
-    began = time.perf_counter()
-    say = progress or (lambda _: None)
-    when = parse_date(day, field="--date") if day else month_start(platform_clock(settings))
-    day = when.strftime("%Y-%m-%d")
-    version = registry.read_pointer(settings).get("champion")
-    if not version:
-        raise registry.RegistryError("registry: no champion model yet — run `churn train` before scoring")
-    model = registry.load_model(settings, version, nthread=os.cpu_count() or 1)
-    service = str(model.metadata.get("feature_service") or DEFAULT_SERVICE)
-    say("customers")
-    ids = active_customers(settings, when)
-    say(f"features for {len(ids):,} customers")
-    entity = pd.DataFrame({ENTITY: ids, EVENT_TIMESTAMP: when})
-    frame = build_training_set(get_store(settings), entity, service)
-    say("scoring")
+def score_frame(
+    model: Any, frame: pd.DataFrame, catalogue: Catalogue, version: str, when: pd.Timestamp
+) -> pd.DataFrame:
+    """The batch-score rows of point-in-time ``frame``: one function for the single-machine and the Spark path.
+
+    Exact factors for the customers the catalogue would target, Saabas for the
+    rest; the order of ``frame`` is kept.
+    """
+    frame = frame.reset_index(drop=True)
     p = model.predict_proba(frame)
-    catalogue = catalogue or load_catalogue()
     clv = default_clv(frame["monthly_charges"].to_numpy(np.float64)) if "monthly_charges" in frame else 0.0
     targeted = best_actions(p, np.broadcast_to(clv, p.shape), catalogue, frame).targeted
-    say("explaining")
     exact = factor_columns(model, frame.loc[targeted])
     approx = factor_columns(model, frame.loc[~targeted], approximate=True)
     factors = pd.concat([exact, approx]).loc[frame.index]
@@ -109,6 +100,50 @@ def score(
     )
     out = pd.concat([out, frame[model.features], factors], axis=1)
     out["factors_method"] = np.where(targeted, "exact", "approximate")
+    return out
+
+
+def score(
+    settings: Settings,
+    day: str | None = None,
+    catalogue: Catalogue | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ScoreResult:
+    """Score every customer active at ``day`` on the engine the profile names: Spark for `spark`, else here.
+
+    The CLI, the flows and the benchmarks call this one function, so moving to
+    Spark is a change of ``CHURN_PROFILE``, not of code.
+    """
+    if settings.profile == "spark":
+        from serving.spark_batch import score_spark
+
+        return score_spark(settings, day, catalogue, progress)
+    return score_in_process(settings, day, catalogue, progress)
+
+
+def score_in_process(
+    settings: Settings,
+    day: str | None = None,
+    catalogue: Catalogue | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ScoreResult:
+    """The single-machine path: Feast's DuckDB point-in-time join, then :func:`score_frame` on the whole frame."""
+    began = time.perf_counter()
+    say = progress or (lambda _: None)
+    when = parse_date(day, field="--date") if day else month_start(platform_clock(settings))
+    day = when.strftime("%Y-%m-%d")
+    version = registry.read_pointer(settings).get("champion")
+    if not version:
+        raise registry.RegistryError("registry: no champion model yet — run `churn train` before scoring")
+    model = registry.load_model(settings, version, nthread=os.cpu_count() or 1)
+    service = str(model.metadata.get("feature_service") or DEFAULT_SERVICE)
+    say("customers")
+    ids = active_customers(settings, when)
+    say(f"features for {len(ids):,} customers")
+    entity = pd.DataFrame({ENTITY: ids, EVENT_TIMESTAMP: when})
+    frame = build_training_set(get_store(settings), entity, service)
+    say("scoring and explaining")
+    out = score_frame(model, frame, catalogue or load_catalogue(), version, when)
     say("writing")
     path = scores_path(settings, day)
     write_parquet(out, path)
@@ -117,7 +152,7 @@ def score(
         date=day,
         customers=len(out),
         model_version=version,
-        exact_factors=int(targeted.sum()),
-        approximate_factors=int((~targeted).sum()),
+        exact_factors=int((out["factors_method"] == "exact").sum()),
+        approximate_factors=int((out["factors_method"] == "approximate").sum()),
         seconds=round(time.perf_counter() - began, 2),
     )

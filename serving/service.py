@@ -51,7 +51,8 @@ def _limiter() -> Any:
         return LocalBuckets(SETTINGS.rate_limit)
     from training.online_redis import redis_client
 
-    return RedisBuckets(redis_client(SETTINGS.redis), f"churn:ratelimit:{SETTINGS.feast_project}:", SETTINGS.rate_limit)
+    client = redis_client(SETTINGS.redis, cluster=SETTINGS.redis_type == "redis_cluster")
+    return RedisBuckets(client, f"churn:ratelimit:{SETTINGS.feast_project}:", SETTINGS.rate_limit)
 
 
 def _set_state(request: Request, **values: Any) -> None:

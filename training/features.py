@@ -42,10 +42,15 @@ def feast_env(settings: Settings) -> dict[str, str]:
     """The variables the yaml files expand, for this process and for people running `feast` by hand."""
     return {
         "CHURN_HOME": str(settings.home_dir),
+        "CHURN_PROFILE": settings.profile,  # feature_repo/data_sources.py picks the source class by profile
+        "CHURN_SPARK_MASTER": settings.spark_master,
         "CHURN_REDIS": settings.redis,
+        "CHURN_REDIS_TYPE": settings.redis_type,
         "CHURN_FEAST_PROJECT": settings.feast_project,
         "CHURN_ONLINE_KEY_TTL": str(settings.online_key_ttl),
         "CHURN_REGISTRY_URL": settings.registry_url,
+        # Spark's Python workers (materialization, scoring UDFs) must run this interpreter, which has our packages
+        "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable),
     }
 
 
@@ -78,7 +83,8 @@ def get_store(settings: Settings, profile: str | None = None) -> Any:
 
 def load_declarations(settings: Settings) -> list[Any]:
     """Import feature_repo/ afresh (its source path follows CHURN_HOME) and return its Feast objects."""
-    from feast import Entity, FeatureService, FeatureView, FileSource
+    from feast import Entity, FeatureService, FeatureView
+    from feast.data_source import DataSource
 
     os.environ.update(feast_env(settings))
     for name in _DECLARATION_MODULES:
@@ -91,7 +97,7 @@ def load_declarations(settings: Settings) -> list[Any]:
     objects: dict[str, Any] = {}
     for module in modules:
         for value in vars(module).values():
-            if isinstance(value, Entity | FileSource | FeatureView | FeatureService):
+            if isinstance(value, Entity | DataSource | FeatureView | FeatureService):
                 objects[f"{type(value).__name__}:{value.name}"] = value
     return list(objects.values())
 

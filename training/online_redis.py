@@ -21,22 +21,26 @@ from churn.settings import Settings
 from training.features import DEFAULT_SERVICE, OnlineRow, StoreUnavailable, feature_service, rows_to_online_features
 
 
-def redis_client(connection_string: str, connect_timeout: float = 0.25, timeout: float = 0.5) -> Any:
+def redis_client(
+    connection_string: str, connect_timeout: float = 0.25, timeout: float = 0.5, cluster: bool = False
+) -> Any:
     """A redis-py client for Feast's ``host:port[,db=N][,password=...][,ssl=true]`` string, failing fast.
 
+    With ``cluster``, the hosts are a Redis Cluster's startup nodes and the
+    client routes each key to its slot's node (a pipeline is split per node).
     Short timeouts turn an outage into a quick 503 rather than a hung worker.
     """
     import redis
     from feast.infra.online_stores.redis import RedisOnlineStore
 
     nodes, params = RedisOnlineStore._parse_connection_string(connection_string)
-    return redis.Redis(
-        host=nodes[0]["host"],
-        port=int(nodes[0]["port"]),
-        socket_connect_timeout=connect_timeout,
-        socket_timeout=timeout,
-        **params,
-    )
+    timeouts: dict[str, Any] = {"socket_connect_timeout": connect_timeout, "socket_timeout": timeout}
+    if cluster:
+        from redis.cluster import ClusterNode, RedisCluster
+
+        startup = [ClusterNode(n["host"], int(n["port"])) for n in nodes]
+        return RedisCluster(startup_nodes=startup, **timeouts, **params)
+    return redis.Redis(host=nodes[0]["host"], port=int(nodes[0]["port"]), **timeouts, **params)
 
 
 class RedisOnlineReader:
@@ -52,7 +56,8 @@ class RedisOnlineReader:
         self.service_name = service_name
         self.project = config.project.encode()
         self.key_version = config.entity_key_serialization_version
-        self.client = redis_client(settings.redis)
+        self.cluster = settings.redis_type == "redis_cluster"
+        self.client = redis_client(settings.redis, cluster=self.cluster)
         service = feature_service(store, service_name)
         self.names: list[str] = []
         self.fields: list[bytes] = []
@@ -70,6 +75,8 @@ class RedisOnlineReader:
         self._local = threading.local()
 
     def _hmget_one(self, key: bytes) -> list[bytes | None]:
+        if self.cluster:  # the cluster client finds the key's node; it keeps one connection per node
+            return list(self.client.hmget(key, self._all_fields))
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self.client.connection_pool.make_connection()

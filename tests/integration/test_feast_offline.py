@@ -1,4 +1,4 @@
-"""Training sets through Feast's DuckDB offline store: the point-in-time join is exactly the snapshot table."""
+"""Training sets through Feast's offline stores (DuckDB, Spark): the point-in-time join equals the snapshot table."""
 
 from __future__ import annotations
 
@@ -11,9 +11,19 @@ from training import features
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def store(feast_home):
-    return features.get_store(feast_home)
+@pytest.fixture(scope="module", params=["local", "spark"])
+def store(request, feast_home, small_snapshots):
+    """The same tests on the DuckDB offline store and on Feast's Spark offline store (local[2])."""
+    if request.param == "local":
+        return features.get_store(feast_home)
+    from churn.offline import write_offline
+    from tests.conftest import make_settings, unique_project
+
+    settings = make_settings(request.getfixturevalue("tmp_path_factory").mktemp("spark-home"),
+                             unique_project("spark"), profile="spark")  # fmt: skip
+    write_offline(small_snapshots, settings.snapshots_dir, settings.labels_path)
+    features.apply(settings)
+    return features.get_store(settings)
 
 
 def test_feature_service_lists_exactly_the_model_inputs(store) -> None:
