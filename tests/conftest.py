@@ -18,9 +18,12 @@ SMALL = SimulationConfig(customers=300, months=8, start="2023-01", seed=7, burn_
 
 @pytest.fixture
 def churn_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    import os
+
     home = tmp_path / "home"
+    for key in [k for k in os.environ if k.startswith("CHURN_")]:  # what earlier tests' stores exported
+        monkeypatch.delenv(key)
     monkeypatch.setenv("CHURN_HOME", str(home))
-    monkeypatch.delenv("CHURN_AS_OF", raising=False)
     get_settings.cache_clear()
     yield home
     get_settings.cache_clear()
@@ -60,10 +63,25 @@ def unique_project(prefix: str) -> str:
     return f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 
 
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any CHURN_* variable an earlier test's store exported, plus ``extra``."""
+    import os
+
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("CHURN_")}, **extra}
+
+
 def make_settings(home: Path, project: str, profile: str = "local", **extra: object):
+    """Settings from the arguments and the defaults only, never from CHURN_* variables.
+
+    Feast expands its yaml from the environment, so every ``get_store`` call sets
+    CHURN_* variables in the test process; a setting not given here must not be
+    picked up from whatever an earlier test's store left there (a Redis Cluster's
+    node list, say).
+    """
     from churn.settings import Settings
 
-    return Settings(home=home, profile=profile, feast_project=project, **extra)  # type: ignore[arg-type]
+    defaults = {name: field.default for name, field in Settings.model_fields.items()}
+    return Settings(**{**defaults, "home": home, "profile": profile, "feast_project": project, **extra})
 
 
 @pytest.fixture(scope="session")

@@ -41,6 +41,9 @@ def prepare_home(settings: Settings, sim: SimulationConfig = SERVE_SIM, train_co
     return train(settings, train_config).version
 
 
+SHOCK_SIM = SimulationConfig(**{**SERVE_SIM.__dict__, "scenario": "price_shock", "drift_start": "2023-10"})
+
+
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHURN_")}
     env.update(features.feast_env(settings))

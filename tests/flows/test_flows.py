@@ -17,7 +17,7 @@ import pytest
 from churn.simulate import SimulationConfig
 from serving.process import ROOT
 from tests.conftest import make_settings, redis_available, unique_project
-from tests.serving_harness import SERVE_SIM, prepare_home, settings_env
+from tests.serving_harness import SHOCK_SIM, prepare_home, settings_env
 
 pytestmark = [pytest.mark.slow]
 
@@ -89,8 +89,7 @@ class _Hook(http.server.BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def shocked(tmp_path_factory: pytest.TempPathFactory):
     settings = make_settings(tmp_path_factory.mktemp("flow-shock"), unique_project("flowshock"))
-    sim = SimulationConfig(**{**SERVE_SIM.__dict__, "scenario": "price_shock", "drift_start": "2023-10"})
-    prepare_home(settings, sim)
+    prepare_home(settings, SHOCK_SIM)
     return settings
 
 
@@ -122,7 +121,7 @@ def test_an_unreachable_webhook_never_fails_the_flow(shocked, use_settings) -> N
 
 def test_replay_shows_the_alarm_the_retraining_and_the_plan_month_by_month(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "home", unique_project("replay"))
-    sim = SimulationConfig(customers=1500, months=18, start="2023-01", seed=21, burn_in_months=36,
+    sim = SimulationConfig(customers=1000, months=18, start="2023-01", seed=21, burn_in_months=36,
                            scenario="price_shock", drift_start="2024-05")  # fmt: skip
     from churn.offline import write_offline
     from churn.raw import save_raw

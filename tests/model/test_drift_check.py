@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from churn.simulate import SimulationConfig
 from serving.process import ROOT
 from tests.conftest import make_settings, unique_project
-from tests.serving_harness import SERVE_SIM, prepare_home, settings_env
+from tests.serving_harness import SHOCK_SIM, prepare_home, settings_env
 
 pytestmark = [pytest.mark.slow]
 
@@ -35,8 +34,7 @@ def _drift(settings, reference: str, current: str) -> dict:
 @pytest.fixture(scope="module")
 def shocked(tmp_path_factory: pytest.TempPathFactory):
     settings = make_settings(tmp_path_factory.mktemp("shock-home"), unique_project("shock"))
-    sim = SimulationConfig(**{**SERVE_SIM.__dict__, "scenario": "price_shock", "drift_start": "2023-10"})
-    prepare_home(settings, sim)
+    prepare_home(settings, SHOCK_SIM)
     return settings
 
 
@@ -47,8 +45,14 @@ def stable(tmp_path_factory: pytest.TempPathFactory):
     return settings
 
 
-def test_a_price_shock_is_flagged_on_charges(shocked) -> None:
-    result = _drift(shocked, "2023-08-15", "2023-12-01")
+@pytest.fixture(scope="module")
+def shock_check(shocked) -> dict:
+    """`churn drift --json` over the shock, once for the tests that read its verdict and its reports."""
+    return _drift(shocked, "2023-08-15", "2023-12-01")
+
+
+def test_a_price_shock_is_flagged_on_charges(shock_check) -> None:
+    result = shock_check
     assert result["drift_detected"] is True
     assert "monthly_charges" in result["drifted_features"]
     psi = {f["feature"]: f["psi"] for f in result["features"]}
@@ -76,8 +80,8 @@ def _rendered_text(path: Path) -> str:
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body)))
 
 
-def test_the_reports_show_the_drifted_columns_in_a_browser(shocked) -> None:
-    result = _drift(shocked, "2023-08-15", "2023-12-01")
+def test_the_reports_show_the_drifted_columns_in_a_browser(shock_check) -> None:
+    result = shock_check
     ours = _rendered_text(Path(result["report"]))
     assert "Drift check: DRIFT DETECTED" in ours
     assert f"Drifted features {', '.join(result['drifted_features'])}" in ours

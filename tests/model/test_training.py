@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -18,7 +17,7 @@ from churn.offline import write_offline
 from churn.raw import save_raw
 from churn.simulate import SimulationConfig, simulate
 from churn.temporal import build_snapshots
-from tests.conftest import make_settings, unique_project
+from tests.conftest import clean_env, make_settings, unique_project
 from training import features as feature_store
 from training import registry
 from training.explain import contributions, top_factors
@@ -150,7 +149,7 @@ def test_a_corrupt_artifact_never_replaces_the_champion(trained) -> None:
 
 def test_cli_models_commands(trained) -> None:
     settings, _ = trained
-    env = {**os.environ, "CHURN_HOME": str(settings.home_dir), "CHURN_FEAST_PROJECT": settings.feast_project}
+    env = clean_env(CHURN_HOME=str(settings.home_dir), CHURN_FEAST_PROJECT=settings.feast_project)
 
     def run(*args: str) -> dict:
         proc = subprocess.run([sys.executable, "-m", "cli.main", *args, "--json"], capture_output=True, text=True,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +10,11 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import clean_env
+
 
 def churn(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CHURN_HOME": str(home), "COLUMNS": "200"}
+    env = clean_env(CHURN_HOME=str(home), COLUMNS="200")
     return subprocess.run(
         [sys.executable, "-m", "cli.main", *args], capture_output=True, text=True, env=env, timeout=300
     )
