@@ -19,7 +19,8 @@ from churn.temporal import Snapshots
 from churn.timeutil import InputError, month_index_of_ns
 
 
-def _arrow(df: pd.DataFrame) -> pa.Table:
+def offline_arrow(df: pd.DataFrame) -> pa.Table:
+    """A frame as the offline store writes it: microsecond UTC timestamps, ids and categories as strings."""
     table = pa.Table.from_pandas(df, preserve_index=False)
     # microsecond timestamps: what Feast, DuckDB and Spark all read without surprises
     fields = []
@@ -41,10 +42,10 @@ def write_offline(snapshots: Snapshots, snapshots_dir: Path, labels_path: Path) 
         for month, part in features.groupby(PARTITION, sort=True):
             folder = tmp / f"{PARTITION}={month}"
             folder.mkdir()
-            pq.write_table(_arrow(part[list(SNAPSHOT_COLUMNS)]), folder / "part-0.parquet", compression="zstd")
+            pq.write_table(offline_arrow(part[list(SNAPSHOT_COLUMNS)]), folder / "part-0.parquet", compression="zstd")
 
     replace_dir(snapshots_dir, fill)
-    write_parquet(_arrow(snapshots.labels), labels_path)
+    write_parquet(offline_arrow(snapshots.labels), labels_path)
     return {"snapshots": len(features), "labels": len(snapshots.labels), "months": features[PARTITION].nunique()}
 
 

@@ -75,7 +75,8 @@ def save_raw(raw: RawData, raw_dir: Path) -> None:
     replace_dir(raw_dir, fill)
 
 
-def load_raw(raw_dir: Path, with_extras: bool = False) -> RawData:
+def load_raw(raw_dir: Path, with_extras: bool = False, customers: list[str] | None = None) -> RawData:
+    """The raw folder; with ``customers``, only those customers' records (a bucket of a distributed build)."""
     raw_dir = Path(raw_dir)
     manifest_path = raw_dir / "manifest.json"
     if not manifest_path.exists():
@@ -85,7 +86,14 @@ def load_raw(raw_dir: Path, with_extras: bool = False) -> RawData:
     for name in RAW_TABLES:
         path = raw_dir / f"{name}.parquet"
         if path.exists():
-            tables[name] = pd.read_parquet(path)
+            if customers is None:
+                tables[name] = pd.read_parquet(path)
+            else:
+                import pyarrow.compute as pc
+                import pyarrow.dataset as ds
+
+                wanted = pc.field("customer_id").isin(pa.array(customers, type=pa.string()))
+                tables[name] = ds.dataset(path, format="parquet").to_table(filter=wanted).to_pandas()
     raw = RawData(tables=tables, manifest=manifest)
     if with_extras:
         raw.oracle, raw.offers = load_extras(raw_dir)

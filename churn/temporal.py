@@ -120,6 +120,19 @@ class _Grid:
         return np.where(found, record_of_rank[best[np.maximum(pos, 0)]], -1)
 
 
+def high_value(monthly_charges: np.ndarray) -> np.ndarray:
+    """``is_high_value`` for the customers active at one snapshot: charges in the month's top 25%.
+
+    The one feature that depends on other customers: a distributed build runs it
+    again over the whole month once every bucket is built.
+    """
+    values = np.asarray(monthly_charges, dtype=np.float64)
+    valid = values[~np.isnan(values)]
+    if not len(valid):
+        return np.zeros(len(values), dtype=bool)
+    return np.nan_to_num(values, nan=-np.inf) >= np.quantile(valid, 0.75)
+
+
 def build_snapshots(raw: RawData, progress: Callable[[str], None] | None = None) -> Snapshots:
     """Every active customer at every month start in the raw data's snapshot range, with labels."""
 
@@ -225,10 +238,7 @@ def build_snapshots(raw: RawData, progress: Callable[[str], None] | None = None)
     order = np.argsort(t, kind="stable")
     bounds = np.flatnonzero(np.diff(t[order])) + 1
     for rows in np.split(order, bounds):
-        values = mc[rows]
-        valid = values[~np.isnan(values)]
-        if len(valid):
-            high[rows] = np.nan_to_num(values, nan=-np.inf) >= np.quantile(valid, 0.75)
+        high[rows] = high_value(mc[rows])
     out["is_high_value"] = high
 
     # Behaviour: null where the source does not record it.

@@ -84,28 +84,19 @@ def ingest_telco_cmd(
 
 @handle_errors
 def build_cmd(as_json: bool = JSON_OPTION) -> None:
-    """Turn raw data into point-in-time monthly snapshots and labels in the offline store."""
-    from churn.offline import write_offline
-    from churn.raw import load_raw
-    from churn.temporal import build_snapshots
+    """Turn raw data into point-in-time monthly snapshots and labels in the offline store (Spark on `spark`)."""
+    from training.features import build_offline
 
     settings = get_settings()
     began = time.perf_counter()
-    raw = load_raw(settings.raw_dir)
     steps = ["grid", "state", "billing", "behaviour", "labels"]
     with progress_bar("building snapshots", total=len(steps)) as advance:
-        snaps = build_snapshots(raw, progress=lambda name: advance(desc=name))
-        counts = write_offline(snaps, settings.snapshots_dir, settings.labels_path)
+        result = build_offline(settings, progress=lambda name: advance(desc=name))
     emit(
         {
-            **counts,
-            "source": raw.manifest.get("source"),
-            "first_snapshot_month": raw.first_snapshot_month,
-            "last_snapshot_month": raw.last_snapshot_month,
-            "churn_rate": round(float(snaps.labels["churned"].mean()), 5) if len(snaps.labels) else None,
+            **result,
             "snapshots_dir": str(settings.snapshots_dir),
             "labels": str(settings.labels_path),
-            "labelled": len(snaps.labels),
             "seconds": round(time.perf_counter() - began, 2),
         },
         as_json,

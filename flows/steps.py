@@ -38,11 +38,9 @@ def simulate(settings: Settings, customers: int, months: int, seed: int, scenari
 
 @task(name="build snapshots", **IO_RETRIES)
 def build(settings: Settings) -> dict[str, Any]:
-    from churn.offline import write_offline
-    from churn.raw import load_raw
-    from churn.temporal import build_snapshots
+    from training.features import build_offline
 
-    return write_offline(build_snapshots(load_raw(settings.raw_dir)), settings.snapshots_dir, settings.labels_path)
+    return build_offline(settings)
 
 
 @task(name="feast apply", **IO_RETRIES)

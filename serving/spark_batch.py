@@ -17,7 +17,6 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -31,17 +30,8 @@ from churn.settings import Settings
 from churn.timeutil import InputError, month_index_of, month_label, month_start, parse_date
 from serving.batch import ScoreResult, active_months_check, score_frame, scores_path
 from training import registry
-from training.features import DEFAULT_SERVICE, feature_service, get_store, platform_clock
-
-
-def spark_session(settings: Settings) -> Any:
-    """The Spark session Feast's offline store uses, started from the profile's ``spark_conf`` if none runs."""
-    from feast.infra.offline_stores.contrib.spark_offline_store.spark import (
-        get_spark_session_or_start_new_with_repoconfig,
-    )
-
-    store = get_store(settings)
-    return store, get_spark_session_or_start_new_with_repoconfig(store.config.offline_store)
+from training.features import DEFAULT_SERVICE, feature_service, platform_clock
+from training.spark import spark_session
 
 
 def _arrow_schema(template: pd.DataFrame) -> pa.Schema:

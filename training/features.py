@@ -475,3 +475,31 @@ def refresh_online(settings: Settings, min_fresh_share: float = 0.95) -> dict[st
         mode = "incremental"
     after = online_health(settings)
     return {"mode": mode, "before": before, "after": after, **result.to_dict()}
+
+
+def build_offline(settings: Settings, progress: Any = None) -> dict[str, Any]:
+    """Raw data → the offline store, on the profile's engine: Spark tasks for `spark`, this process otherwise.
+
+    The CLI's `churn build` and the flows both call this, so a move to Spark is
+    a change of ``CHURN_PROFILE``; both engines write the same files (tested).
+    """
+    from churn.offline import write_offline
+    from churn.raw import load_raw
+    from churn.temporal import build_snapshots
+
+    if settings.profile == "spark":
+        from training.spark import build_offline_spark
+
+        return {**build_offline_spark(settings), "engine": "spark"}
+    raw = load_raw(settings.raw_dir)
+    snaps = build_snapshots(raw, progress=progress)
+    counts = write_offline(snaps, settings.snapshots_dir, settings.labels_path)
+    return {
+        **counts,
+        "engine": "in-process",
+        "source": raw.manifest.get("source"),
+        "first_snapshot_month": raw.first_snapshot_month,
+        "last_snapshot_month": raw.last_snapshot_month,
+        "churn_rate": round(float(snaps.labels["churned"].mean()), 5) if len(snaps.labels) else None,
+        "labelled": len(snaps.labels),
+    }

@@ -80,3 +80,25 @@ def test_spark_scoring_refuses_another_profile(homes) -> None:
     local, _ = homes
     with pytest.raises(InputError, match="CHURN_PROFILE=spark"):
         score_spark(local)
+
+
+def test_temporalization_on_spark_writes_the_same_offline_store(tmp_path: Path, small_raw) -> None:
+    from churn.offline import read_labels, read_snapshots, write_offline
+    from churn.raw import save_raw
+    from churn.temporal import build_snapshots
+    from training.spark import build_offline_spark
+
+    single = make_settings(tmp_path / "single", unique_project("tsingle"))
+    spark = make_settings(tmp_path / "spark", unique_project("tspark"), profile="spark")
+    write_offline(build_snapshots(small_raw), single.snapshots_dir, single.labels_path)
+    save_raw(small_raw, spark.raw_dir)
+    counts = build_offline_spark(spark, buckets=5)  # five tasks, each the builder on every 5th customer
+    keys = ["customer_id", "event_timestamp"]
+    a = read_snapshots(single.snapshots_dir).sort_values(keys).reset_index(drop=True)
+    b = read_snapshots(spark.snapshots_dir).sort_values(keys).reset_index(drop=True)
+    assert counts["snapshots"] == len(a) == len(b) and counts["buckets"] == 5
+    pd.testing.assert_frame_equal(a, b)  # is_high_value included: recomputed over each whole month
+    la = read_labels(single.labels_path).sort_values(keys).reset_index(drop=True)
+    lb = read_labels(spark.labels_path).sort_values(keys).reset_index(drop=True)
+    pd.testing.assert_frame_equal(la, lb)
+    assert not list(spark.offline_dir.glob(".spark-build-*"))  # the staging parts are gone
