@@ -13,9 +13,9 @@ whose labels have matured by then.
 writes. The statistics are :mod:`churn.drift`'s. For people, the check writes
 ``CHURN_HOME/reports/drift/<current month>/``: ``index.html`` (our verdicts,
 PSI per feature, drifted columns first), ``evidently.html`` (Evidently's data
-drift report with PSI per column and, when labels exist, classification
-quality — its PSI bins are equal-width, so its numbers differ from ours, and
-ours decide) and ``summary.json``.
+drift report with PSI per column — its PSI bins are equal-width, so its numbers
+differ from ours, and ours decide), ``evidently_quality.html`` when matured
+labels exist (classification quality) and ``summary.json``.
 """
 
 from __future__ import annotations
@@ -152,9 +152,7 @@ def check(
     t = thresholds or DriftThresholds()
     ref_months = window(settings, reference_date, window_months, "--reference-date")
     cur_months = window(settings, current_date, window_months, "--current-date")
-    version = registry.read_pointer(settings).get("champion")
-    if not version:
-        raise registry.RegistryError("registry: no champion model yet — run `churn train` first")
+    version = registry.champion_version(settings, "first")
     model = registry.load_model(settings, version, nthread=0)
     features = model.features
     scored = _ScoredMonths(settings, model, version)
@@ -216,11 +214,11 @@ def _labelled(settings: Settings, months: list[str], scored: _ScoredMonths) -> t
     """Matured labels of ``months`` joined to their snapshots and the champion's probability."""
     available = set(snapshot_months(settings.snapshots_dir))
     months = [m for m in months if m in available]
+    if not months:
+        return None, []
     try:
         labels = read_labels(settings.labels_path)
     except InputError:
-        return None, []
-    if not months:
         return None, []
     frame, p, _ = scored.get(months)
     rows = frame[[ENTITY, EVENT_TIMESTAMP]].assign(probability=p).merge(labels, on=[ENTITY, EVENT_TIMESTAMP])
@@ -285,12 +283,26 @@ def _summary_page(result: dict[str, Any], path: Path) -> Path:
     s, q = result["scores"], result["concept"]
     verdict = "DRIFT DETECTED" if result["drift_detected"] else "no drift"
     drifted = ", ".join(result["drifted_features"]) or "none"
-    quality = (
-        f"ROC-AUC {q['roc_auc_current']:.3f} on {q['labelled_rows']:,} matured labels "
-        f"({', '.join(result['label_months'])}) vs the champion's {q['roc_auc_champion']:.3f}: "
-        f"relative drop {q['relative_drop']:+.1%} (alarm above {result['thresholds']['auc_drop']:.0%})"
-        if "roc_auc_current" in q
-        else esc(q.get("note", ""))
+    t = result["thresholds"]
+    if "roc_auc_current" in q:
+        c = q["calibration"]
+        quality = (
+            f"ROC-AUC {q['roc_auc_current']:.3f} on {q['labelled_rows']:,} matured labels "
+            f"({', '.join(result['label_months'])}) vs the champion's {q['roc_auc_champion']:.3f}: "
+            f"relative drop {q['relative_drop']:+.1%} (alarm above {t['auc_drop']:.0%}). Churners observed "
+            f"{c['observed_churners']:,} vs {c['expected_churners']:,.1f} expected by the calibrated model: "
+            f"{c['observed_to_expected']:.2f}×, z = {c['z']:+.1f} (alarm beyond {t['calibration_z']:g} sd and "
+            f"{t['calibration_ratio']:.0%}); {'flagged' if q['flagged'] else 'not flagged'}."
+        )
+    else:
+        quality = esc(q.get("note", ""))
+    served = result["served_scores"]
+    served_text = (
+        f"Served predictions: mean {served['mean_reference']:.4f} → {served['mean_current']:.4f} "
+        f"({served['relative_change']:+.1%}) over {served['reference_rows']:,} / {served['current_rows']:,} answers; "
+        f"{'flagged' if served['flagged'] else 'not flagged'}."
+        if "mean_current" in served
+        else f"Served predictions: {esc(served.get('note', ''))}."
     )
     quality_link = (
         ', with <a href="evidently_quality.html">classification quality on the matured labels</a>'
@@ -306,11 +318,12 @@ tr.significant{{background:#fdd}}tr.moderate{{background:#ffd}}</style></head><b
 {esc(result["model_version"])}.</p>
 <h2>Drifted features</h2><p id="drifted">{esc(drifted)}</p>
 <h2>Scores</h2><p>Mean probability {s["mean_reference"]:.4f} → {s["mean_current"]:.4f}
-({s["relative_change"]:+.1%}); PSI of the scores {s["psi"]:.3f}; {"flagged" if s["flagged"] else "not flagged"}.</p>
+({s["relative_change"]:+.1%}); PSI of the scores {s["psi"]:.3f}; {"flagged" if s["flagged"] else "not flagged"}.
+{served_text}</p>
 <h2>Concept drift</h2><p>{quality}</p>
 <h2>PSI and KL per feature</h2>
-<p>Bins from the reference window's deciles (categories as their own bins); significant above
-{result["thresholds"]["psi_significant"]}, moderate above {result["thresholds"]["psi_moderate"]}.
+<p>Bins from the reference window's deciles (categories, and counts with few values, one bin per value);
+significant above {t["psi_significant"]}, moderate above {t["psi_moderate"]}.
 These numbers decide. <a href="evidently.html">Evidently's data drift report</a> bins PSI by equal widths,
 so its figures differ; it is there for the pictures{quality_link}.</p>
 <table><tr><th>feature</th><th>PSI</th><th>KL</th><th>level</th></tr>{body}</table>
@@ -329,9 +342,7 @@ def scheduled_dates(settings: Settings) -> tuple[str, str]:
     from training.features import platform_clock
 
     current = platform_clock(settings)
-    version = registry.read_pointer(settings).get("champion")
-    if not version:
-        raise registry.RegistryError("registry: no champion model yet — run `churn train` first")
+    version = registry.champion_version(settings, "first")
     metadata = registry.model_info(settings, version)["metadata"]
     test = (metadata.get("windows") or {}).get("test") or []
     reference = parse_month(max(test)) if test else current - 1

@@ -132,9 +132,7 @@ def score_in_process(
     say = progress or (lambda _: None)
     when = parse_date(day, field="--date") if day else month_start(platform_clock(settings))
     day = when.strftime("%Y-%m-%d")
-    version = registry.read_pointer(settings).get("champion")
-    if not version:
-        raise registry.RegistryError("registry: no champion model yet — run `churn train` before scoring")
+    version = registry.champion_version(settings, "before scoring")
     model = registry.load_model(settings, version, nthread=os.cpu_count() or 1)
     service = str(model.metadata.get("feature_service") or DEFAULT_SERVICE)
     say("customers")

@@ -67,9 +67,7 @@ class Engine:
         self._reload_lock = threading.Lock()
         self.last_reload: dict[str, Any] = {}
         self.newest_feature_s = 0.0
-        version = registry.read_pointer(settings).get("champion")
-        if not version:
-            raise registry.RegistryError("registry: no champion model yet — run `churn train` before serving")
+        version = registry.champion_version(settings, "before serving")
         self.live = self._load(version)
 
     # --- models -----------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from churn.actions import Catalogue, load_catalogue
 from churn.io import atomic_path
 from churn.schema import ENTITY, EVENT_TIMESTAMP
 from churn.settings import Settings
-from churn.timeutil import InputError, month_index_of, month_label, month_start, parse_date
+from churn.timeutil import month_index_of, month_label, month_start, parse_date
 from serving.batch import ScoreResult, active_months_check, score_frame, scores_path
 from training import registry
 from training.features import DEFAULT_SERVICE, feature_service, platform_clock
@@ -46,8 +46,6 @@ def score_spark(
     catalogue: Catalogue | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ScoreResult:
-    if settings.profile != "spark":
-        raise InputError(f"--engine spark: needs CHURN_PROFILE=spark (the active profile is {settings.profile!r})")
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
 
@@ -57,9 +55,7 @@ def score_spark(
     day = when.strftime("%Y-%m-%d")
     month = month_label(month_index_of(when))
     active_months_check(settings, month)
-    version = registry.read_pointer(settings).get("champion")
-    if not version:
-        raise registry.RegistryError("registry: no champion model yet — run `churn train` before scoring")
+    version = registry.champion_version(settings, "before scoring")
     model = registry.load_model(settings, version, nthread=1)  # one thread per Spark task
     catalogue = catalogue or load_catalogue()
     service = str(model.metadata.get("feature_service") or DEFAULT_SERVICE)

@@ -90,11 +90,16 @@ def load_model(settings: Settings, version: str, nthread: int = 1) -> ChurnModel
         raise RegistryError(f"registry: model {version!r} is unreadable ({err.__class__.__name__}: {err})") from None
 
 
-def load_champion(settings: Settings, nthread: int = 1) -> ChurnModel:
+def champion_version(settings: Settings, then: str = "") -> str:
+    """The champion's version, or a RegistryError saying to train one (``then``: what the caller was about to do)."""
     version = read_pointer(settings).get("champion")
     if not version:
-        raise RegistryError("registry: no champion model yet — run `churn train`")
-    return load_model(settings, version, nthread=nthread)
+        raise RegistryError(f"registry: no champion model yet — run `churn train`{' ' + then if then else ''}")
+    return str(version)
+
+
+def load_champion(settings: Settings, nthread: int = 1) -> ChurnModel:
+    return load_model(settings, champion_version(settings), nthread=nthread)
 
 
 def list_models(settings: Settings) -> list[dict[str, Any]]:
