@@ -22,7 +22,7 @@ from churn.economics import default_clv, risk_band
 from churn.feature_values import check_feature_values
 from churn.prediction_log import make_record
 from churn.settings import Settings
-from serving.predlog import PredictionLogWriter, utc_now_iso
+from serving.predlog import PredictionLogWriter, utc_now_iso, worker_id
 from training import registry
 from training.explain import top_factors_rows
 from training.features import DEFAULT_SERVICE, StoreUnavailable, get_store, online_reader
@@ -253,6 +253,7 @@ class Engine:
         log = self.log
         return {
             "status": "ok" if store_ok else "degraded",
+            "worker": worker_id(),
             "model": {
                 "version": self.live.version,
                 "loaded_at": self.live.loaded_at,

@@ -21,10 +21,15 @@ from typing import Any
 from churn.prediction_log import day_dir
 
 
+def worker_id() -> str:
+    """Names this serving process in logs and on /health, so an operator can tell replicas and workers apart."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
 class PredictionLogWriter:
     def __init__(self, home: Path, worker: str | None = None, capacity: int = 200_000, interval: float = 0.5) -> None:
         self.home = home
-        self.worker = worker or f"{socket.gethostname()}-{os.getpid()}"
+        self.worker = worker or worker_id()
         self.capacity = capacity
         self.interval = interval
         self.queue: deque[dict[str, Any]] = deque()
