@@ -75,17 +75,38 @@ class RedisOnlineReader:
         self._local = threading.local()
 
     def _hmget_one(self, key: bytes) -> list[bytes | None]:
+        """One HMGET on this thread's own connection.
+
+        A connection that worked before and now fails is most likely stale (Redis restarted or failed over,
+        an idle socket was cut): it is reopened and the read tried once more at once, so a store that is back
+        costs no 503. Only a fresh connection failing means the store is down.
+        """
+        import redis
+
         if self.cluster:  # the cluster client finds the key's node; it keeps one connection per node
             return list(self.client.hmget(key, self._all_fields))
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self.client.connection_pool.make_connection()
+        local = self._local
+        if getattr(local, "conn", None) is None:
+            local.conn = self.client.connection_pool.make_connection()
+            local.proven = False
+        proven = local.proven
+        try:
+            return self._hmget_on(local.conn, key)
+        except redis.ConnectionError:
+            if not proven:
+                raise
+        return self._hmget_on(local.conn, key)
+
+    def _hmget_on(self, conn: Any, key: bytes) -> list[bytes | None]:
         try:
             conn.send_command("HMGET", key, *self._all_fields)
-            return list(conn.read_response())
+            reply = list(conn.read_response())
         except BaseException:
             conn.disconnect()  # the next call reconnects
+            self._local.proven = False
             raise
+        self._local.proven = True
+        return reply
 
     def _key(self, customer_id: str) -> bytes:
         from feast.infra.key_encoding_utils import serialize_entity_key

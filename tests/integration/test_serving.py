@@ -218,7 +218,7 @@ def test_api_keys_guard_predictions_but_not_health(server: Server, customers: pd
     assert KEY not in server.log() and OTHER_KEY not in server.log()
 
 
-def test_model_info_health_and_metrics(server: Server, home: Settings) -> None:
+def test_model_info_health_and_metrics(server: Server, home: Settings, customers: pd.DataFrame) -> None:
     status, _, info = server.request("GET", "/model-info")
     assert status == 200
     assert info["version"] == registry.read_pointer(home)["champion"]
@@ -228,9 +228,23 @@ def test_model_info_health_and_metrics(server: Server, home: Settings) -> None:
     assert status == 200 and health["status"] == "ok" and health["store"]["ok"] is True
     assert health["features"]["materialized_until"] is not None
     assert health["worker"].startswith(f"{socket.gethostname()}-")
-    server.request("POST", "/predict_churn", {"customer_id": "no-such-customer"})
-    _, _, metrics = server.request("GET", "/metrics")
-    assert "churn_predictions_total" in metrics and 'churn_errors_total{kind="not_found"}' in metrics
+    single = 'churn_predictions_total{kind="single",what_if="false"}'
+    not_found = 'churn_errors_total{kind="not_found"}'
+    before = _counters(server.request("GET", "/metrics")[2])
+    cid = str(customers.index[5])
+    assert server.request("POST", "/predict_churn", {"customer_id": cid})[0] == 200
+    assert server.request("POST", "/predict_churn", {"customer_id": "no-such-customer"})[0] == 404
+    after = _counters(server.request("GET", "/metrics")[2])  # summed over both workers, whichever answered
+    assert after[single] == before.get(single, 0.0) + 1
+    assert after[not_found] == before.get(not_found, 0.0) + 1
+
+
+def _counters(metrics: str) -> dict[str, float]:
+    """Prometheus text → {'name{labels}': value} for our own counters."""
+    return {
+        name: float(value)
+        for name, value in (line.rsplit(" ", 1) for line in metrics.splitlines() if line.startswith("churn_"))
+    }
 
 
 def test_every_request_is_logged_and_every_prediction_recorded(
