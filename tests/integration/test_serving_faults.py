@@ -19,6 +19,7 @@ from tests.serving_harness import RedisProcess, Server, prepare_home, running_se
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 KEY = "fault-key-0123456789abcdef"
 OTHER = "fault-other-0123456789abcdef"
+THIRD = "fault-third-0123456789abcdef"  # used only to show that a drained key leaves other keys alone
 RATE = 5.0
 
 
@@ -45,7 +46,9 @@ def home(tmp_path_factory: pytest.TempPathFactory, own_redis: RedisProcess) -> S
 @pytest.fixture(scope="module")
 def server(home: Settings, tmp_path_factory: pytest.TempPathFactory) -> Server:
     log = tmp_path_factory.mktemp("fault-log") / "server.log"
-    with running_server(home, log, workers=2, CHURN_API_KEYS=f"{KEY},{OTHER}", CHURN_RATE_LIMIT=str(RATE)) as srv:
+    with running_server(
+        home, log, workers=2, CHURN_API_KEYS=f"{KEY},{OTHER},{THIRD}", CHURN_RATE_LIMIT=str(RATE)
+    ) as srv:
         yield srv
 
 
@@ -70,7 +73,7 @@ def test_rate_limit_is_per_key_and_shared_by_workers(server: Server, home: Setti
     assert 2 * RATE <= allowed <= 2 * RATE + RATE * elapsed + 1, (allowed, elapsed)
     assert statuses.count(429) == 30 - allowed and all(r is not None and int(r) >= 1 for r in retry)
     # another key has its own bucket
-    assert server.request("POST", "/predict_churn", body, headers={"X-API-Key": KEY})[0] == 200
+    assert server.request("POST", "/predict_churn", body, headers={"X-API-Key": THIRD})[0] == 200
     time.sleep(2 * RATE / RATE + 0.5)  # let OTHER's bucket refill for the next test
 
 
