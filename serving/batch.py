@@ -31,6 +31,7 @@ from churn.timeutil import InputError, month_index_of, month_label, month_start,
 from training import registry
 from training.explain import factor_columns
 from training.features import DEFAULT_SERVICE, build_training_set, get_store, platform_clock
+from training.models import ChurnModel
 
 
 @dataclass
@@ -67,10 +68,35 @@ def active_months_check(settings: Settings, month: str) -> None:
         raise InputError(f"--date: no snapshot for {month}; the offline store covers {span}")
 
 
-def active_customers(settings: Settings, when: pd.Timestamp) -> list[str]:
-    """Customers with a snapshot at the start of ``when``'s month: the ones active then."""
+@dataclass(frozen=True)
+class ScoringJob:
+    """What both engines settle before they score: the date, its month, the champion and its feature service."""
+
+    when: pd.Timestamp
+    day: str
+    month: str
+    version: str
+    model: ChurnModel
+    service: str
+
+
+def scoring_job(settings: Settings, day: str | None, nthread: int) -> ScoringJob:
+    """Parse (or default to the platform clock's month) and check the date, then load the champion.
+
+    One function for the single-machine and the Spark path, so both score the same date with the same model and
+    refuse the same bad input the same way; ``nthread`` is the model's XGBoost threads on the engine at hand.
+    """
+    when = parse_date(day, field="--date") if day else month_start(platform_clock(settings))
     month = month_label(month_index_of(when))
     active_months_check(settings, month)
+    version = registry.champion_version(settings, "before scoring")
+    model = registry.load_model(settings, version, nthread=nthread)
+    service = str(model.metadata.get("feature_service") or DEFAULT_SERVICE)
+    return ScoringJob(when, when.strftime("%Y-%m-%d"), month, version, model, service)
+
+
+def active_customers(settings: Settings, month: str) -> list[str]:
+    """Customers with a snapshot at the start of ``month``: the ones active then."""
     return [str(c) for c in read_snapshots(settings.snapshots_dir, [month], columns=[ENTITY])[ENTITY]]
 
 
@@ -130,26 +156,22 @@ def score_in_process(
     """The single-machine path: Feast's DuckDB point-in-time join, then :func:`score_frame` on the whole frame."""
     began = time.perf_counter()
     say = progress or (lambda _: None)
-    when = parse_date(day, field="--date") if day else month_start(platform_clock(settings))
-    day = when.strftime("%Y-%m-%d")
-    version = registry.champion_version(settings, "before scoring")
-    model = registry.load_model(settings, version, nthread=os.cpu_count() or 1)
-    service = str(model.metadata.get("feature_service") or DEFAULT_SERVICE)
+    job = scoring_job(settings, day, nthread=os.cpu_count() or 1)
     say("customers")
-    ids = active_customers(settings, when)
+    ids = active_customers(settings, job.month)
     say(f"features for {len(ids):,} customers")
-    entity = pd.DataFrame({ENTITY: ids, EVENT_TIMESTAMP: when})
-    frame = build_training_set(get_store(settings), entity, service)
+    entity = pd.DataFrame({ENTITY: ids, EVENT_TIMESTAMP: job.when})
+    frame = build_training_set(get_store(settings), entity, job.service)
     say("scoring and explaining")
-    out = score_frame(model, frame, catalogue or load_catalogue(), version, when)
+    out = score_frame(job.model, frame, catalogue or load_catalogue(), job.version, job.when)
     say("writing")
-    path = scores_path(settings, day)
+    path = scores_path(settings, job.day)
     write_parquet(out, path)
     return ScoreResult(
         path=path,
-        date=day,
+        date=job.day,
         customers=len(out),
-        model_version=version,
+        model_version=job.version,
         exact_factors=int((out["factors_method"] == "exact").sum()),
         approximate_factors=int((out["factors_method"] == "approximate").sum()),
         seconds=round(time.perf_counter() - began, 2),

@@ -27,10 +27,8 @@ from churn.actions import Catalogue, load_catalogue
 from churn.io import atomic_path
 from churn.schema import ENTITY, EVENT_TIMESTAMP
 from churn.settings import Settings
-from churn.timeutil import month_index_of, month_label, month_start, parse_date
-from serving.batch import ScoreResult, active_months_check, score_frame, scores_path
-from training import registry
-from training.features import DEFAULT_SERVICE, feature_service, platform_clock
+from serving.batch import ScoreResult, score_frame, scores_path, scoring_job
+from training.features import feature_service
 from training.spark import spark_session
 
 
@@ -51,20 +49,16 @@ def score_spark(
 
     began = time.perf_counter()
     say = progress or (lambda _: None)
-    when = parse_date(day, field="--date") if day else month_start(platform_clock(settings))
-    day = when.strftime("%Y-%m-%d")
-    month = month_label(month_index_of(when))
-    active_months_check(settings, month)
-    version = registry.champion_version(settings, "before scoring")
-    model = registry.load_model(settings, version, nthread=1)  # one thread per Spark task
+    job = scoring_job(settings, day, nthread=1)  # one thread per Spark task
+    # plain names: the task closure below must capture the date and version, never the job (it holds the model)
+    when, day, month, version, model = job.when, job.day, job.month, job.version, job.model
     catalogue = catalogue or load_catalogue()
-    service = str(model.metadata.get("feature_service") or DEFAULT_SERVICE)
     store, spark = spark_session(settings)
 
     say("point-in-time join (Spark)")
     ids = spark.read.parquet(str(settings.snapshots_dir / f"snapshot_month={month}")).select(ENTITY)
     entity = ids.withColumn(EVENT_TIMESTAMP, F.lit(when.to_pydatetime()).cast("timestamp"))
-    joined = store.get_historical_features(entity_df=entity, features=feature_service(store, service)).to_spark_df()
+    joined = store.get_historical_features(entity_df=entity, features=feature_service(store, job.service)).to_spark_df()
     joined = joined.select(ENTITY, EVENT_TIMESTAMP, *model.features)
 
     # the output schema from a few rows of the month's own snapshot (same features): no Spark job runs twice
