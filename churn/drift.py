@@ -101,6 +101,21 @@ def level(value: float, thresholds: DriftThresholds) -> str:
     return "none"
 
 
+def measurable(
+    reference: pd.DataFrame, current: pd.DataFrame, features: Sequence[str]
+) -> tuple[list[str], dict[str, str]]:
+    """(features with a value in some window, {feature: why skipped}): a source that never records a feature
+    (tickets in the IBM Telco file) has nothing to drift; one window losing every value still counts as drift."""
+    kept: list[str] = []
+    skipped: dict[str, str] = {}
+    for name in features:
+        if reference[name].isna().all() and current[name].isna().all():
+            skipped[name] = "no values in either window (the source does not record it)"
+        else:
+            kept.append(name)
+    return kept, skipped
+
+
 def feature_drift(
     reference: pd.DataFrame, current: pd.DataFrame, features: Sequence[str], thresholds: DriftThresholds | None = None
 ) -> pd.DataFrame:

@@ -6,15 +6,18 @@ the layout here is the contract between temporalization and the feature store.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from churn.io import replace_dir, write_parquet
-from churn.schema import CATEGORICAL_FEATURES, ENTITY, EVENT_TIMESTAMP, PARTITION, SNAPSHOT_COLUMNS
+from churn.io import replace_dir, write_json, write_parquet
+from churn.lineage import of_manifest
+from churn.schema import CATEGORICAL_FEATURES, ENTITY, EVENT_TIMESTAMP, FEATURES, PARTITION, SNAPSHOT_COLUMNS
 from churn.temporal import Snapshots
 from churn.timeutil import InputError, month_index_of_ns
 
@@ -32,6 +35,25 @@ def offline_arrow(df: pd.DataFrame) -> pa.Table:
         else:
             fields.append(field)
     return table.cast(pa.schema(fields), safe=True).replace_schema_metadata(None)
+
+
+MANIFEST = "manifest.json"
+
+
+def write_offline_manifest(offline_dir: Path, raw_manifest: dict[str, Any], counts: dict[str, int]) -> None:
+    """What the offline store was built from (the raw data's lineage), written after the data it describes."""
+    write_json({"lineage": of_manifest(raw_manifest), **counts}, Path(offline_dir) / MANIFEST)
+
+
+def offline_lineage(offline_dir: Path) -> dict[str, str | None] | None:
+    """The lineage of the data the offline store was built from, or None for a store built before lineage."""
+    path = Path(offline_dir) / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        return of_manifest(json.loads(path.read_text()))
+    except (json.JSONDecodeError, OSError):
+        return None
 
 
 def write_offline(snapshots: Snapshots, snapshots_dir: Path, labels_path: Path) -> dict[str, int]:
@@ -73,6 +95,22 @@ def read_snapshots(
             df[col] = df[col].astype("datetime64[ns, UTC]")
     if PARTITION in df.columns:
         df[PARTITION] = df[PARTITION].astype(str)
+    return typed_features(df)
+
+
+_NULLABLE_INTS = tuple(f.name for f in FEATURES if f.dtype == "int" and f.nullable)
+
+
+def typed_features(df: pd.DataFrame) -> pd.DataFrame:
+    """Nullable whole-number features as pandas' ``Int64``, as the builder made them.
+
+    Parquet keeps the integers, but pandas reads an integer column with nulls
+    as float64 (and an all-null one too): the contracts would then see floats
+    where the schema says counts.
+    """
+    for name in _NULLABLE_INTS:
+        if name in df.columns and df[name].dtype != "Int64":
+            df[name] = pd.to_numeric(df[name]).astype("Int64")
     return df
 
 

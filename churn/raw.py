@@ -18,12 +18,15 @@ import pandas as pd
 import pyarrow as pa
 
 from churn.io import replace_dir, write_csv, write_json
+from churn.lineage import describe, of_manifest
 from churn.schema import RAW_TABLES
 from churn.timeutil import InputError
 
 ORACLE_FILE = "oracle_hazard.parquet"
 OFFERS_FILE = "offer_response.parquet"
 REJECTS_FILE = "rejects.csv"
+REFUSED_REJECTS_FILE = "ingest_rejects.csv"  # beside data/raw/ when an ingest is refused and nothing is replaced
+DEFAULT_MAX_REJECT_SHARE = 0.05
 
 
 @dataclass
@@ -73,6 +76,65 @@ def save_raw(raw: RawData, raw_dir: Path) -> None:
         write_json(raw.manifest, tmp / "manifest.json")
 
     replace_dir(raw_dir, fill)
+
+
+def raw_lineage(raw_dir: Path) -> dict[str, str | None] | None:
+    """The lineage of the raw data in ``raw_dir``, or None when there is none."""
+    path = Path(raw_dir) / "manifest.json"
+    if not path.exists():
+        return None
+    try:
+        return of_manifest(json.loads(path.read_text()))
+    except (json.JSONDecodeError, OSError):
+        return None
+
+
+def check_rejects(
+    raw: RawData, raw_dir: Path, rows: int, accepted: int, max_reject_share: float = DEFAULT_MAX_REJECT_SHARE
+) -> None:
+    """Refuse an ingest that accepted nothing or rejected more than ``max_reject_share`` of its rows.
+
+    The rejects are written beside the raw folder (``data/ingest_rejects.csv``)
+    so they can be read, and the raw data already there is left exactly as it
+    was: a bad export must never replace good data.
+    """
+    if not 0.0 <= max_reject_share <= 1.0:
+        raise InputError(f"--max-reject-share: must be between 0 and 1, got {max_reject_share}")
+    rejected = rows - accepted
+    share = rejected / rows if rows else 1.0
+    if accepted > 0 and share <= max_reject_share:
+        return
+    path = Path(raw_dir).parent / REFUSED_REJECTS_FILE
+    if raw.rejects is not None:
+        write_csv(raw.rejects, path)
+    why = (
+        f"no row of {rows:,} was accepted"
+        if accepted == 0
+        else f"{rejected:,} of {rows:,} rows rejected ({share:.1%}, above --max-reject-share {max_reject_share:g})"
+    )
+    raise InputError(f"ingest: {why}; nothing was replaced in {raw_dir}; the rejects are in {path}")
+
+
+def replace_raw(raw: RawData, raw_dir: Path) -> dict[str, Any]:
+    """Save a new raw dataset and say what it replaced: ``{"lineage", "replaced", "source_changed"}``.
+
+    ``replaced`` is the earlier data's lineage when its fingerprint differs (None
+    for a first ingest or a rerun of the same input); ``source_changed`` is true
+    when the earlier data came from another source, which every store built from
+    it must now be rebuilt for.
+    """
+    before = raw_lineage(raw_dir)
+    save_raw(raw, raw_dir)
+    after = of_manifest(raw.manifest)
+    replaced = before if before and before.get("fingerprint") != after.get("fingerprint") else None
+    changed = bool(replaced and replaced.get("source") != after.get("source"))
+    note = (
+        f"replaced {describe(replaced)} data: rebuild (`churn build`), re-apply and reload the online store "
+        "(`churn features materialize`) and retrain before serving"
+        if changed
+        else None
+    )
+    return {"lineage": after, "replaced": replaced, "source_changed": changed, "note": note}
 
 
 def load_raw(raw_dir: Path, with_extras: bool = False, customers: list[str] | None = None) -> RawData:

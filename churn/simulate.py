@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from churn.hazard import HazardCoefficients, hazard
+from churn.lineage import lineage
 from churn.raw import RawData
 from churn.schema import ADDON_SERVICES, CONTRACT_TERM_MONTHS, CONTRACTS, GENDERS, PAYMENT_METHODS
 from churn.timeutil import InputError, month_label, month_starts_ns, parse_month
@@ -541,6 +542,7 @@ def _assemble(
     offers = _offer_response(config, state, ids)
     manifest = {
         "source": "simulator",
+        "lineage": lineage("simulator", **asdict(config)),
         "first_snapshot_month": month_label(start),
         "last_snapshot_month": month_label(end),
         "behaviour_tables": ["payments", "tickets"],

@@ -31,11 +31,18 @@ import numpy as np
 import pandas as pd
 
 from churn.hashing import stable_hash
+from churn.lineage import file_sha256, lineage
 from churn.raw import RawData
 from churn.schema import ADDON_SERVICES, TELCO_ADDONS, TELCO_COLUMNS
 from churn.timeutil import InputError, month_label, month_start, parse_month
 
 CHURN_SPREAD_MONTHS = 12
+# SHA-256 of the public IBM file (shared/data/telco/PROVENANCE.md): published figures apply to this file only.
+IBM_TELCO_SHA256 = "16320c9c1ec72448db59aa0a26a0b95401046bef5d02fd3aeb906448e3055e91"
+OTHER_DATA_HINT = (
+    "`churn ingest telco` reads the IBM Telco layout only; for data of another layout, declare a mapping "
+    "(`churn ingest --mapping FILE`, see docs/byod.md)"
+)
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DAY = pd.Timedelta(days=1)
 
@@ -69,7 +76,7 @@ def _read(path: Path) -> pd.DataFrame:
         raise InputError(f"telco file: {path} is not a readable CSV ({err.__class__.__name__}: {err})") from None
     missing = [c.name for c in TELCO_COLUMNS if c.name not in df.columns]
     if missing:
-        raise InputError(f"telco file: missing required column(s): {', '.join(missing)}")
+        raise InputError(f"telco file: missing required column(s): {', '.join(missing)} — {OTHER_DATA_HINT}")
     return df
 
 
@@ -207,6 +214,12 @@ def ingest_telco(path: Path, as_of: str) -> IngestResult:
         },
         manifest={
             "source": "telco",
+            "lineage": lineage(
+                "telco",
+                file_sha256=file_sha256(Path(path)),
+                as_of=month_label(as_of_month),
+                spread_months=CHURN_SPREAD_MONTHS,
+            ),
             "file": str(path),
             "as_of": month_label(as_of_month),
             "first_snapshot_month": month_label(first_month),

@@ -142,7 +142,9 @@ def build_snapshots(raw: RawData, progress: Callable[[str], None] | None = None)
 
     first = parse_month(raw.first_snapshot_month, field="manifest.first_snapshot_month")
     last = parse_month(raw.last_snapshot_month, field="manifest.last_snapshot_month")
-    customers = raw.tables["customers"]
+    customers = raw.tables.get("customers")
+    if customers is None or customers.empty or "customer_id" not in customers:
+        raise InputError("raw data: no customers to build snapshots from — ingest or simulate data first")
     ids = pd.Index(customers["customer_id"].astype(str))
     if ids.has_duplicates:
         raise InputError("customers.customer_id: duplicate ids")

@@ -54,6 +54,24 @@ def _examples(df: pd.DataFrame, n: int = 3) -> list[dict[str, Any]]:
     return [{k: str(v) for k, v in row.items()} for row in df.head(n).to_dict(orient="records")]
 
 
+def _contract_examples(cases: pd.DataFrame, n: int = 5) -> list[dict[str, Any]]:
+    """Pandera's failure cases as a person reads them: the column, what is wrong, and the row where there is one."""
+    out: list[dict[str, Any]] = []
+    for case in cases.head(n).to_dict(orient="records"):
+        check, value, row = str(case.get("check")), case.get("failure_case"), case.get("index")
+        if check.startswith("dtype("):
+            problem = f"expected type {check[7:-2]}, found {value}"
+        elif check == "column_in_dataframe":
+            problem = "column missing"
+        else:
+            problem = f"value {value!r} fails {check}"
+        item: dict[str, Any] = {"column": str(case.get("column")), "problem": problem}
+        if row is not None and str(row) not in ("None", "nan"):
+            item["row"] = str(row)
+        out.append(item)
+    return out
+
+
 def validate_temporal_consistency(
     features: pd.DataFrame, labels: pd.DataFrame, raw: RawData, sample_customers: int = 30, seed: int = 0
 ) -> ValidationReport:
@@ -70,13 +88,15 @@ def validate_temporal_consistency(
         checks.append(Check("contract: snapshot columns, types, categories, ranges", 0))
     except pandera.errors.SchemaErrors as err:
         cases = err.failure_cases
-        checks.append(Check("contract: snapshot columns, types, categories, ranges", len(cases), _examples(cases)))
+        checks.append(
+            Check("contract: snapshot columns, types, categories, ranges", len(cases), _contract_examples(cases))
+        )
     try:
         label_schema().validate(labels, lazy=True)
         checks.append(Check("contract: label columns and values", 0))
     except pandera.errors.SchemaErrors as err:
         cases = err.failure_cases
-        checks.append(Check("contract: label columns and values", len(cases), _examples(cases)))
+        checks.append(Check("contract: label columns and values", len(cases), _contract_examples(cases)))
 
     dup = features[features.duplicated([ENTITY, EVENT_TIMESTAMP], keep=False)]
     checks.append(Check("one row per customer-month", len(dup), _examples(dup[[ENTITY, EVENT_TIMESTAMP]])))

@@ -25,7 +25,7 @@ def simulate_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Generate raw customer histories with a known churn hazard into CHURN_HOME/data/raw."""
-    from churn.raw import save_raw
+    from churn.raw import replace_raw
     from churn.simulate import SimulationConfig, simulate
 
     settings = get_settings()
@@ -42,9 +42,12 @@ def simulate_cmd(
     began = time.perf_counter()
     with progress_bar("simulating months", total=1) as advance:
         raw = simulate(config, progress=lambda done, total: advance(done / total))
-    save_raw(raw, settings.raw_dir)
+    saved = replace_raw(raw, settings.raw_dir)
+    if saved["note"]:
+        err_console.print(f"[yellow]warning:[/] {saved['note']}")
     emit(
         {
+            **saved,
             "raw_dir": str(settings.raw_dir),
             "customers": len(raw.tables["customers"]),
             **{f"rows.{name}": len(df) for name, df in raw.tables.items()},
@@ -65,20 +68,26 @@ def simulate_cmd(
 def ingest_telco_cmd(
     path: Path = typer.Argument(..., help="The IBM Telco Customer Churn CSV."),
     as_of: str = typer.Option(..., "--as-of", help="Month the file describes (its end), YYYY-MM."),
+    max_reject_share: float = typer.Option(
+        0.05, help="Refuse the ingest (exit 2, nothing replaced) when more than this share of rows is rejected."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Validate the Telco CSV, quarantine bad rows in data/raw/rejects.csv, reconstruct monthly histories."""
-    from churn.raw import REJECTS_FILE, save_raw
+    from churn.raw import REJECTS_FILE, check_rejects, replace_raw
     from churn.telco import ingest_telco
 
     settings = get_settings()
     with progress_bar("ingesting telco file") as _:
         result = ingest_telco(path, as_of)
-    save_raw(result.raw, settings.raw_dir)
-    summary = {**result.summary(), "raw_dir": str(settings.raw_dir)}
+    check_rejects(result.raw, settings.raw_dir, result.rows, result.accepted, max_reject_share)
+    saved = replace_raw(result.raw, settings.raw_dir)
+    summary = {**result.summary(), **saved, "raw_dir": str(settings.raw_dir)}
     if result.rejected:
         summary["rejects"] = str(settings.raw_dir / REJECTS_FILE)
         err_console.print(f"[yellow]{result.rejected} row(s) rejected[/]: see {summary['rejects']}")
+    if saved["note"]:
+        err_console.print(f"[yellow]warning:[/] {saved['note']}")
     emit(summary, as_json, "ingest telco")
 
 
@@ -127,7 +136,7 @@ def validate_cmd(
             mark = "[green]ok[/]  " if check.passed else f"[red]FAIL[/] ({check.violations})"
             err_console.print(f"{mark} {check.name}")
             for example in check.examples:
-                err_console.print(f"      e.g. {example}")
+                err_console.print("      e.g. " + ", ".join(f"{k}: {v}" for k, v in example.items()), markup=False)
         err_console.print("[bold green]valid[/]" if report.ok else "[bold red]violations found[/]")
     if not report.ok:
         raise typer.Exit(code=1)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from churn.settings import get_settings
-from cli.common import JSON_OPTION, emit, handle_errors, progress_bar
+from cli.common import JSON_OPTION, emit, err_console, handle_errors, progress_bar
 
 
 @handle_errors
@@ -22,6 +22,8 @@ def score_cmd(
 
     with progress_bar("batch scoring") as advance:
         result = score(get_settings(), date, progress=lambda step: advance(desc=step))
+    for warning in result.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}")
     emit(result.to_dict(), as_json, "batch scores")
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
-
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -46,7 +43,7 @@ def replay_cmd(
 
     rows = replay(months, bootstrap, progress=lambda msg: err_console.print(f"[dim]replay: {msg}[/]"))
     if as_json:
-        sys.stdout.write(json.dumps(rows, default=str) + "\n")
+        emit({"months": rows}, True, "replay")
         return
     table = Table(title=f"replay of the last {months} months")
     for column in ("month", "drift", "drifted features", "retrained", "promoted", "champion", "plan size", "net EV"):

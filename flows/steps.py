@@ -26,14 +26,16 @@ def settings_at(as_of: str | None = None) -> Settings:
 
 @task(name="simulate")
 def simulate(settings: Settings, customers: int, months: int, seed: int, scenario: str = "stable") -> dict[str, Any]:
-    from churn.raw import save_raw
+    from churn.raw import replace_raw
     from churn.simulate import SimulationConfig, simulate
 
     config = SimulationConfig(customers=customers, months=months, seed=seed, scenario=scenario)
     config.validate()
     raw = simulate(config)
-    save_raw(raw, settings.raw_dir)
-    return {"customers": len(raw.tables["customers"]), "last_snapshot_month": raw.last_snapshot_month}
+    saved = replace_raw(raw, settings.raw_dir)
+    if saved["note"]:
+        get_run_logger().warning(saved["note"])
+    return {"customers": len(raw.tables["customers"]), "last_snapshot_month": raw.last_snapshot_month, **saved}
 
 
 @task(name="build snapshots", **IO_RETRIES)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churn.drift import DriftThresholds, calibration_drift, concept_drift, feature_drift, score_shift
+from churn.drift import DriftThresholds, calibration_drift, concept_drift, feature_drift, measurable, score_shift
 from churn.io import write_json, write_text
 from churn.metrics import pr_auc, roc_auc
 from churn.offline import read_labels, read_snapshots, snapshot_months
@@ -159,12 +159,14 @@ def check(
     ref, ref_p, ref_source = scored.get(ref_months)
     cur, cur_p, cur_source = scored.get(cur_months)
     labelled, label_months = _labelled(settings, matured_months(cur_months, window_months), scored)
+    features, skipped = measurable(ref, cur, features)
     result: dict[str, Any] = {
         "reference": {"months": ref_months, "rows": len(ref), "scores": ref_source},
         "current": {"months": cur_months, "rows": len(cur), "scores": cur_source},
         "label_months": label_months,
         "model_version": version,
         **assess(ref, cur, features, ref_p, cur_p, labelled, model.metadata.get("test") or {}, t),
+        "skipped_features": skipped,
         "served_scores": _served(settings, ref_months, cur_months, t),
     }
     result["drift_detected"] = result["drift_detected"] or result["served_scores"]["flagged"]
@@ -239,6 +241,8 @@ def _evidently(
     from evidently import BinaryClassification, DataDefinition, Dataset, Report
     from evidently.presets import ClassificationPreset, DataDriftPreset
 
+    # Evidently refuses a column empty in either window; ours judge those (a feature that stopped arriving)
+    features = [f for f in features if ref[f].notna().any() and cur[f].notna().any()]
     columns = [*features, "probability"]
     r = ref[features].assign(probability=ref_p)
     c = cur[features].assign(probability=cur_p)
@@ -309,6 +313,8 @@ def _summary_page(result: dict[str, Any], path: Path) -> Path:
         if result.get("evidently_quality_report")
         else ""
     )
+    skipped = "".join(f"<li>{esc(k)}: {esc(v)}</li>" for k, v in result.get("skipped_features", {}).items())
+    skipped = f"<h2>Not judged</h2><ul id='skipped'>{skipped}</ul>" if skipped else ""
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Drift {esc(verdict)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:60em}}td,th{{padding:2px 10px;text-align:left}}
 tr.significant{{background:#fdd}}tr.moderate{{background:#ffd}}</style></head><body>
@@ -327,6 +333,7 @@ significant above {t["psi_significant"]}, moderate above {t["psi_moderate"]}.
 These numbers decide. <a href="evidently.html">Evidently's data drift report</a> bins PSI by equal widths,
 so its figures differ; it is there for the pictures{quality_link}.</p>
 <table><tr><th>feature</th><th>PSI</th><th>KL</th><th>level</th></tr>{body}</table>
+{skipped}
 </body></html>"""
     write_text(page, path)
     return path

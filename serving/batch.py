@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +24,14 @@ import pandas as pd
 from churn.actions import Catalogue, best_actions, load_catalogue
 from churn.economics import default_clv, risk_band
 from churn.io import write_parquet
-from churn.offline import read_snapshots, snapshot_months
+from churn.lineage import source_warning
+from churn.offline import offline_lineage, read_snapshots, snapshot_months
 from churn.schema import ENTITY, EVENT_TIMESTAMP
 from churn.settings import Settings
 from churn.timeutil import InputError, month_index_of, month_label, month_start, parse_date
 from training import registry
 from training.explain import factor_columns
-from training.features import DEFAULT_SERVICE, build_training_set, get_store, platform_clock
+from training.features import DEFAULT_SERVICE, build_training_set, get_store, platform_clock, service_features
 from training.models import ChurnModel
 
 
@@ -43,6 +44,7 @@ class ScoreResult:
     exact_factors: int
     approximate_factors: int
     seconds: float
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "path": str(self.path)}
@@ -78,6 +80,7 @@ class ScoringJob:
     version: str
     model: ChurnModel
     service: str
+    warnings: list[str]
 
 
 def scoring_job(settings: Settings, day: str | None, nthread: int) -> ScoringJob:
@@ -92,7 +95,8 @@ def scoring_job(settings: Settings, day: str | None, nthread: int) -> ScoringJob
     version = registry.champion_version(settings, "before scoring")
     model = registry.load_model(settings, version, nthread=nthread)
     service = str(model.metadata.get("feature_service") or DEFAULT_SERVICE)
-    return ScoringJob(when, when.strftime("%Y-%m-%d"), month, version, model, service)
+    warning = source_warning(model.metadata.get("lineage"), offline_lineage(settings.offline_dir), "snapshots")
+    return ScoringJob(when, when.strftime("%Y-%m-%d"), month, version, model, service, [warning] if warning else [])
 
 
 def active_customers(settings: Settings, month: str) -> list[str]:
@@ -101,12 +105,19 @@ def active_customers(settings: Settings, month: str) -> list[str]:
 
 
 def score_frame(
-    model: Any, frame: pd.DataFrame, catalogue: Catalogue, version: str, when: pd.Timestamp
+    model: Any,
+    frame: pd.DataFrame,
+    catalogue: Catalogue,
+    version: str,
+    when: pd.Timestamp,
+    features: list[str] | None = None,
 ) -> pd.DataFrame:
     """The batch-score rows of point-in-time ``frame``: one function for the single-machine and the Spark path.
 
     Exact factors for the customers the catalogue would target, Saabas for the
-    rest; the order of ``frame`` is kept.
+    rest; the order of ``frame`` is kept. ``features`` (default: the model's) are
+    copied into the rows: the service's whole vector, so the decision engine can
+    segment on a feature the model left out.
     """
     frame = frame.reset_index(drop=True)
     p = model.predict_proba(frame)
@@ -124,7 +135,7 @@ def score_frame(
             "model_version": version,
         }
     )
-    out = pd.concat([out, frame[model.features], factors], axis=1)
+    out = pd.concat([out, frame[list(features or model.features)], factors], axis=1)
     out["factors_method"] = np.where(targeted, "exact", "approximate")
     return out
 
@@ -161,9 +172,11 @@ def score_in_process(
     ids = active_customers(settings, job.month)
     say(f"features for {len(ids):,} customers")
     entity = pd.DataFrame({ENTITY: ids, EVENT_TIMESTAMP: job.when})
-    frame = build_training_set(get_store(settings), entity, job.service)
+    store = get_store(settings)
+    frame = build_training_set(store, entity, job.service)
     say("scoring and explaining")
-    out = score_frame(job.model, frame, catalogue or load_catalogue(), job.version, job.when)
+    features = service_features(store, job.service)
+    out = score_frame(job.model, frame, catalogue or load_catalogue(), job.version, job.when, features)
     say("writing")
     path = scores_path(settings, job.day)
     write_parquet(out, path)
@@ -175,4 +188,5 @@ def score_in_process(
         exact_factors=int((out["factors_method"] == "exact").sum()),
         approximate_factors=int((out["factors_method"] == "approximate").sum()),
         seconds=round(time.perf_counter() - began, 2),
+        warnings=job.warnings,
     )

@@ -20,6 +20,7 @@ import numpy as np
 from churn.actions import Catalogue, best_actions, load_catalogue
 from churn.economics import default_clv, risk_band
 from churn.feature_values import check_feature_values
+from churn.lineage import source_warning
 from churn.prediction_log import make_record
 from churn.settings import Settings
 from serving.predlog import PredictionLogWriter, utc_now_iso, worker_id
@@ -27,6 +28,7 @@ from training import registry
 from training.explain import top_factors_rows
 from training.features import DEFAULT_SERVICE, StoreUnavailable, get_store, online_reader
 from training.models import ChurnModel
+from training.online_marker import read_marker
 
 OUTAGE_BACKOFF_S = 1.0  # after a failed read, answer 503 at once for this long instead of waiting on timeouts
 
@@ -48,6 +50,7 @@ class Live:
     reader: Any
     info: dict[str, Any]
     loaded_at: str = field(default_factory=utc_now_iso)
+    lineage: dict[str, Any] = field(default_factory=dict)  # what the model was trained on
 
 
 def _iso(seconds: float | None) -> str | None:
@@ -67,8 +70,11 @@ class Engine:
         self._reload_lock = threading.Lock()
         self.last_reload: dict[str, Any] = {}
         self.newest_feature_s = 0.0
+        self.marker: dict[str, Any] | None = None
+        self.warnings: list[str] = []
         version = registry.champion_version(settings, "before serving")
         self.live = self._load(version)
+        self.refresh_marker()
 
     # --- models -----------------------------------------------------------------------------------------------
 
@@ -97,7 +103,9 @@ class Engine:
             "calibration": meta.get("calibration"),
             "last_decision": history[-1] if history else None,
         }
-        return Live(model=model, version=version, reader=reader, info=summary)
+        summary["dropped_features"] = meta.get("dropped_features") or {}
+        summary["lineage"] = meta.get("lineage") or {"source": meta.get("source")}
+        return Live(model=model, version=version, reader=reader, info=summary, lineage=summary["lineage"])
 
     def reload(self) -> dict[str, Any]:
         """Load the registry's champion if it changed; the old model serves until the new one is ready.
@@ -117,7 +125,17 @@ class Engine:
             except Exception as err:  # keep serving the current model, say why
                 result = {"changed": False, "version": self.live.version, "error": f"{err}"}
             self.last_reload = {**result, "at": utc_now_iso()}
-            return result
+        self.refresh_marker()
+        return result
+
+    def refresh_marker(self) -> None:
+        """Re-read the online store's marker (what it holds, from which source) and the warnings it implies."""
+        try:
+            self.marker = read_marker(self.store, self.settings)
+        except Exception:  # a store that does not answer is reported by the readiness check, not here
+            return
+        warning = source_warning(self.live.lineage, self.marker, "online features")
+        self.warnings = [warning] if warning else []
 
     # --- store ------------------------------------------------------------------------------------------------
 
@@ -146,8 +164,11 @@ class Engine:
         live = self.live  # one model for the whole request, whatever a reload does meanwhile
         model = live.model
         names = model.features
+        # a what-if may set any feature of the service, including ones this model left out (no information in
+        # its training window); the model reads the ones it uses
         overrides = [
-            check_feature_values(q.features, allowed=names) if q.features is not None else None for q in queries
+            check_feature_values(q.features, allowed=live.reader.names) if q.features is not None else None
+            for q in queries
         ]
         rows = self._read(live.reader, [q.customer_id for q in queries])
         vectors: list[dict[str, Any]] = []
@@ -208,6 +229,8 @@ class Engine:
             }
             if k in factors:
                 answer["factors"] = factors[k]
+            if self.warnings:
+                answer["warnings"] = self.warnings
             out[i] = answer
             if self.log:
                 self.log.append(
@@ -251,8 +274,10 @@ class Engine:
         store_ok = bool(self.live.reader.ping())
         store_ms = round((time.perf_counter() - started) * 1000, 3)
         log = self.log
+        self.refresh_marker()
         return {
-            "status": "ok" if store_ok else "degraded",
+            # unavailable (503): the store does not answer; degraded (200): serving, with something to look at
+            "status": "unavailable" if not store_ok else ("degraded" if self.warnings else "ok"),
             "worker": worker_id(),
             "model": {
                 "version": self.live.version,
@@ -269,6 +294,11 @@ class Engine:
             "features": {
                 "materialized_until": self.materialized_until(),
                 "newest_served": _iso(self.newest_feature_s) if self.newest_feature_s else None,
+            },
+            "lineage": {
+                "model": self.live.lineage,
+                "online_store": self.marker,
+                "warnings": self.warnings,
             },
             "prediction_log": (
                 {"written": log.written, "queued": len(log.queue), "dropped": log.dropped} if log else None

@@ -87,6 +87,9 @@ class Prediction(BaseModel):
     what_if: bool
     decision: Decision
     factors: list[Factor] | None = None
+    warnings: list[str] | None = Field(
+        None, description="Present when the answer deserves caution, e.g. a model trained on another data source."
+    )
 
 
 class NotFoundItem(BaseModel):

@@ -179,7 +179,7 @@ class ChurnService:
 
     async def health(self, request: Request) -> Response:
         body = await asyncio.to_thread(self.engine.health)
-        return _json(body, 200 if body["status"] == "ok" else 503)
+        return _json(body, 503 if body["status"] == "unavailable" else 200)
 
     async def admin_reload(self, request: Request) -> Response:
         return _json(await self._reload())

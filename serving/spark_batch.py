@@ -28,7 +28,7 @@ from churn.io import atomic_path
 from churn.schema import ENTITY, EVENT_TIMESTAMP
 from churn.settings import Settings
 from serving.batch import ScoreResult, score_frame, scores_path, scoring_job
-from training.features import feature_service
+from training.features import feature_service, service_features
 from training.spark import spark_session
 
 
@@ -59,12 +59,13 @@ def score_spark(
     ids = spark.read.parquet(str(settings.snapshots_dir / f"snapshot_month={month}")).select(ENTITY)
     entity = ids.withColumn(EVENT_TIMESTAMP, F.lit(when.to_pydatetime()).cast("timestamp"))
     joined = store.get_historical_features(entity_df=entity, features=feature_service(store, job.service)).to_spark_df()
-    joined = joined.select(ENTITY, EVENT_TIMESTAMP, *model.features)
+    features = service_features(store, job.service)
+    joined = joined.select(ENTITY, EVENT_TIMESTAMP, *features)
 
     # the output schema from a few rows of the month's own snapshot (same features): no Spark job runs twice
     part = settings.snapshots_dir / f"snapshot_month={month}" / "part-0.parquet"
     sample = ds.dataset(str(part), format="parquet").head(64).to_pandas()
-    template = score_frame(model, sample, catalogue, version, when)
+    template = score_frame(model, sample, catalogue, version, when, features)
     schema = _arrow_schema(template)
     shared = spark.sparkContext.broadcast(model)
 
@@ -72,7 +73,7 @@ def score_spark(
         champion = shared.value
         for batch in batches:
             if len(batch):
-                yield score_frame(champion, batch, catalogue, version, when)
+                yield score_frame(champion, batch, catalogue, version, when, features)
 
     say("scoring, deciding and explaining (Spark)")
     parts = settings.outputs_dir / f".spark-{day}-{uuid.uuid4().hex[:8]}"
@@ -98,4 +99,5 @@ def score_spark(
         exact_factors=exact,
         approximate_factors=customers - exact,
         seconds=round(time.perf_counter() - began, 2),
+        warnings=job.warnings,
     )

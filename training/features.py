@@ -22,10 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churn.offline import read_snapshots, snapshot_months
+from churn.lineage import describe
+from churn.lineage import same_source as lineage_same_source
+from churn.offline import offline_lineage, read_snapshots, snapshot_months
 from churn.schema import ENTITY, EVENT_TIMESTAMP, FEATURES_BY_NAME
 from churn.settings import Settings
-from churn.timeutil import InputError, month_label, month_start, parse_month
+from churn.timeutil import InputError, month_index_of, month_label, month_start, parse_month
+from training.online_marker import LOADING, READY, clear_online, read_marker, write_marker
 
 REPO_DIR = Path(__file__).resolve().parents[1] / "feature_repo"
 DEFAULT_SERVICE = "churn_model_v1"
@@ -306,21 +309,29 @@ class MaterializeResult:
     profile: str
     start: datetime
     end: datetime
-    customers: int
+    customers: int  # customers whose rows this run really wrote
     seconds: float
     incremental: bool
     workers: int = 1
+    mode: str = "range"  # reload (the clock month), incremental, or range (explicit dates)
+    reason: str | None = None  # why an incremental run became a reload
+    source_changed: bool = False  # the store held another source's customers, cleared first
+    lineage: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "profile": self.profile,
+            "mode": self.mode,
+            "reason": self.reason,
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
             "customers": self.customers,
             "seconds": round(self.seconds, 2),
-            "customers_per_second": round(self.customers / self.seconds) if self.seconds else None,
+            "customers_per_second": round(self.customers / self.seconds) if self.seconds and self.customers else None,
             "incremental": self.incremental,
             "workers": self.workers,
+            "source_changed": self.source_changed,
+            "lineage": self.lineage,
         }
 
 
@@ -328,6 +339,28 @@ def snapshot_ttl(store: Any, service_name: str = DEFAULT_SERVICE) -> timedelta:
     service = feature_service(store, service_name)
     ttls = [store.get_feature_view(p.name).ttl for p in service.feature_view_projections]
     return max(ttls)
+
+
+def _watermark(store: Any, end: datetime) -> datetime:
+    """Where ``materialize-incremental`` starts: the earliest end of the views' last loads (else end − TTL)."""
+    service = feature_service(store)
+    starts = []
+    for projection in service.feature_view_projections:
+        view = store.get_feature_view(projection.name)
+        recent = view.most_recent_end_time
+        starts.append(recent if recent is not None else end - view.ttl)
+    return min(starts)
+
+
+def _incremental_refused(marker: dict[str, Any] | None, data: dict[str, Any]) -> str | None:
+    """Why an incremental load cannot trust the registry's watermark, or None when it can."""
+    if marker is None:
+        return "the online store holds no marker of an earlier load (new, flushed or restarted empty)"
+    if marker.get("state") != READY:
+        return "the last load did not finish"
+    if marker.get("fingerprint") != data.get("fingerprint"):
+        return f"the offline data changed since the last load ({describe(marker)} → {describe(data)})"
+    return None
 
 
 def materialize(
@@ -343,12 +376,21 @@ def materialize(
     Without dates: the snapshots taken at the platform's clock, i.e. the latest
     snapshot of every customer active then, so a fresh or restarted online
     store is filled by one call. ``incremental`` moves forward from the last
-    materialized time to ``end``. ``workers`` > 1 materializes groups of feature
-    views in parallel processes (online stores that take concurrent writers
-    only: Redis, not SQLite); incremental runs use one.
+    materialized time to ``end`` — unless the store's marker shows that the
+    watermark describes other data (a source change, a rebuild, a flushed
+    store): then the run reloads the clock month and says why. A store that
+    held another source's customers is cleared first. ``workers`` > 1
+    materializes groups of feature views in parallel processes (online stores
+    that take concurrent writers only: Redis, not SQLite); incremental runs use one.
     """
     store = get_store(settings, profile)
     clock = month_start(platform_clock(settings)).to_pydatetime()
+    data = dict(offline_lineage(settings.offline_dir) or {})
+    marker = read_marker(store, settings)
+    reason = _incremental_refused(marker, data) if incremental else None
+    if reason:
+        incremental, start, end = False, None, None
+    mode = "incremental" if incremental else ("reload" if start is None and end is None else "range")
     if start is None and end is None:
         start, end = clock, clock + timedelta(seconds=1)  # exactly the clock month's snapshots
     end = end or clock + timedelta(seconds=1)
@@ -356,10 +398,18 @@ def materialize(
         start = end - snapshot_ttl(store) - timedelta(seconds=1)
     if start >= end:
         raise InputError(f"materialize: --start ({start:%Y-%m-%d}) must be before --end ({end:%Y-%m-%d})")
-    customers = _customers_between(settings, start, end)
+    if incremental:
+        start = _watermark(store, end)
+    customers = _customers_between(settings, start, end) if start < end else 0
+    source_changed = lineage_same_source(marker, data) is False
+    write_marker(store, settings, **{**(marker or {}), "state": LOADING, "started": start, "until": end})
+    if source_changed:
+        clear_online(store, settings)  # another source's customers must not be served beside this one's
     began = time.perf_counter()
     groups = _view_groups(store, 1 if incremental else workers)
-    if len(groups) == 1:
+    if customers == 0:
+        pass  # nothing new since the watermark: Feast would only rewrite the registry
+    elif len(groups) == 1:
         _materialize_views(settings, profile, None, start, end, incremental)
     else:
         # Feast's materialization is CPU-bound (protobuf conversion) and single-threaded: one process per
@@ -376,14 +426,25 @@ def materialize(
             fv = store.get_feature_view(view)
             if not fv.materialization_intervals or fv.materialization_intervals[-1] != (start, end):
                 store.registry.apply_materialization(fv, store.project, start, end, commit=True)
+    seconds = time.perf_counter() - began
+    loaded_month = month_label(month_index_of(pd.Timestamp(end) - pd.Timedelta(seconds=1)))
+    write_marker(
+        store, settings, state=READY, source=data.get("source"), fingerprint=data.get("fingerprint"),
+        month=max(loaded_month, str((marker or {}).get("month") or "")) if mode == "incremental" else loaded_month,
+        until=end, customers=customers,
+    )  # fmt: skip
     return MaterializeResult(
         profile=profile or settings.profile,
         start=start,
         end=end,
         customers=customers,
-        seconds=time.perf_counter() - began,
+        seconds=seconds,
         incremental=incremental,
         workers=len(groups),
+        mode=mode,
+        reason=reason,
+        source_changed=source_changed,
+        lineage=data,
     )
 
 
@@ -483,7 +544,8 @@ def build_offline(settings: Settings, progress: Any = None) -> dict[str, Any]:
     The CLI's `churn build` and the flows both call this, so a move to Spark is
     a change of ``CHURN_PROFILE``; both engines write the same files (tested).
     """
-    from churn.offline import write_offline
+    from churn.lineage import of_manifest
+    from churn.offline import write_offline, write_offline_manifest
     from churn.raw import load_raw
     from churn.temporal import build_snapshots
 
@@ -494,10 +556,12 @@ def build_offline(settings: Settings, progress: Any = None) -> dict[str, Any]:
     raw = load_raw(settings.raw_dir)
     snaps = build_snapshots(raw, progress=progress)
     counts = write_offline(snaps, settings.snapshots_dir, settings.labels_path)
+    write_offline_manifest(settings.offline_dir, raw.manifest, counts)
     return {
         **counts,
         "engine": "in-process",
         "source": raw.manifest.get("source"),
+        "lineage": of_manifest(raw.manifest),
         "first_snapshot_month": raw.first_snapshot_month,
         "last_snapshot_month": raw.last_snapshot_month,
         "churn_rate": round(float(snaps.labels["churned"].mean()), 5) if len(snaps.labels) else None,

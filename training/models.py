@@ -169,12 +169,9 @@ class LogisticCandidate:
         )
 
     def fit(self, X: np.ndarray, y: np.ndarray, frame: pd.DataFrame | None = None) -> None:
-        # an all-missing column (behaviour on the Telco file) carries nothing: impute it as 0, not drop it
-        X = np.where(np.isnan(X).all(axis=0, keepdims=True), 0.0, X)
-        self.model.fit(X, y)
+        self.model.fit(X, y)  # features without values in training were left out before (training.readiness)
 
     def score(self, X: np.ndarray, frame: pd.DataFrame | None = None) -> np.ndarray:
-        X = np.where(np.isnan(X).all(axis=0, keepdims=True), 0.0, X)
         return np.asarray(self.model.predict_proba(X)[:, 1], dtype=np.float64)
 
 

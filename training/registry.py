@@ -69,7 +69,16 @@ def save_model(settings: Settings, model: ChurnModel, metadata: dict[str, Any]) 
 
 
 def _jsonable(obj: Any) -> Any:
-    return json.loads(json.dumps(obj, default=str))
+    """Metadata as BentoML stores it: JSON types, and no None (which BentoML refuses); readers use ``.get``."""
+
+    def drop_none(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: drop_none(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list):
+            return [drop_none(v) for v in value]
+        return value
+
+    return drop_none(json.loads(json.dumps(obj, default=str)))
 
 
 def _stored(settings: Settings, version: str) -> Any:

@@ -117,6 +117,15 @@ def write_model_report(
     figs["shap"] = base64.b64encode(shap_png.read_bytes()).decode()
     imgs = "".join(f'<img alt="{k}" src="data:image/png;base64,{v}">' for k, v in figs.items() if k != "shap")
     features = "".join(f"<li><code>{html.escape(f)}</code></li>" for f in metadata["features"])
+    dropped = "".join(
+        f"<li><code>{html.escape(k)}</code>: {html.escape(v)}</li>"
+        for k, v in (metadata.get("dropped_features") or {}).items()
+    )
+    if dropped:
+        dropped = (
+            "<h3>Left out of the model</h3><p>No information in the development window; the service still accepts "
+            f"them, the model does not read them.</p><ul>{dropped}</ul>"
+        )
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Model {html.escape(result.version)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}} table{{border-collapse:collapse;font-size:13px}}
 td,th{{border:1px solid #ccc;padding:4px 6px;text-align:right}} img{{max-width:32%;margin:4px}}
@@ -135,7 +144,7 @@ Brier score) on the same holdout, and scored on the same test months. EMP: expec
 <h2>Curves</h2>{imgs}
 <h2>What drives the score (SHAP, test window sample)</h2><img style="max-width:60%" alt="shap"
 src="data:image/png;base64,{figs["shap"]}">
-<h2>Features ({len(metadata["features"])})</h2><ul>{features}</ul>
+<h2>Features ({len(metadata["features"])})</h2><ul>{features}</ul>{dropped}
 <h2>Data windows</h2><pre>{html.escape(json.dumps(result.windows.to_dict(), indent=1))}</pre>
 <h2>Parameters and tuning</h2><pre>{
         html.escape(

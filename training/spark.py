@@ -13,6 +13,7 @@ build does; a test shows both builds write identical snapshots and labels.
 
 from __future__ import annotations
 
+import json
 import shutil
 import uuid
 from pathlib import Path
@@ -25,7 +26,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from churn.io import replace_dir, write_parquet
-from churn.offline import offline_arrow
+from churn.offline import offline_arrow, write_offline_manifest
 from churn.schema import PARTITION, SNAPSHOT_COLUMNS
 from churn.settings import Settings
 from churn.temporal import high_value
@@ -92,5 +93,6 @@ def build_offline_spark(settings: Settings, buckets: int | None = None) -> dict[
         write_parquet(pa.table(labels), settings.labels_path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return {"snapshots": sum(c[0] for c in counts), "labels": sum(c[1] for c in counts), "months": len(months),
-            "buckets": n}  # fmt: skip
+    totals = {"snapshots": sum(c[0] for c in counts), "labels": sum(c[1] for c in counts), "months": len(months)}
+    write_offline_manifest(settings.offline_dir, json.loads((settings.raw_dir / "manifest.json").read_text()), totals)
+    return {**totals, "buckets": n}

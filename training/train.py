@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from churn.metrics import all_metrics, bootstrap_intervals, pr_auc
-from churn.offline import matured_labels, read_labels
-from churn.raw import load_raw
+from churn.offline import matured_labels, offline_lineage, read_labels
+from churn.raw import load_raw, raw_lineage
 from churn.schema import ENTITY, EVENT_TIMESTAMP, LABEL
 from churn.settings import Settings
 from churn.timeutil import InputError
@@ -40,6 +40,7 @@ from training.models import (
     XGBoostCandidate,
     choose_calibrator,
 )
+from training.readiness import check_trainable, informative_features
 from training.windows import Windows, make_windows
 
 # Tuning grid: the original design's parameters first, then shallower, better-regularised alternatives.
@@ -88,6 +89,8 @@ class TrainResult:
     params: dict[str, Any]
     calibration: dict[str, Any]
     seconds: dict[str, float]
+    dropped_features: dict[str, str] = field(default_factory=dict)
+    lineage: dict[str, Any] = field(default_factory=dict)
     report: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -104,6 +107,8 @@ class TrainResult:
             "params": self.params,
             "calibration": self.calibration,
             "seconds": self.seconds,
+            "dropped_features": self.dropped_features,
+            "lineage": self.lineage,
             "report": self.report,
         }
         if self.oracle is not None:
@@ -172,18 +177,23 @@ def train(
         config.valid_months,
     )  # fmt: skip
     clock["read"] = time.perf_counter() - began
-    encoder = FeatureEncoder.for_features(names)
-    X = encoder.transform(frame)
     y = frame[LABEL].to_numpy().astype(np.int64)
     month = frame["month"].to_numpy()
 
     def rows(months: tuple[str, ...]) -> np.ndarray:
         return np.isin(month, months)
 
+    usable, dropped = informative_features(frame[rows(windows.development)], names)
+    check_trainable(y, month, windows, usable, dropped)
+    for name, why in dropped.items():
+        say(f"left out {name}: {why}")
+    encoder = FeatureEncoder.for_features(usable)
+    X = encoder.transform(frame)
+
     last = windows.folds[-1]
     say("leakage gate")
     leakage = leakage_gate(
-        frame[rows(last.train)], frame[rows(last.valid)], names, config.leakage_bound, list(config.allow_features)
+        frame[rows(last.train)], frame[rows(last.valid)], usable, config.leakage_bound, list(config.allow_features)
     )
     if not leakage.passed:
         raise LeakageError(leakage.message())
@@ -249,11 +259,13 @@ def train(
 
     model = ChurnModel(encoder=encoder, booster=xgb_final.booster, calibrator=calibrator)
     clock["total"] = time.perf_counter() - began
-    raw_manifest = load_raw(settings.raw_dir).manifest
+    data_lineage = offline_lineage(settings.offline_dir) or raw_lineage(settings.raw_dir) or {"source": None}
     metadata = {
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "feature_service": config.service,
-        "features": names,
+        "features": usable,
+        "service_features": names,
+        "dropped_features": dropped,
         "encoded_columns": encoder.columns,
         "windows": windows.to_dict(),
         "params": final_params,
@@ -265,7 +277,8 @@ def train(
         "oracle": metrics.get("oracle"),
         "leakage": leakage.to_dict(),
         "code_version": _code_version(),
-        "source": raw_manifest.get("source"),
+        "source": data_lineage.get("source"),
+        "lineage": data_lineage,
         "rows": {"development": int(dev.sum()), "calibration": int(cal.sum()), "test": int(test.sum())},
         "seconds": clock,
     }
@@ -288,6 +301,8 @@ def train(
         params=final_params,
         calibration={"method": calibrator.method, "brier_cross_fitted": cal_scores},
         seconds=clock,
+        dropped_features=dropped,
+        lineage=dict(data_lineage),
     )
     if config.report:
         from training.report import write_model_report

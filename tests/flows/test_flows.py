@@ -138,7 +138,7 @@ def test_replay_shows_the_alarm_the_retraining_and_the_plan_month_by_month(tmp_p
         cwd=ROOT, env=settings_env(settings), capture_output=True, text=True, timeout=1200,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    rows = json.loads(done.stdout)
+    rows = json.loads(done.stdout)["months"]
     # 18 months from 2023-01 are labelled; the store's last snapshot is 2024-07's
     assert [r["month"] for r in rows] == ["2024-05", "2024-06", "2024-07"], rows
     # May's snapshot cannot see May's bills yet; June's can: the first alarm is June's, on charges

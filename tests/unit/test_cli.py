@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from tests.conftest import clean_env
@@ -106,3 +107,56 @@ def test_missing_telco_columns_write_nothing(tmp_path: Path, telco_csv: Path) ->
     proc = churn(tmp_path / "h", "ingest", "telco", str(short), "--as-of", "2024-12")
     assert proc.returncode == 2 and "missing required column(s): SeniorCitizen" in proc.stderr
     assert not (tmp_path / "h" / "data").exists()
+    assert "reads the IBM Telco layout only" in proc.stderr and "docs/byod.md" in proc.stderr
+
+
+def test_a_refused_ingest_replaces_nothing(home: Path, telco_csv: Path, tmp_path: Path) -> None:
+    """Every row bad: exit 2, rejects beside the raw folder, the good data already there untouched."""
+    raw = home / "data" / "raw"
+    before = {p.name: p.read_bytes() for p in raw.iterdir()}
+    bad = tmp_path / "bad.csv"
+    lines = telco_csv.read_text().splitlines()
+    bad.write_text("\n".join([lines[0], *(line.replace(",Yes,", ",Maybe,", 1) for line in lines[1:50])]) + "\n")
+    proc = churn(home, "ingest", "telco", str(bad), "--as-of", "2024-12")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "no row of 49 was accepted" in proc.stderr and "nothing was replaced" in proc.stderr
+    assert {p.name: p.read_bytes() for p in raw.iterdir()} == before
+    rejects = pd.read_csv(home / "data" / "ingest_rejects.csv")
+    assert rejects["line"].nunique() == 49 and set(rejects["value"]) == {"Maybe"}
+
+
+def test_reject_share_above_the_bound_is_refused(tmp_path: Path, telco_csv: Path) -> None:
+    lines = telco_csv.read_text().splitlines()
+    some_bad = tmp_path / "some_bad.csv"
+    body = [line.replace(",Yes,", ",Maybe,", 1) if i % 10 == 0 else line for i, line in enumerate(lines[1:201])]
+    some_bad.write_text("\n".join([lines[0], *body]) + "\n")
+    refused = churn(tmp_path / "h", "ingest", "telco", str(some_bad), "--as-of", "2024-12")
+    assert refused.returncode == 2 and "above --max-reject-share 0.05" in refused.stderr
+    assert not (tmp_path / "h" / "data" / "raw").exists()
+    accepted = one_json(
+        churn(tmp_path / "h", "ingest", "telco", str(some_bad), "--as-of", "2024-12", "--max-reject-share", "0.2",
+              "--json")
+    )  # fmt: skip
+    assert accepted["rejected"] == accepted["rows"] - accepted["accepted"] > 0
+
+
+def test_switching_sources_is_announced(tmp_path: Path, telco_csv: Path) -> None:
+    h = tmp_path / "h"
+    first = one_json(churn(h, "simulate", "--customers", "50", "--months", "3", "--json"))
+    assert first["replaced"] is None and first["lineage"]["source"] == "simulator"
+    again = one_json(churn(h, "ingest", "telco", str(telco_csv), "--as-of", "2024-12", "--json"))
+    assert again["source_changed"] is True and again["replaced"] == first["lineage"]
+    assert "replaced simulator" in again["note"]
+
+
+def test_build_on_empty_raw_data_is_one_line(tmp_path: Path) -> None:
+    from churn.raw import RawData, save_raw
+    from churn.schema import RAW_TABLES
+
+    empty = {name: pd.DataFrame(columns=list(t.columns)) for name, t in RAW_TABLES.items()}
+    save_raw(
+        RawData(empty, {"first_snapshot_month": "2024-01", "last_snapshot_month": "2024-06"}), tmp_path / "data" / "raw"
+    )
+    proc = churn(tmp_path, "build")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "no customers to build snapshots from" in proc.stderr

@@ -1,0 +1,124 @@
+"""The real-data path end to end, as a newcomer runs it: the IBM Telco file from ingest to one HTTP prediction.
+
+Every step is the `churn` command in its own process, on the embedded profile,
+in one CHURN_HOME shared by the module: ingest → build → apply → train →
+(promoted) → materialize → score → decide → serve. The commands that must cope
+with the features the file does not have (validate, drift, replay) run on the
+same data.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from serving.process import serving
+from tests.conftest import ROOT, clean_env
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+ABSENT = {"num_support_tickets_3m", "num_late_payments_6m"}  # behaviour the IBM file does not record
+
+
+def churn(home: Path, *args: str, ok: bool = True) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "cli.main", *args, "--json"],
+        capture_output=True,
+        text=True,
+        env=clean_env(CHURN_HOME=str(home)),
+        cwd=ROOT,
+        timeout=900,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    if not ok:
+        return {"returncode": proc.returncode, "stderr": proc.stderr}
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stdout[-2000:]
+    return dict(json.loads(lines[0]))
+
+
+@pytest.fixture(scope="module")
+def telco_home(tmp_path_factory: pytest.TempPathFactory, telco_csv: Path) -> dict[str, Any]:
+    home = tmp_path_factory.mktemp("telco-home")
+    steps: dict[str, Any] = {"home": home}
+    steps["ingest"] = churn(home, "ingest", "telco", str(telco_csv), "--as-of", "2024-12")
+    steps["build"] = churn(home, "build")
+    steps["apply"] = churn(home, "features", "apply")
+    steps["train"] = churn(home, "train", "--promote", "auto", "--bootstrap", "10")
+    steps["materialize"] = churn(home, "features", "materialize")
+    steps["score"] = churn(home, "score")
+    steps["decide"] = churn(home, "decide")
+    return steps
+
+
+def test_training_leaves_out_what_the_file_lacks_and_promotes(telco_home: dict[str, Any]) -> None:
+    trained = telco_home["train"]
+    assert trained["promoted"] is True
+    assert set(trained["dropped_features"]) == ABSENT
+    assert all("no values" in why for why in trained["dropped_features"].values())
+    assert trained["lineage"]["source"] == "telco" and len(trained["lineage"]["fingerprint"]) == 16
+    # reconstructed monthly labels are harder than the file's cross-section, but the model must rank
+    assert 0.70 < trained["test"]["roc_auc"] < 0.86
+    report = Path(trained["report"]).read_text()
+    assert "num_support_tickets_3m" in report and "Left out" in report
+
+
+def test_scores_and_plan_cover_every_active_customer(telco_home: dict[str, Any], telco_csv: Path) -> None:
+    stayed = pd.read_csv(telco_csv, dtype=str).query("Churn == 'No'")
+    scored, plan = telco_home["score"], telco_home["decide"]
+    assert scored["customers"] == len(stayed) == 5174 and scored["warnings"] == []
+    scores = pd.read_parquet(scored["path"])
+    assert set(scores["customer_id"]) == set(stayed["customerID"])
+    assert scores["probability"].between(0, 1).all()
+    assert set(scores.columns) >= ABSENT and scores["num_support_tickets_3m"].isna().all()
+    assert plan["customers"] == 5174 and plan["targeted"] > 0
+    assert telco_home["materialize"]["customers"] == 5174 and telco_home["materialize"]["lineage"]["source"] == "telco"
+
+
+def test_one_prediction_through_the_http_service(telco_home: dict[str, Any], telco_csv: Path) -> None:
+    home = telco_home["home"]
+    cid = pd.read_csv(telco_csv, dtype=str).query("Churn == 'No'")["customerID"].iloc[0]
+    with serving(clean_env(CHURN_HOME=str(home)), home / "serve.log") as (url, _):
+        body = json.dumps(
+            {"customer_id": cid, "explain": True, "features": {"num_support_tickets_3m": 2, "gender": "Male"}}
+        ).encode()
+        request = urllib.request.Request(
+            url + "/predict_churn", data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            answer = json.loads(resp.read())
+        with urllib.request.urlopen(url + "/health", timeout=30) as resp:
+            health = json.loads(resp.read())
+    assert answer["customer_id"] == cid and 0 < answer["probability"] < 1
+    # a what-if may set a feature the model left out; the model simply does not read it
+    assert answer["what_if"] is True and "warnings" not in answer
+    assert {f["feature"] for f in answer["factors"]}.isdisjoint(ABSENT)
+    assert health["status"] == "ok" and health["lineage"]["online_store"]["source"] == "telco"
+
+
+def test_validate_passes_on_features_the_source_lacks(telco_home: dict[str, Any]) -> None:
+    report = churn(telco_home["home"], "validate", "--sample", "20")
+    assert report["ok"] is True, [c for c in report["checks"] if not c["passed"]]
+
+
+def test_drift_runs_and_names_what_it_did_not_judge(telco_home: dict[str, Any]) -> None:
+    result = churn(telco_home["home"], "drift", "--reference-date", "2024-10-01", "--current-date", "2025-01-01")
+    judged = {f["feature"] for f in result["features"]}
+    assert judged.isdisjoint(ABSENT) and "monthly_charges" in judged
+    assert Path(result["evidently_report"]).exists() and Path(result["report"]).exists()
+
+
+def test_replay_on_telco_is_one_json_object(telco_home: dict[str, Any], tmp_path: Path) -> None:
+    home = tmp_path / "replay-home"
+    shutil.copytree(telco_home["home"], home)
+    result = churn(home, "replay", "--months", "1", "--bootstrap", "0")
+    assert [row["month"] for row in result["months"]] == ["2025-01"]
+    assert result["months"][0]["plan_size"] >= 0
