@@ -8,8 +8,10 @@ STAMP := $(VENV)/.installed-stamp
 export CHURN_HOME ?= $(CURDIR)/var
 DEMO_CUSTOMERS ?= 20000
 DEMO_MONTHS ?= 24
+TELCO_CSV ?= ../shared/data/telco/Telco-Customer-Churn.csv
+TELCO_HOME ?= $(CURDIR)/var/telco
 
-.PHONY: install demo orchestrate test test-fast lint typecheck bench clean
+.PHONY: install demo demo-telco orchestrate test test-fast lint typecheck bench clean
 
 $(STAMP): requirements/base.txt requirements/dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +26,18 @@ demo: install
 	$(BIN)/churn demo --customers $(DEMO_CUSTOMERS) --months $(DEMO_MONTHS)
 	$(BIN)/python -m serving.process
 	$(BIN)/churn evaluate-policy
+
+# The real-data path on the public IBM Telco file, in its own CHURN_HOME (var/telco): the commands a user runs.
+demo-telco: install
+	@test -f "$(TELCO_CSV)" || { echo "demo-telco: the IBM Telco CSV is expected at $(TELCO_CSV) (set TELCO_CSV=PATH)"; exit 2; }
+	CHURN_HOME=$(TELCO_HOME) $(BIN)/churn ingest telco "$(TELCO_CSV)" --as-of 2024-12
+	CHURN_HOME=$(TELCO_HOME) $(BIN)/churn build
+	CHURN_HOME=$(TELCO_HOME) $(BIN)/churn features apply
+	CHURN_HOME=$(TELCO_HOME) $(BIN)/churn train --promote auto --bootstrap 20
+	CHURN_HOME=$(TELCO_HOME) $(BIN)/churn features materialize
+	CHURN_HOME=$(TELCO_HOME) $(BIN)/churn score
+	CHURN_HOME=$(TELCO_HOME) $(BIN)/churn decide
+	CHURN_HOME=$(TELCO_HOME) $(BIN)/python -m serving.process
 
 orchestrate: install
 	infra/orchestrate.sh

@@ -47,8 +47,8 @@ def write_marker(store: Any, settings: Settings, **values: Any) -> dict[str, Any
     body = {**values, "written_at": datetime.now(UTC).isoformat(timespec="seconds")}
     text = json.dumps(body, sort_keys=True, default=str)
     project = store.config.project
-    if _kind(store) == "redis":
-        _redis(settings).set(marker_key(project), text)
+    if _kind(store) == "redis":  # it lives as long as the rows it describes
+        _redis(settings).set(marker_key(project), text, ex=settings.online_key_ttl)
     elif _kind(store) == "sqlite":
         with _sqlite(store) as conn:
             conn.execute("INSERT OR REPLACE INTO churn_online_marker VALUES (?, ?)", (project, text))

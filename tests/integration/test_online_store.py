@@ -19,7 +19,7 @@ import redis
 from churn.offline import write_offline
 from churn.simulate import simulate
 from churn.temporal import build_snapshots
-from churn.timeutil import month_start, parse_month
+from churn.timeutil import month_label, month_start, parse_month
 from tests.conftest import SMALL, make_settings, redis_available, unique_project
 from training import features
 
@@ -130,3 +130,36 @@ def test_keys_expire_after_key_ttl_seconds(store_settings, small_snapshots, redi
     while _project_keys(redis_client, settings.feast_project) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert features.read_online(store, [customer]).unknown == [customer]
+
+
+@pytest.mark.parametrize("store_settings", ["redis", "local"], indirect=True)
+def test_a_source_change_reloads_instead_of_writing_nothing(store_settings, small_raw, telco_csv) -> None:
+    """Simulation loaded, then the Telco file ingested and built: `--incremental` must reload, not trust the
+    old watermark (it used to write nothing and report thousands), and the simulated customers must go."""
+    from churn.offline import write_offline_manifest
+    from churn.telco import ingest_telco
+
+    settings = store_settings
+    sim = build_snapshots(small_raw)
+    write_offline(sim, settings.snapshots_dir, settings.labels_path)
+    write_offline_manifest(settings.offline_dir, small_raw.manifest, {})
+    features.apply(settings)
+    first = features.materialize(settings, incremental=True)
+    assert first.mode == "reload" and "no marker" in str(first.reason)
+    again = features.materialize(settings, incremental=True)
+    assert again.mode == "incremental" and again.customers == 0  # nothing new: said, not pretended
+
+    as_of = month_label(parse_month(sim.features.snapshot_month.max()) - 1)  # both end at the same clock month
+    telco = ingest_telco(telco_csv, as_of)
+    snaps = build_snapshots(telco.raw)
+    write_offline(snaps, settings.snapshots_dir, settings.labels_path)
+    write_offline_manifest(settings.offline_dir, telco.raw.manifest, {})
+    switched = features.materialize(settings, incremental=True)
+    latest = snaps.features.snapshot_month.max()
+    assert switched.mode == "reload" and switched.source_changed
+    assert "simulator" in str(switched.reason) and "telco" in str(switched.reason)
+    assert switched.customers == (snaps.features.snapshot_month == latest).sum() > 0
+    _assert_online_equals_offline(settings, snaps.features, latest)
+    store = features.get_store(settings)
+    simulated = sim.features.customer_id.unique()[:50].tolist()
+    assert features.read_online(store, simulated).unknown == simulated

@@ -122,3 +122,34 @@ def test_replay_on_telco_is_one_json_object(telco_home: dict[str, Any], tmp_path
     result = churn(home, "replay", "--months", "1", "--bootstrap", "0")
     assert [row["month"] for row in result["months"]] == ["2025-01"]
     assert result["months"][0]["plan_size"] >= 0
+
+
+def test_a_model_of_another_source_is_served_with_a_warning(telco_home: dict[str, Any], tmp_path: Path) -> None:
+    """A champion trained on the simulation scoring Telco features: answers, /health and scoring all say so."""
+    from tests.conftest import make_settings
+    from training import registry
+
+    home = tmp_path / "mixed-home"
+    shutil.copytree(telco_home["home"], home)
+    settings = make_settings(home, "churn")
+    champion = registry.load_champion(settings)
+    metadata = {**champion.metadata, "lineage": {"source": "simulator", "fingerprint": "0123456789abcdef"}}
+    version = registry.save_model(settings, champion, metadata)
+    registry.promote(settings, version, ["test: a model of another source"])
+    scored = churn(home, "score")
+    assert len(scored["warnings"]) == 1 and "trained on simulator" in scored["warnings"][0]
+    cid = pd.read_parquet(scored["path"])["customer_id"].iloc[0]
+    with serving(clean_env(CHURN_HOME=str(home)), home / "serve.log") as (url, _):
+        request = urllib.request.Request(
+            url + "/predict_churn",
+            data=json.dumps({"customer_id": cid}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            answer = json.loads(resp.read())
+        with urllib.request.urlopen(url + "/health", timeout=30) as resp:
+            status, health = resp.status, json.loads(resp.read())
+    assert answer["model_version"] == version
+    assert answer["warnings"] and "come from telco" in answer["warnings"][0]
+    assert status == 200 and health["status"] == "degraded" and health["lineage"]["warnings"] == answer["warnings"]
