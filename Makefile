@@ -6,6 +6,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export CHURN_HOME ?= $(CURDIR)/var
+# Prefect keeps its state beside the platform's, never in ~/.prefect; its local API server gets 3 minutes to start
+# on a loaded laptop (Prefect's own default is 20 s).
+export PREFECT_HOME ?= $(CHURN_HOME)/prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
 DEMO_CUSTOMERS ?= 20000
 DEMO_MONTHS ?= 24
 TELCO_CSV ?= ../shared/data/telco/Telco-Customer-Churn.csv
@@ -23,8 +28,9 @@ $(STAMP): requirements/base.txt requirements/dev.txt pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(BIN)/churn demo --customers $(DEMO_CUSTOMERS) --months $(DEMO_MONTHS)
-	$(BIN)/python -m serving.process
+	@mkdir -p "$(PREFECT_HOME)"
+	$(BIN)/python -m flows.demo --customers $(DEMO_CUSTOMERS) --months $(DEMO_MONTHS)
+	$(BIN)/python -m harness.api_demo
 	$(BIN)/churn evaluate-policy
 
 # The real-data path on the public IBM Telco file, in its own CHURN_HOME (var/telco): the commands a user runs.
@@ -37,7 +43,7 @@ demo-telco: install
 	CHURN_HOME=$(TELCO_HOME) $(BIN)/churn features materialize
 	CHURN_HOME=$(TELCO_HOME) $(BIN)/churn score
 	CHURN_HOME=$(TELCO_HOME) $(BIN)/churn decide
-	CHURN_HOME=$(TELCO_HOME) $(BIN)/python -m serving.process
+	CHURN_HOME=$(TELCO_HOME) $(BIN)/python -m harness.api_demo
 
 orchestrate: install
 	infra/orchestrate.sh

@@ -45,16 +45,17 @@ STAGE = textwrap.dedent(
     t = time.perf_counter()
     out = {}
     if stage == "score":
-        from serving.batch import score
+        from batch.scoring import score
         r = score(settings, arg)
         out = {"customers": r.customers, "exact": r.exact_factors, "path": str(r.path)}
     elif stage == "decide":
-        from serving.plan import make_plan
+        from batch.plan import make_plan
         plan, summary = make_plan(settings, Path(arg))
         out = {"customers": summary["customers"], "targeted": summary["targeted"]}
     elif stage == "rowwise":
         from training import registry
-        from training.features import OnlineReader, get_store
+        from store.online import FeastOnlineReader as OnlineReader
+        from store.feast_store import get_store
         store = get_store(settings)
         reader = OnlineReader(store)
         model = registry.load_champion(settings)
@@ -81,9 +82,9 @@ def build_home(home: Path, project: str, base: int, customers: int) -> str:
 
     from churn.offline import read_snapshots, snapshot_months
     from churn.simulate import SimulationConfig
+    from harness.homes import prepare_home
+    from store.feast_store import apply
     from tests.conftest import make_settings
-    from tests.serving_harness import prepare_home
-    from training import features
     from training.train import TrainConfig
 
     settings = make_settings(home, project, profile="redis", redis=REDIS)  # the base population goes online too
@@ -104,7 +105,7 @@ def build_home(home: Path, project: str, base: int, customers: int) -> str:
         for old in (settings.snapshots_dir / f"snapshot_month={month}").glob("*.parquet"):
             old.unlink()
         (settings.snapshots_dir / f"snapshot_month={month}").rmdir()
-    features.apply(settings)
+    apply(settings)
     return f"{months[-1]}-01"
 
 

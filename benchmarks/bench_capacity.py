@@ -38,8 +38,9 @@ def main() -> None:
     from churn.offline import write_offline
     from churn.simulate import SimulationConfig, simulate
     from churn.temporal import build_snapshots
+    from store.feast_store import apply
+    from store.materialize import materialize
     from tests.conftest import make_settings, unique_project
-    from training import features
 
     client = redis.Redis(db=DB)
     with tempfile.TemporaryDirectory(prefix="bench-capacity-") as tmp:
@@ -47,11 +48,11 @@ def main() -> None:
         settings = make_settings(Path(tmp), project, profile="redis", redis=f"127.0.0.1:6379,db={DB}")
         raw = simulate(SimulationConfig(customers=args.customers, months=3, seed=42, burn_in_months=24))
         write_offline(build_snapshots(raw), settings.snapshots_dir, settings.labels_path)
-        features.apply(settings)
+        apply(settings)
         client.memory_purge()
         before = client.info("memory")["used_memory"]
         began = time.perf_counter()
-        result = features.materialize(settings, workers=2)
+        result = materialize(settings, workers=2)
         seconds = time.perf_counter() - began
         after = client.info("memory")["used_memory"]
         keys = [k for k in client.scan_iter(match=f"*{project}", count=5000)]

@@ -76,8 +76,8 @@ STAGE = textwrap.dedent(
 
 def build_home(home: Path, project: str, base: int) -> tuple[str, str]:
     from churn.simulate import SimulationConfig
+    from harness.homes import prepare_home
     from tests.conftest import make_settings
-    from tests.serving_harness import prepare_home
     from training.train import DEFAULT_GRID, TrainConfig
 
     settings = make_settings(home, project)

@@ -57,7 +57,8 @@ def one_seed(seed: int, customers: int, root: str) -> list[dict[str, Any]]:
     from churn.temporal import build_snapshots
     from churn.timeutil import month_label
     from monitoring.drift_check import assess
-    from training import features, registry
+    from store.feast_store import apply
+    from training import registry
     from training.train import DEFAULT_GRID, TrainConfig, train
 
     base = SimulationConfig(customers=customers, months=MONTHS, start=START, seed=seed)
@@ -71,7 +72,7 @@ def one_seed(seed: int, customers: int, root: str) -> list[dict[str, Any]]:
     stable = build_snapshots(raw)
     save_raw(raw, settings.raw_dir)
     write_offline(stable, settings.snapshots_dir, settings.labels_path)
-    features.apply(settings)
+    apply(settings)
     version = train(settings, TrainConfig(folds=2, bootstrap=0, grid=DEFAULT_GRID[:1], report=False)).version
     model = registry.load_model(settings, version, nthread=1)
     champion_test = model.metadata["test"]

@@ -38,7 +38,12 @@ STAGE = textwrap.dedent(
     import numpy as np, pandas as pd
     stage, home, arg = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
     from churn.settings import Settings
-    from training import features as F
+    from churn.clock import platform_clock
+    from store.config import REPO_DIR, template_path, variables
+    from store.feast_store import feature_service, quiet_stdout
+    from store.materialize import materialize
+    from store.online import FeastOnlineReader
+    from store.training_sets import build_training_set
     out = {}
     if stage == "prepare":
         from churn.offline import write_offline
@@ -53,7 +58,7 @@ STAGE = textwrap.dedent(
         settings = Settings(home=home, profile="redis", redis=os.environ["BENCH_REDIS"], feast_project=os.environ["BENCH_PROJECT"])
         if stage in ("materialize_stock", "materialize", "materialize_skip_dedup", "train_file"):
             # a variant of the redis profile's yaml, in the bench folder, with one knob changed
-            text = (F.REPO_DIR / "feature_store.redis.yaml").read_text()
+            text = (REPO_DIR / "feature_store.redis.yaml").read_text()
             if stage == "materialize_stock":
                 text = text.replace("materialization:\\n  online_write_batch_size: 10000\\n", "")
             if stage == "materialize_skip_dedup":
@@ -63,19 +68,19 @@ STAGE = textwrap.dedent(
                 text = text.replace("/feast/redis/registry.db", "/feast/file/registry.db")
             yaml = home / f"{stage}.yaml"
             yaml.write_text(text)
-        os.environ.update(F.feast_env(settings))
+        os.environ.update(variables(settings))
         for d in ("redis", "file"):
             (home / "feast" / d).mkdir(parents=True, exist_ok=True)
         from feast import FeatureStore
-        store = FeatureStore(repo_path=str(F.REPO_DIR), fs_yaml_file=yaml or F.yaml_path("redis"))
+        store = FeatureStore(repo_path=str(REPO_DIR), fs_yaml_file=yaml or template_path("redis"))
         if stage == "apply" or stage == "train_file":
-            with F.quiet_stdout():
+            with quiet_stdout():
                 store.apply(F.load_declarations(settings))
         from churn.offline import read_labels
         if stage == "train_duckdb":
             labels = read_labels(settings.labels_path)
             t = time.perf_counter()
-            df = F.build_training_set(store, labels)
+            df = build_training_set(store, labels)
             out.update(rows_in=len(labels), rows_out=len(df), seconds=time.perf_counter() - t)
         elif stage == "train_file":
             labels = read_labels(settings.labels_path).sample(n=int(arg), random_state=0).reset_index(drop=True)
@@ -83,20 +88,20 @@ STAGE = textwrap.dedent(
             labels.loc[far, "event_timestamp"] += pd.Timedelta(days=45)  # past the TTL: nulls expected
             labels = labels.drop_duplicates(["customer_id", "event_timestamp"])
             t = time.perf_counter()
-            with F.quiet_stdout():
-                df = store.get_historical_features(entity_df=labels, features=F.feature_service(store)).to_df()
+            with quiet_stdout():
+                df = store.get_historical_features(entity_df=labels, features=feature_service(store)).to_df()
             out.update(rows_in=len(labels), rows_out=len(df), seconds=time.perf_counter() - t,
                        past_ttl_in=int(far.sum()))
         elif stage == "materialize_parallel":
             t = time.perf_counter()
-            r = F.materialize(settings, workers=2)
+            r = materialize(settings, workers=2)
             out.update(customers=r.customers, seconds=time.perf_counter() - t)
         elif stage.startswith("materialize"):
             t = time.perf_counter()
             if True:  # the yaml variant decides the knobs; the window is the clock month, as `churn` uses
-                clock = F.month_start(F.platform_clock(settings)).to_pydatetime()
+                clock = F.month_start(platform_clock(settings)).to_pydatetime()
                 from datetime import timedelta
-                with F.quiet_stdout():
+                with quiet_stdout():
                     store.materialize(start_date=clock, end_date=clock + timedelta(seconds=1))
                 out["customers"] = F._customers_between(settings, clock, clock + timedelta(seconds=1))
             out["seconds"] = time.perf_counter() - t
@@ -105,7 +110,7 @@ STAGE = textwrap.dedent(
             from churn.offline import snapshot_months
             ids = read_snapshots(settings.snapshots_dir, [snapshot_months(settings.snapshots_dir)[-1]], ["customer_id"]).customer_id.to_numpy()
             rng = np.random.default_rng(0)
-            reader = F.OnlineReader(store)
+            reader = FeastOnlineReader(store)
             for batch, n in ((1, 2000), (100, 300)):
                 reader.read(list(rng.choice(ids, batch)))
                 lat = []
@@ -113,14 +118,14 @@ STAGE = textwrap.dedent(
                     pick = list(rng.choice(ids, batch))
                     t = time.perf_counter(); reader.read(pick); lat.append((time.perf_counter() - t) * 1000)
                 raw = []
-                svc = F.feature_service(store)
+                svc = feature_service(store)
                 for _ in range(n):
                     pick = list(rng.choice(ids, batch))
                     t = time.perf_counter(); store.get_online_features(features=svc, entity_rows={"customer_id": pick}); raw.append((time.perf_counter() - t) * 1000)
                 out[f"batch_{batch}"] = {q: float(np.percentile(lat, p)) for q, p in (("p50", 50), ("p95", 95), ("p99", 99))}
                 out[f"batch_{batch}_feast_only"] = {q: float(np.percentile(raw, p)) for q, p in (("p50", 50), ("p95", 95), ("p99", 99))}
         elif stage == "teardown":
-            with F.quiet_stdout():
+            with quiet_stdout():
                 store.teardown()
     out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out["children_peak_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -32,10 +32,10 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
 
+    from batch.policy_evaluation import evaluate
     from churn.simulate import SimulationConfig
-    from serving.evaluate import evaluate
+    from harness.homes import prepare_home
     from tests.conftest import make_settings, unique_project
-    from tests.serving_harness import prepare_home
     from training.train import TrainConfig
 
     with tempfile.TemporaryDirectory(prefix="bench-policy-") as tmp:

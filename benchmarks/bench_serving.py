@@ -84,7 +84,7 @@ NAIVE_SERVICE = textwrap.dedent(
     import bentoml
     from churn.settings import get_settings
     from training import registry
-    from training.features import get_store, feature_service
+    from store.feast_store import get_store, feature_service
 
     @bentoml.service(name="naive", workers=2)
     class Naive:
@@ -154,7 +154,7 @@ def wrk(url: str, ids: list[str], threads: int, conns: int, seconds: float, expl
 
 
 def start(cmd: list[str], env: dict[str, str], log: Path, url: str) -> subprocess.Popen[bytes]:
-    from serving.process import wait_ready
+    from harness.process import wait_ready
 
     with open(log, "wb") as fh:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
@@ -165,7 +165,7 @@ def start(cmd: list[str], env: dict[str, str], log: Path, url: str) -> subproces
 @contextlib.contextmanager
 def reference_service(home: Path, name: str, source: str, cls: str, env: dict[str, str]) -> Iterator[str]:
     """A comparison service written to ``home/<name>_service.py``, served by `bentoml serve` on a free port."""
-    from serving.process import free_port, stop
+    from harness.process import free_port, stop
 
     (home / f"{name}_service.py").write_text(source)
     port = free_port()
@@ -213,9 +213,9 @@ def main() -> None:
 
     from churn.offline import read_snapshots, snapshot_months
     from churn.simulate import SimulationConfig
-    from serving.process import free_port, stop
+    from harness.homes import prepare_home, settings_env
+    from harness.process import free_port, stop
     from tests.conftest import make_settings, unique_project
-    from tests.serving_harness import prepare_home, settings_env
     from training.train import TrainConfig
 
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:

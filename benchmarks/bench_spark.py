@@ -45,7 +45,7 @@ STAGE = textwrap.dedent(
             time.sleep(0.5)
     threading.Thread(target=watch, daemon=True).start()
     from churn.settings import Settings
-    from serving.batch import score
+    from batch.scoring import score
     settings = Settings(home=Path(home), feast_project=project, profile=profile)
     t = time.perf_counter()
     r = score(settings, day)
@@ -59,9 +59,9 @@ STAGE = textwrap.dedent(
 def build(home: Path, project: str, base: int) -> tuple[str, str]:
     from churn.offline import snapshot_months
     from churn.simulate import SimulationConfig
+    from harness.homes import prepare_home
+    from store.feast_store import apply
     from tests.conftest import make_settings
-    from tests.serving_harness import prepare_home
-    from training import features
     from training.train import DEFAULT_GRID, TrainConfig
 
     local = make_settings(home, project)
@@ -73,7 +73,7 @@ def build(home: Path, project: str, base: int) -> tuple[str, str]:
         for part in folder.glob("*.parquet"):
             part.unlink()
         folder.rmdir()
-    features.apply(make_settings(home, project, profile="spark"))
+    apply(make_settings(home, project, profile="spark"))
     return month, f"{month}-01"
 
 

@@ -34,12 +34,12 @@ STAGE = textwrap.dedent(
     from churn.raw import save_raw
     from churn.simulate import SimulationConfig, simulate
     from churn.temporal import build_snapshots
-    from training import features as F
+    from store.feast_store import DEFAULT_SERVICE, apply
     settings = Settings(home=home, feast_project="bench_" + stage)
     raw = simulate(SimulationConfig(customers=customers, months=months, seed=3))
     save_raw(raw, settings.raw_dir)
     write_offline(build_snapshots(raw), settings.snapshots_dir, settings.labels_path)
-    F.apply(settings)
+    apply(settings)
     out = {}
     if stage == "train":
         from training.train import TrainConfig, train
@@ -50,7 +50,7 @@ STAGE = textwrap.dedent(
         from training.models import XGBoostCandidate, choose_calibrator
         from training.train import load_training_frame
         from training.encoding import FeatureEncoder
-        frame, names = load_training_frame(settings, F.DEFAULT_SERVICE)
+        frame, names = load_training_frame(settings, DEFAULT_SERVICE)
         months_ = sorted(frame.month.unique()); cal_months = months_[-5:-3]
         X = FeatureEncoder.for_features(names).transform(frame); y = frame.churned.to_numpy()
         dev = ~frame.month.isin(months_[-5:]).to_numpy(); cal = frame.month.isin(cal_months).to_numpy()

@@ -38,6 +38,24 @@ def offline_arrow(df: pd.DataFrame) -> pa.Table:
 
 
 MANIFEST = "manifest.json"
+PART_FILE = "part-0.parquet"
+
+
+def month_folder(snapshots_dir: Path, month: str) -> Path:
+    """The partition folder of one snapshot month: the layout Feast's sources read (``snapshot_month=YYYY-MM``)."""
+    return Path(snapshots_dir) / f"{PARTITION}={month}"
+
+
+def snapshots_path(snapshots_dir: Path, month: str) -> Path:
+    """The one Parquet file of a snapshot month."""
+    return month_folder(snapshots_dir, month) / PART_FILE
+
+
+def write_month(frame: pd.DataFrame, snapshots_dir: Path, month: str) -> None:
+    """One month's snapshot rows as the offline store stores them (its folder must not exist yet)."""
+    folder = month_folder(snapshots_dir, month)
+    folder.mkdir(parents=True)
+    pq.write_table(offline_arrow(frame[list(SNAPSHOT_COLUMNS)]), folder / PART_FILE, compression="zstd")
 
 
 def write_offline_manifest(offline_dir: Path, raw_manifest: dict[str, Any], counts: dict[str, int]) -> None:
@@ -62,9 +80,7 @@ def write_offline(snapshots: Snapshots, snapshots_dir: Path, labels_path: Path) 
 
     def fill(tmp: Path) -> None:
         for month, part in features.groupby(PARTITION, sort=True):
-            folder = tmp / f"{PARTITION}={month}"
-            folder.mkdir()
-            pq.write_table(offline_arrow(part[list(SNAPSHOT_COLUMNS)]), folder / "part-0.parquet", compression="zstd")
+            write_month(part, tmp, str(month))
 
     replace_dir(snapshots_dir, fill)
     write_parquet(offline_arrow(snapshots.labels), labels_path)
@@ -84,7 +100,7 @@ def read_snapshots(
     if not available:
         raise InputError(f"offline store: no snapshots under {snapshots_dir} — run `churn build` first")
     wanted = available if months is None else [m for m in months if m in available]
-    paths = [str(Path(snapshots_dir) / f"{PARTITION}={m}" / "part-0.parquet") for m in wanted]
+    paths = [str(snapshots_path(snapshots_dir, m)) for m in wanted]
     if not paths:
         return pd.DataFrame(columns=list(columns or SNAPSHOT_COLUMNS))
     dataset = ds.dataset(paths, format="parquet", partitioning="hive", partition_base_dir=str(snapshots_dir))

@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Profile = Literal["local", "redis", "shared", "spark"]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 class Settings(BaseSettings):
@@ -22,7 +23,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CHURN_", extra="ignore")
 
-    home: Path = Field(Path("var"), description="Root of all runtime state (data, stores, models, outputs).")
+    home: Path | None = Field(
+        None, description="Root of all runtime state (data, stores, models, outputs); default: var/ in the project."
+    )
     profile: Profile = Field("local", description="Store profile: local (embedded), redis, shared, spark.")
     redis: str = Field("127.0.0.1:6379", description="Redis online store as host:port[,password=...][,ssl=true].")
     redis_type: Literal["redis", "redis_cluster"] = Field(
@@ -71,7 +74,20 @@ class Settings(BaseSettings):
 
     @property
     def home_dir(self) -> Path:
-        return self.home.expanduser().resolve()
+        """The home: CHURN_HOME as given (relative to the working directory), else the project's var/.
+
+        The default is anchored on the code, not the working directory, so the
+        CLI, the flows and `feast` run by hand in feature_repo/ find the same home.
+        """
+        return (self.home or PROJECT_ROOT / "var").expanduser().resolve()
+
+    @property
+    def bentoml_home(self) -> Path:
+        return self.home_dir / "bentoml"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.home_dir / "prefect"
 
     @property
     def raw_dir(self) -> Path:
@@ -96,6 +112,23 @@ class Settings(BaseSettings):
     @property
     def reports_dir(self) -> Path:
         return self.home_dir / "reports"
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``CHURN_*`` variables: what a child process (`churn serve`, a test's server) reads back.
+
+        Secrets are left out: a child finds them where this process did (its
+        environment or ``CHURN_SECRETS_DIR``), never copied into an environment.
+        """
+        env: dict[str, str] = {}
+        for name in Settings.model_fields:
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, SecretStr):
+                env[f"CHURN_{name.upper()}"] = str(self.home_dir if name == "home" else value)
+        return env
+
+    def at(self, as_of: str | None) -> Settings:
+        """These settings with the platform's clock moved to ``as_of`` (YYYY-MM); None keeps them as they are."""
+        return self if as_of is None else self.model_copy(update={"as_of": as_of})
 
     def feast_dir(self, profile: str | None = None) -> Path:
         return self.home_dir / "feast" / (profile or self.profile)

@@ -94,7 +94,7 @@ def ingest_telco_cmd(
 @handle_errors
 def build_cmd(as_json: bool = JSON_OPTION) -> None:
     """Turn raw data into point-in-time monthly snapshots and labels in the offline store (Spark on `spark`)."""
-    from training.features import build_offline
+    from store.offline_build import build_offline
 
     settings = get_settings()
     began = time.perf_counter()

@@ -18,7 +18,7 @@ def score_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Score every active customer point-in-time with the champion into outputs/batch_scores_DATE.parquet."""
-    from serving.batch import score
+    from batch.scoring import score
 
     with progress_bar("batch scoring") as advance:
         result = score(get_settings(), date, progress=lambda step: advance(desc=step))
@@ -37,8 +37,8 @@ def decide_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Choose the best action per customer, target where EV > 0 (within a budget), write the action plan."""
-    from serving.batch import latest_scores
-    from serving.plan import make_plan
+    from batch.plan import make_plan
+    from batch.scoring import latest_scores
 
     settings = get_settings()
     _, summary = make_plan(settings, scores or latest_scores(settings), budget, actions, control_fraction, seed)
@@ -52,7 +52,7 @@ def evaluate_policy_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Compare rule-based, top-10%, EV > 0 and EV-within-budget targeting on the simulation's real outcomes."""
-    from serving.evaluate import evaluate
+    from batch.policy_evaluation import evaluate
 
     result = evaluate(get_settings(), month, actions)
     if as_json:

@@ -17,10 +17,10 @@ app = typer.Typer(help="Feature store (Feast) for the active profile.", no_args_
 @handle_errors
 def apply_cmd(as_json: bool = JSON_OPTION) -> None:
     """Register entities, feature views and feature services (what `feast apply` does)."""
-    from training import features
+    from store.feast_store import apply
 
     with progress_bar("feast apply"):
-        result = features.apply(get_settings())
+        result = apply(get_settings())
     emit(
         {"project": result.project, "profile": result.profile, "applied": result.applied, "deleted": result.deleted},
         as_json,
@@ -44,13 +44,13 @@ def materialize_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Load snapshots into the online store; without dates, the latest snapshot of every active customer."""
-    from training import features
+    from store.materialize import materialize
 
     settings = get_settings()
     if workers < 1 or (workers > 1 and settings.profile == "local"):
         raise InputError("--workers: must be 1 on the local profile (SQLite takes one writer) and at least 1")
     with progress_bar("feast materialize"):
-        result = features.materialize(
+        result = materialize(
             settings,
             start=_when(start, "--start"),
             end=_when(end, "--end"),
@@ -67,11 +67,12 @@ def get_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Read customers' feature vectors from the online store, as serving will."""
-    from training import features
-    from training.explain import plain_value
+    from churn.jsonvalues import plain_value
+    from store.feast_store import get_store
+    from store.online import read_online
 
     settings = get_settings()
-    online = features.read_online(features.get_store(settings), customer_ids)
+    online = read_online(get_store(settings), customer_ids)
     result = {
         "found": {
             cid: {
@@ -85,16 +86,30 @@ def get_cmd(
     emit(result, as_json, "features get")
 
 
+@app.command("render")
+@handle_errors
+def render_cmd(as_json: bool = JSON_OPTION) -> None:
+    """Write a Feast repository for the active profile and home, for running `feast` by hand."""
+    from store.config import render_repo
+
+    folder = render_repo(get_settings())
+    result = {"repo": str(folder), "feast": f"feast -c {folder} <command>  (e.g. feature-views list, ui, apply)"}
+    emit(result, as_json, "features render")
+
+
 @app.command("env")
 @handle_errors
 def env_cmd(as_json: bool = JSON_OPTION) -> None:
-    """The variables Feast's yaml files expand: `eval "$(churn features env)"` before running `feast` by hand."""
-    from training import features
+    """Where the tools' own CLIs find the platform's state: `eval "$(churn features env)"` before `feast`, `bentoml`."""
+    from store.config import render_repo
 
     settings = get_settings()
-    values = features.feast_env(settings)
-    for profile in features.YAML_BY_PROFILE:  # Feast does not create the registry's folder itself
-        settings.feast_dir(profile).mkdir(parents=True, exist_ok=True)
+    values = {
+        "CHURN_HOME": str(settings.home_dir),
+        "BENTOML_HOME": str(settings.bentoml_home),  # `bentoml models list` shows the registry's versions
+        "PREFECT_HOME": str(settings.prefect_home),
+        "CHURN_FEAST_REPO": str(render_repo(settings)),  # `feast -c "$CHURN_FEAST_REPO" feature-views list`
+    }
     if as_json:
         emit(values, True, "features env")
     else:

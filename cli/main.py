@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import data, decisions, features, models, orchestrate, serve
+from cli import data, decisions, features, models, operations, serve
 
 app = typer.Typer(
     help="Churn prediction and retention platform.",
@@ -26,8 +26,8 @@ app.command("score")(decisions.score_cmd)
 app.command("decide")(decisions.decide_cmd)
 app.command("evaluate-policy")(decisions.evaluate_policy_cmd)
 app.command("drift")(decisions.drift_cmd)
-app.command("demo")(orchestrate.demo_cmd)
-app.command("replay")(orchestrate.replay_cmd)
+app.command("demo")(operations.demo_cmd)
+app.command("replay")(operations.replay_cmd)
 
 
 if __name__ == "__main__":

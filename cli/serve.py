@@ -31,9 +31,9 @@ def serve_cmd(
         raise registry.RegistryError("registry: no champion model yet — run `churn train` before serving")
     env = {
         **os.environ,
-        "CHURN_HOME": str(settings.home_dir),
+        **settings.to_env(),
         "CHURN_SERVE_WORKERS": str(workers or settings.serve_workers),
-        "BENTOML_HOME": str(settings.home_dir / "bentoml"),
+        "BENTOML_HOME": str(settings.bentoml_home),
         "OMP_NUM_THREADS": "1",
     }
     err_console.print(f"serving {champion} on http://{host}:{port} ({env['CHURN_SERVE_WORKERS']} workers)")

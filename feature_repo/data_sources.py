@@ -3,29 +3,29 @@
 The folder (not a glob) with ``ParquetFormat`` is what Feast's DuckDB store reads
 correctly; see docs/decisions/0002-feast-duckdb-offline-store.md. Feast's Spark
 offline store only reads a ``SparkSource``, so the source class follows the
-profile (``CHURN_PROFILE``); both name the same files. The location follows
-``CHURN_HOME``, which our code sets before it calls Feast.
+profile; both name the same files.
 """
 
-import os
-from pathlib import Path
+from typing import Any
 
 from feast import FileSource
 from feast.data_format import ParquetFormat
 
-_HOME = Path(os.environ.get("CHURN_HOME") or Path(__file__).resolve().parents[1] / "var").resolve()
-_PATH = str(_HOME / "data" / "offline" / "snapshots")
-_COMMON = {
+from churn.schema import CREATED_TIMESTAMP, EVENT_TIMESTAMP
+
+_COMMON: dict[str, Any] = {
     "name": "customer_snapshots",
-    "timestamp_field": "event_timestamp",
-    "created_timestamp_column": "created_timestamp",
+    "timestamp_field": EVENT_TIMESTAMP,
+    "created_timestamp_column": CREATED_TIMESTAMP,
     "description": "One row per active customer per month start, built from data known before it.",
     "tags": {"owner": "churn-platform"},
 }
 
-if os.environ.get("CHURN_PROFILE") == "spark":
-    from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
 
-    snapshots_source = SparkSource(path=_PATH, file_format="parquet", **_COMMON)
-else:
-    snapshots_source = FileSource(path=_PATH, file_format=ParquetFormat(), **_COMMON)
+def snapshots_source(path: str, spark: bool = False) -> Any:
+    """The snapshot folder ``path`` as Feast's source: a SparkSource for the spark profile, else a FileSource."""
+    if spark:
+        from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
+
+        return SparkSource(path=path, file_format="parquet", **_COMMON)
+    return FileSource(path=path, file_format=ParquetFormat(), **_COMMON)

@@ -1,14 +1,8 @@
-"""Prefect flows: orchestration only — every decision is made by the layers below, called as they are by the CLI.
+"""Prefect flows: orchestration only — the sequences live in ``operations``, the decisions in the layers below.
 
-Prefect's home defaults to ``CHURN_HOME/prefect`` so that runs, tests and
-profiles do not share ``~/.prefect``; it has to be set before Prefect is imported.
+Each flow reads the settings from its worker's environment (as the CLI does
+from the shell), runs the steps as Prefect tasks (``flows.tasks``), and
+publishes what people need to see (``flows.notify``). Prefect keeps its own
+state in ``PREFECT_HOME``; the Makefile, ``infra/orchestrate.sh`` and the
+container images point it at ``CHURN_HOME/prefect``.
 """
-
-from __future__ import annotations
-
-import os
-from pathlib import Path
-
-os.environ.setdefault("PREFECT_HOME", str(Path(os.environ.get("CHURN_HOME", "var")).resolve() / "prefect"))
-Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # its SQLite database cannot make the folder
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -6,8 +6,9 @@ from typing import Any
 
 from prefect import flow
 
-from flows import notify, steps
-from flows.train import publish_training
+from churn.settings import get_settings
+from flows import notify
+from flows.tasks import TASKS
 
 
 @flow(name="drift check", log_prints=True)
@@ -17,22 +18,7 @@ def drift_flow(
     current_date: str | None = None,
     retrain: bool = True,
 ) -> dict[str, Any]:
-    """Without dates: the champion's last test month against the clock's month (see `scheduled_dates`)."""
-    settings = steps.settings_at(as_of)
-    result = steps.drift(settings, retrain, reference_date, current_date)
-    rows = [{"feature": f["feature"], "psi": f["psi"], "kl": f["kl"], "level": f["level"]}
-            for f in sorted(result["features"], key=lambda f: -f["psi"])]  # fmt: skip
-    notify.table("drift-features", rows, f"{result['reference']['months']} -> {result['current']['months']}")
-    if result.get("report"):
-        notify.markdown("drift-report", f"Drift report: `{result['report']}`", "drift report")
-    if result["drift_detected"]:
-        what = ", ".join(result["drifted_features"]) or "scores or quality"
-        notify.announce(
-            settings, "drift", f"drift in {result['current']['months'][-1]}: {what}",
-            {"scores_flagged": result["scores"]["flagged"], "concept_flagged": result["concept"]["flagged"],
-             "report": result.get("report")},
-        )  # fmt: skip
-    response = result.get("response") or {}
-    if response.get("action") == "retrained":
-        publish_training(settings, {**response, "report": None})
-    return result
+    """Without dates: the champion's last test month against the clock's month (``scheduled_dates``)."""
+    settings = get_settings().at(as_of)
+    result = TASKS.drift(settings, retrain, reference_date, current_date)
+    return {**result, "announced": notify.drift(settings, result)}

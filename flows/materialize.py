@@ -6,17 +6,13 @@ from typing import Any
 
 from prefect import flow
 
-from flows import notify, steps
+from churn.settings import get_settings
+from flows import notify
+from flows.tasks import TASKS
 
 
 @flow(name="materialize", log_prints=True)
 def materialize_flow(as_of: str | None = None) -> dict[str, Any]:
-    settings = steps.settings_at(as_of)
-    result = steps.refresh_online(settings)
-    notify.table(
-        "materialization",
-        [{"mode": result["mode"], "customers": result["customers"], "seconds": result["seconds"],
-          "fresh before": result["before"]["fresh_share"], "fresh after": result["after"]["fresh_share"]}],
-        f"online store at {result['before']['month']}",
-    )  # fmt: skip
+    result = TASKS.refresh_online(get_settings().at(as_of))
+    notify.materialization(result)
     return result

@@ -48,3 +48,58 @@ def announce(settings: Settings, event: str, message: str, details: dict[str, An
             logger.error("alert webhook %s failed: %s", settings.alert_webhook, err)
             delivered = False
     return {"event": event, "message": message, "webhook_delivered": delivered}
+
+
+def materialization(result: dict[str, Any]) -> None:
+    table(
+        "materialization",
+        [{"mode": result["mode"], "customers": result["customers"], "seconds": result["seconds"],
+          "fresh before": result["before"]["fresh_share"], "fresh after": result["after"]["fresh_share"]}],
+        f"online store at {result['before']['month']}",
+    )  # fmt: skip
+
+
+def training(settings: Settings, result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The metrics table, the model report's path, and an announcement when the champion changed."""
+    test = result["test"]
+    table(
+        "training-metrics",
+        [{"model": result["version"], **{k: round(float(v), 4) for k, v in test.items()}}],
+        "; ".join(result["decision"]),
+    )
+    if result.get("report"):
+        markdown("model-report", f"Model report: `{result['report']}`", result["version"])
+    if not result["promoted"]:
+        return []
+    return [announce(settings, "promotion", f"{result['version']} is the new champion",
+                     {"reasons": "; ".join(result["decision"]), **test})]  # fmt: skip
+
+
+def plan(result: dict[str, Any]) -> None:
+    keys = ("date", "customers", "targeted", "spend", "expected_saved_revenue", "expected_net_value", "roi")
+    table("action-plan", [{k: result.get(k) for k in keys}], f"action plan: {result['latest']}")
+
+
+def drift(settings: Settings, result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The PSI table, the report's path, an alarm when drift was found, and the retraining's outcome.
+
+    Returns what was announced, each with whether its webhook took it.
+    """
+    announced: list[dict[str, Any]] = []
+    rows = [{"feature": f["feature"], "psi": f["psi"], "kl": f["kl"], "level": f["level"]}
+            for f in sorted(result["features"], key=lambda f: -f["psi"])]  # fmt: skip
+    table("drift-features", rows, f"{result['reference']['months']} -> {result['current']['months']}")
+    if result.get("report"):
+        markdown("drift-report", f"Drift report: `{result['report']}`", "drift report")
+    if result["drift_detected"]:
+        what = ", ".join(result["drifted_features"]) or "scores or quality"
+        alarm = announce(
+            settings, "drift", f"drift in {result['current']['months'][-1]}: {what}",
+            {"scores_flagged": result["scores"]["flagged"], "concept_flagged": result["concept"]["flagged"],
+             "report": result.get("report")},
+        )  # fmt: skip
+        announced.append(alarm)
+    response = result.get("response") or {}
+    if response.get("action") == "retrained":
+        announced += training(settings, {**response, "report": None})
+    return announced

@@ -6,14 +6,15 @@ from typing import Any
 
 from prefect import flow
 
-from flows import notify, steps
+from churn.settings import get_settings
+from flows import notify
+from flows.tasks import TASKS
 
 
 @flow(name="batch scoring", log_prints=True)
 def scoring_flow(as_of: str | None = None, date: str | None = None, budget: float | None = None) -> dict[str, Any]:
-    settings = steps.settings_at(as_of)
-    scored = steps.score(settings, date)
-    plan = steps.decide(settings, scored["path"], budget)
-    keys = ("date", "customers", "targeted", "spend", "expected_saved_revenue", "expected_net_value", "roi")
-    notify.table("action-plan", [{k: plan.get(k) for k in keys}], f"action plan: {plan['latest']}")
-    return {"scores": scored, "plan": plan}
+    settings = get_settings().at(as_of)
+    scores = TASKS.score(settings, date)
+    plan = TASKS.decide(settings, scores["path"], budget)
+    notify.plan(plan)
+    return {"scores": scores, "plan": plan}

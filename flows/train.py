@@ -4,29 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow
+from prefect import flow, get_run_logger
 
-from flows import notify, steps
-
-
-def publish_training(settings: Any, result: dict[str, Any]) -> None:
-    """The metrics table, the model report's path, and an announcement when the champion changed."""
-    test = result["test"]
-    notify.table(
-        "training-metrics",
-        [{"model": result["version"], **{k: round(float(v), 4) for k, v in test.items()}}],
-        "; ".join(result["decision"]),
-    )
-    if result.get("report"):
-        notify.markdown("model-report", f"Model report: `{result['report']}`", result["version"])
-    if result["promoted"]:
-        notify.announce(settings, "promotion", f"{result['version']} is the new champion",
-                        {"reasons": "; ".join(result["decision"]), **test})  # fmt: skip
+from churn.settings import get_settings
+from flows import notify
+from flows.tasks import TASKS
+from training.train import TrainConfig
 
 
 @flow(name="training", log_prints=True)
 def training_flow(as_of: str | None = None, promote: str = "auto", bootstrap: int = 50) -> dict[str, Any]:
-    settings = steps.settings_at(as_of)
-    result = steps.train(settings, promote=promote, bootstrap=bootstrap)
-    publish_training(settings, result)
+    settings = get_settings().at(as_of)
+    result = TASKS.train(settings, TrainConfig(promote=promote, bootstrap=bootstrap), get_run_logger().info)
+    notify.training(settings, result)
     return result

@@ -346,7 +346,7 @@ def scheduled_dates(settings: Settings) -> tuple[str, str]:
     retrained champion replaces it, the reference moves with it, so an alarm
     that retraining answered does not ring again.
     """
-    from training.features import platform_clock
+    from churn.clock import platform_clock
 
     current = platform_clock(settings)
     version = registry.champion_version(settings, "first")

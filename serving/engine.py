@@ -23,12 +23,14 @@ from churn.feature_values import check_feature_values
 from churn.lineage import source_warning
 from churn.prediction_log import make_record
 from churn.settings import Settings
-from serving.predlog import PredictionLogWriter, utc_now_iso, worker_id
+from serving.prediction_writer import PredictionLogWriter, utc_now_iso, worker_id
+from store.feast_store import DEFAULT_SERVICE, get_store
+from store.marker import read_marker
+from store.online import StoreUnavailable
+from store.readers import online_reader
 from training import registry
 from training.explain import top_factors_rows
-from training.features import DEFAULT_SERVICE, StoreUnavailable, get_store, online_reader
 from training.models import ChurnModel
-from training.online_marker import read_marker
 
 OUTAGE_BACKOFF_S = 1.0  # after a failed read, answer 503 at once for this long instead of waiting on timeouts
 

@@ -30,12 +30,12 @@ from churn.feature_values import FeatureValueError
 from churn.settings import get_settings
 from serving.auth import service_keys
 from serving.engine import Engine, Query
-from serving.metrics import COUNTERS
 from serving.middleware import GatewayMiddleware, configure_request_log, request_log
-from serving.predlog import PredictionLogWriter
+from serving.prediction_writer import PredictionLogWriter
 from serving.ratelimit import LocalBuckets, RedisBuckets
 from serving.schemas import BatchRequest, BatchResponse, Prediction, PredictRequest
-from training.features import StoreUnavailable
+from serving.service_metrics import COUNTERS
+from store.online import StoreUnavailable
 
 SETTINGS = get_settings()
 KEYS = service_keys(SETTINGS)
@@ -49,7 +49,7 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 def _limiter() -> Any:
     if SETTINGS.profile == "local":
         return LocalBuckets(SETTINGS.rate_limit)
-    from training.online_redis import redis_client
+    from store.redis_online import redis_client
 
     client = redis_client(SETTINGS.redis, cluster=SETTINGS.redis_type == "redis_cluster")
     return RedisBuckets(client, f"churn:ratelimit:{SETTINGS.feast_project}:", SETTINGS.rate_limit)

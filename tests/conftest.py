@@ -88,10 +88,10 @@ def make_settings(home: Path, project: str, profile: str = "local", **extra: obj
 def feast_home(tmp_path_factory: pytest.TempPathFactory, small_snapshots: Snapshots):
     """A CHURN_HOME holding the small simulation's offline store, with the local profile applied."""
     from churn.offline import write_offline
-    from training import features
+    from store.feast_store import apply
 
     home = tmp_path_factory.mktemp("feast-home")
     settings = make_settings(home, unique_project("local"))
     write_offline(small_snapshots, settings.snapshots_dir, settings.labels_path)
-    features.apply(settings)
+    apply(settings)
     return settings

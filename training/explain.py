@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churn.jsonvalues import plain_value
 from training.models import ChurnModel
 
 
@@ -34,13 +35,6 @@ def _matrix_contributions(model: ChurnModel, X: np.ndarray, approximate: bool) -
     for col, source in enumerate(model.encoder.source_of_column):
         fold[col, features.index(source)] = 1.0
     return np.asarray(raw @ fold)
-
-
-def plain_value(value: Any) -> Any:
-    """A numpy/pandas scalar as a JSON-ready Python value (NaN -> None)."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    return value.item() if hasattr(value, "item") else value
 
 
 def top_factors(

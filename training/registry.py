@@ -9,7 +9,6 @@ artifact never replaces a working champion.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,15 +30,14 @@ def model_store(settings: Settings) -> Any:
     """BentoML's model store under CHURN_HOME/bentoml, passed explicitly to every call.
 
     BentoML resolves its home once per process; passing the store keeps tests
-    and profiles with different homes apart. ``BENTOML_HOME`` is set too, for
-    the `bentoml` processes we start.
+    and profiles with different homes apart. Processes we start (`churn serve`)
+    get ``BENTOML_HOME`` in their own environment.
     """
     from bentoml._internal.models.model import ModelStore
 
-    home = settings.home_dir / "bentoml"
-    (home / "models").mkdir(parents=True, exist_ok=True)
-    os.environ["BENTOML_HOME"] = str(home)
-    return ModelStore(str(home / "models"))
+    folder = settings.bentoml_home / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    return ModelStore(str(folder))
 
 
 def pointer_path(settings: Settings) -> Path:

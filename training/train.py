@@ -20,13 +20,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churn.clock import platform_clock
 from churn.metrics import all_metrics, bootstrap_intervals, pr_auc
 from churn.offline import matured_labels, offline_lineage, read_labels
 from churn.raw import load_raw, raw_lineage
 from churn.schema import ENTITY, EVENT_TIMESTAMP, LABEL
 from churn.settings import Settings
 from churn.timeutil import InputError
-from training import features as feature_store
+from store.feast_store import DEFAULT_SERVICE, get_store, service_features
+from store.training_sets import build_training_set
 from training import registry
 from training.encoding import FeatureEncoder
 from training.leakage import LeakageReport, leakage_gate
@@ -69,7 +71,7 @@ class TrainConfig:
     bootstrap: int = 100
     promote: str = "auto"  # auto | force | never
     margin: float = 0.005
-    service: str = feature_store.DEFAULT_SERVICE
+    service: str = DEFAULT_SERVICE
     grid: tuple[dict[str, Any], ...] = DEFAULT_GRID
     report: bool = True
 
@@ -140,13 +142,13 @@ def _code_version() -> str:
 
 def load_training_frame(settings: Settings, service: str) -> tuple[pd.DataFrame, list[str]]:
     """Labels joined point-in-time with the service's features, plus the snapshot month of each row."""
-    store = feature_store.get_store(settings)
-    labels = matured_labels(read_labels(settings.labels_path), feature_store.platform_clock(settings))
+    store = get_store(settings)
+    labels = matured_labels(read_labels(settings.labels_path), platform_clock(settings))
     if labels.empty:
         raise InputError(f"training: no labels matured before {settings.as_of or 'the latest snapshot'}")
-    frame = feature_store.build_training_set(store, labels, service)
+    frame = build_training_set(store, labels, service)
     frame["month"] = frame[EVENT_TIMESTAMP].dt.strftime("%Y-%m")
-    return frame, feature_store.service_features(store, service)
+    return frame, service_features(store, service)
 
 
 def _oracle(settings: Settings, test: pd.DataFrame) -> np.ndarray | None:

@@ -25,7 +25,7 @@ def prefect_api() -> Iterator[None]:
 def use_settings(monkeypatch: pytest.MonkeyPatch):
     """``use_settings(settings, **extra_env)``: the flows' get_settings() now returns these."""
     from churn.settings import get_settings
-    from tests.serving_harness import settings_env
+    from harness.homes import settings_env
 
     def apply(settings, **extra: str) -> None:
         for key in [k for k in os.environ if k.startswith("CHURN_")]:

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from serving.process import ROOT, free_port
+from harness.homes import prepare_home, settings_env
+from harness.process import ROOT, free_port
 from tests.conftest import make_settings, unique_project
-from tests.serving_harness import prepare_home, settings_env
 
 DEPLOYMENTS = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
 BIN = Path(os.environ.get("VIRTUAL_ENV") or (ROOT / ".venv")) / "bin"
@@ -101,7 +101,7 @@ def test_a_real_server_deploys_and_runs_the_materialization(tmp_path: Path) -> N
         server.wait(timeout=30)
         log.close()
     # the run really loaded the online store: the sqlite file of the local profile has the customers
-    from training.features import online_health
+    from store.materialize import online_health
 
     assert online_health(settings)["fresh_share"] == 1.0
 

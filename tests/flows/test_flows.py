@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 
 from churn.simulate import SimulationConfig
-from serving.process import ROOT
+from harness.homes import SHOCK_SIM, prepare_home, settings_env
+from harness.process import ROOT
 from tests.conftest import make_settings, redis_available, unique_project
-from tests.serving_harness import SHOCK_SIM, prepare_home, settings_env
 
 pytestmark = [pytest.mark.slow]
 
@@ -64,13 +64,13 @@ def test_materialization_reloads_a_store_that_lost_its_data(redis_home, use_sett
     use_settings(settings)
     first = materialize_flow()
     assert first["mode"] == "reload" and first["before"]["fresh_share"] == 0.0
-    assert first["after"]["fresh_share"] == 1.0 and client.dbsize() == first["customers"]
+    assert first["after"]["fresh_share"] == 1.0 and client.dbsize() == first["customers"] + 1  # + the store's marker
     second = materialize_flow()
     assert second["mode"] == "incremental" and second["before"]["fresh_share"] == 1.0
     client.flushdb()  # Redis restarted without persistence: the registry still says "materialized"
     third = materialize_flow()
     assert third["mode"] == "reload" and third["after"]["fresh_share"] == 1.0
-    assert client.dbsize() == first["customers"]
+    assert "no marker" in third["reason"] and client.dbsize() == first["customers"] + 1
 
 
 class _Hook(http.server.BaseHTTPRequestHandler):
@@ -112,11 +112,13 @@ def test_a_drift_alarm_is_posted_to_the_webhook(shocked, use_settings) -> None:
 
 def test_an_unreachable_webhook_never_fails_the_flow(shocked, use_settings) -> None:
     from flows.drift import drift_flow
-    from serving.process import free_port
+    from harness.process import free_port
 
     use_settings(shocked, CHURN_ALERT_WEBHOOK=f"http://127.0.0.1:{free_port()}/nobody-listens")
     result = drift_flow(reference_date="2023-08-01", current_date="2023-12-01", retrain=False)
     assert result["drift_detected"]
+    [alarm] = result["announced"]  # the alarm was still raised (log, artifact), and its failed delivery recorded
+    assert alarm["event"] == "drift" and alarm["webhook_delivered"] is False
 
 
 def test_replay_shows_the_alarm_the_retraining_and_the_plan_month_by_month(tmp_path: Path) -> None:
@@ -127,18 +129,23 @@ def test_replay_shows_the_alarm_the_retraining_and_the_plan_month_by_month(tmp_p
     from churn.raw import save_raw
     from churn.simulate import simulate
     from churn.temporal import build_snapshots
-    from training import features
+    from store.feast_store import apply
 
     raw = simulate(sim)
     save_raw(raw, settings.raw_dir)
     write_offline(build_snapshots(raw), settings.snapshots_dir, settings.labels_path)
-    features.apply(settings)
+    apply(settings)
+    before = {p: p.stat().st_mtime_ns for p in settings.home_dir.rglob("*") if p.is_file()}
     done = subprocess.run(
-        [sys.executable, "-m", "cli.main", "replay", "--months", "3", "--bootstrap", "0", "--json"],
+        [sys.executable, "-m", "cli.main", "replay", "--months", "3", "--bootstrap", "0", "--keep", "--json"],
         cwd=ROOT, env=settings_env(settings), capture_output=True, text=True, timeout=1200,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    rows = json.loads(done.stdout)["months"]
+    result = json.loads(done.stdout)
+    rows, own = result["months"], Path(result["home"])
+    # the user's home comes out as it went in: no champion of the replay's, no file touched, only replays/ added
+    after = {p: p.stat().st_mtime_ns for p in settings.home_dir.rglob("*") if p.is_file() and own not in p.parents}
+    assert after == before and not (settings.home_dir / "registry").exists()
     # 18 months from 2023-01 are labelled; the store's last snapshot is 2024-07's
     assert [r["month"] for r in rows] == ["2024-05", "2024-06", "2024-07"], rows
     # May's snapshot cannot see May's bills yet; June's can: the first alarm is June's, on charges
@@ -147,5 +154,5 @@ def test_replay_shows_the_alarm_the_retraining_and_the_plan_month_by_month(tmp_p
     assert rows[1]["retrained"] is True and rows[1]["decision"]
     assert (rows[1]["champion"] != rows[0]["champion"]) == rows[1]["promoted"]
     for row in rows:
-        plan = pd.read_csv(settings.outputs_dir / f"action_plan_{row['month']}-01.csv")
+        plan = pd.read_csv(own / "outputs" / f"action_plan_{row['month']}-01.csv")
         assert int(plan["targeted"].sum()) == row["plan_size"]

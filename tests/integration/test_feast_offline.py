@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from churn.schema import FEATURE_NAMES, FEATURES
-from training import features
+from store.feast_store import apply, get_store, service_features
+from store.training_sets import build_training_set
 
 pytestmark = pytest.mark.integration
 
@@ -15,26 +16,26 @@ pytestmark = pytest.mark.integration
 def store(request, feast_home, small_snapshots):
     """The same tests on the DuckDB offline store and on Feast's Spark offline store (local[2])."""
     if request.param == "local":
-        return features.get_store(feast_home)
+        return get_store(feast_home)
     from churn.offline import write_offline
     from tests.conftest import make_settings, unique_project
 
     settings = make_settings(request.getfixturevalue("tmp_path_factory").mktemp("spark-home"),
                              unique_project("spark"), profile="spark")  # fmt: skip
     write_offline(small_snapshots, settings.snapshots_dir, settings.labels_path)
-    features.apply(settings)
-    return features.get_store(settings)
+    apply(settings)
+    return get_store(settings)
 
 
 def test_feature_service_lists_exactly_the_model_inputs(store) -> None:
     by_group = [f.name for group in ("profile", "billing", "behaviour") for f in FEATURES if f.group == group]
-    assert features.service_features(store) == by_group
+    assert service_features(store) == by_group
     assert sorted(by_group) == sorted(FEATURE_NAMES)
 
 
 def test_training_set_equals_the_snapshot_table(store, small_snapshots) -> None:
     labels = small_snapshots.labels
-    joined = features.build_training_set(store, labels)
+    joined = build_training_set(store, labels)
     assert len(joined) == len(labels)
     pd.testing.assert_frame_equal(joined[labels.columns], labels)
     expected = labels.merge(small_snapshots.features, on=["customer_id", "event_timestamp"], how="left")
@@ -63,7 +64,7 @@ def test_a_later_snapshot_is_never_joined_and_ttl_gives_nulls(store, small_snaps
             ],
         }
     )
-    out = features.build_training_set(store, entity)
+    out = build_training_set(store, entity)
     assert out.total_charges_to_date.iloc[0] == pytest.approx(second.total_charges_to_date)
     assert out.tenure_months.iloc[0] == second.tenure_months
     assert out[list(FEATURE_NAMES)].iloc[1].isna().all()
@@ -72,7 +73,7 @@ def test_a_later_snapshot_is_never_joined_and_ttl_gives_nulls(store, small_snaps
 
 def test_entity_rows_keep_their_order_and_extra_columns(store, small_snapshots) -> None:
     labels = small_snapshots.labels.sample(frac=1.0, random_state=3).head(500)
-    out = features.build_training_set(store, labels.assign(weight=1.5))
+    out = build_training_set(store, labels.assign(weight=1.5))
     assert list(out.customer_id) == list(labels.customer_id)
     assert (out.weight == 1.5).all()
 
@@ -82,4 +83,4 @@ def test_duplicate_entity_rows_are_refused(store, small_snapshots) -> None:
 
     labels = small_snapshots.labels.head(3)
     with pytest.raises(InputError, match="duplicate"):
-        features.build_training_set(store, pd.concat([labels, labels]))
+        build_training_set(store, pd.concat([labels, labels]))

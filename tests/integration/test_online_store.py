@@ -20,8 +20,10 @@ from churn.offline import write_offline
 from churn.simulate import simulate
 from churn.temporal import build_snapshots
 from churn.timeutil import month_label, month_start, parse_month
+from store.feast_store import apply, get_store, quiet_stdout, service_features
+from store.materialize import materialize
+from store.online import read_online
 from tests.conftest import SMALL, make_settings, redis_available, unique_project
-from training import features
 
 pytestmark = pytest.mark.integration
 REDIS_DB = 11
@@ -45,8 +47,8 @@ def store_settings(tmp_path: Path, request: pytest.FixtureRequest, redis_client:
     settings = make_settings(tmp_path, unique_project(profile), profile=profile, redis=REDIS)
     yield settings
     if profile == "redis":
-        store = features.get_store(settings)
-        with features.quiet_stdout():
+        store = get_store(settings)
+        with quiet_stdout():
             store.teardown()
         for key in _project_keys(redis_client, settings.feast_project):
             redis_client.delete(key)
@@ -54,13 +56,13 @@ def store_settings(tmp_path: Path, request: pytest.FixtureRequest, redis_client:
 
 
 def _assert_online_equals_offline(settings, snaps: pd.DataFrame, month: str) -> None:
-    store = features.get_store(settings)
+    store = get_store(settings)
     expected = snaps[snaps.snapshot_month == month].set_index("customer_id")
-    online = features.read_online(store, [*expected.index, "no-such-customer"])
+    online = read_online(store, [*expected.index, "no-such-customer"])
     assert online.unknown == ["no-such-customer"]
     assert (online.event_timestamps == month_start(parse_month(month))).all()
     got = online.features.loc[expected.index]
-    for name in features.service_features(store):
+    for name in service_features(store):
         want = expected[name]
         if want.dtype == object:
             assert (got[name] == want).all(), name
@@ -74,14 +76,14 @@ def _assert_online_equals_offline(settings, snaps: pd.DataFrame, month: str) -> 
 def test_materialized_latest_snapshots_read_back_value_by_value(store_settings, small_snapshots) -> None:
     settings = store_settings
     write_offline(small_snapshots, settings.snapshots_dir, settings.labels_path)
-    features.apply(settings)
+    apply(settings)
     workers = 2 if settings.profile == "redis" else 1  # Redis takes parallel writers, SQLite does not
-    result = features.materialize(settings, workers=workers)
+    result = materialize(settings, workers=workers)
     assert result.workers == workers
     latest = small_snapshots.features.snapshot_month.max()
     assert result.customers == (small_snapshots.features.snapshot_month == latest).sum()
     _assert_online_equals_offline(settings, small_snapshots.features, latest)
-    store = features.get_store(settings)
+    store = get_store(settings)
     for view in ("customer_profile", "customer_billing", "customer_behaviour"):  # no interval lost to the race
         assert store.get_feature_view(view).materialization_intervals == [(result.start, result.end)], view
 
@@ -92,12 +94,12 @@ def test_incremental_materialization_moves_only_the_new_month(store_settings) ->
     short = build_snapshots(simulate(replace(SMALL, months=5, drift_start="2023-12")))
     longer = build_snapshots(simulate(replace(SMALL, months=6, drift_start="2023-12")))
     write_offline(short, settings.snapshots_dir, settings.labels_path)
-    features.apply(settings)
-    first = features.materialize(settings)  # the latest month of the short run: 2023-06
+    apply(settings)
+    first = materialize(settings)  # the latest month of the short run: 2023-06
     write_offline(longer, settings.snapshots_dir, settings.labels_path)  # one more month: 2023-07
     new_end = month_start(parse_month("2023-07")).to_pydatetime() + timedelta(seconds=1)
-    second = features.materialize(settings, end=new_end, incremental=True)
-    store = features.get_store(settings)
+    second = materialize(settings, end=new_end, incremental=True)
+    store = get_store(settings)
     for view in ("customer_profile", "customer_billing", "customer_behaviour"):
         intervals = store.get_feature_view(view).materialization_intervals
         assert intervals[-1] == (first.end, new_end), view  # continues exactly where the last run ended
@@ -109,7 +111,7 @@ def test_incremental_materialization_moves_only_the_new_month(store_settings) ->
     july = set(snaps[snaps.snapshot_month == "2023-07"].customer_id)
     leavers = sorted(june - july)
     assert leavers
-    online = features.read_online(store, leavers)
+    online = read_online(store, leavers)
     assert (online.event_timestamps == month_start(parse_month("2023-06"))).all()
 
 
@@ -117,19 +119,19 @@ def test_incremental_materialization_moves_only_the_new_month(store_settings) ->
 def test_keys_expire_after_key_ttl_seconds(store_settings, small_snapshots, redis_client) -> None:
     settings = store_settings.model_copy(update={"online_key_ttl": 2})
     write_offline(small_snapshots, settings.snapshots_dir, settings.labels_path)
-    features.apply(settings)
-    features.materialize(settings)
+    apply(settings)
+    materialize(settings)
     keys = _project_keys(redis_client, settings.feast_project)
     assert keys and all(0 < redis_client.ttl(k) <= 2 for k in keys[:20])
     customer = small_snapshots.features[
         small_snapshots.features.snapshot_month == small_snapshots.features.snapshot_month.max()
     ].customer_id.iloc[0]
-    store = features.get_store(settings)
-    assert features.read_online(store, [customer]).unknown == []
+    store = get_store(settings)
+    assert read_online(store, [customer]).unknown == []
     deadline = time.monotonic() + 10
     while _project_keys(redis_client, settings.feast_project) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert features.read_online(store, [customer]).unknown == [customer]
+    assert read_online(store, [customer]).unknown == [customer]
 
 
 @pytest.mark.parametrize("store_settings", ["redis", "local"], indirect=True)
@@ -143,10 +145,10 @@ def test_a_source_change_reloads_instead_of_writing_nothing(store_settings, smal
     sim = build_snapshots(small_raw)
     write_offline(sim, settings.snapshots_dir, settings.labels_path)
     write_offline_manifest(settings.offline_dir, small_raw.manifest, {})
-    features.apply(settings)
-    first = features.materialize(settings, incremental=True)
+    apply(settings)
+    first = materialize(settings, incremental=True)
     assert first.mode == "reload" and "no marker" in str(first.reason)
-    again = features.materialize(settings, incremental=True)
+    again = materialize(settings, incremental=True)
     assert again.mode == "incremental" and again.customers == 0  # nothing new: said, not pretended
 
     as_of = month_label(parse_month(sim.features.snapshot_month.max()) - 1)  # both end at the same clock month
@@ -154,12 +156,12 @@ def test_a_source_change_reloads_instead_of_writing_nothing(store_settings, smal
     snaps = build_snapshots(telco.raw)
     write_offline(snaps, settings.snapshots_dir, settings.labels_path)
     write_offline_manifest(settings.offline_dir, telco.raw.manifest, {})
-    switched = features.materialize(settings, incremental=True)
+    switched = materialize(settings, incremental=True)
     latest = snaps.features.snapshot_month.max()
     assert switched.mode == "reload" and switched.source_changed
     assert "simulator" in str(switched.reason) and "telco" in str(switched.reason)
     assert switched.customers == (snaps.features.snapshot_month == latest).sum() > 0
     _assert_online_equals_offline(settings, snaps.features, latest)
-    store = features.get_store(settings)
+    store = get_store(settings)
     simulated = sim.features.customer_id.unique()[:50].tolist()
-    assert features.read_online(store, simulated).unknown == simulated
+    assert read_online(store, simulated).unknown == simulated

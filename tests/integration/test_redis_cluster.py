@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from churn.offline import read_snapshots, snapshot_months
+from harness.homes import prepare_home, running_server
 from tests.conftest import make_settings, unique_project
-from tests.serving_harness import prepare_home, running_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -87,8 +87,10 @@ def cluster_home(tmp_path_factory: pytest.TempPathFactory, cluster: str):
 def test_materialization_spreads_customers_over_the_nodes_and_reads_agree(cluster_home, cluster: str) -> None:
     import redis
 
-    from training import features
-    from training.online_redis import RedisOnlineReader
+    from store.feast_store import get_store
+    from store.materialize import online_health
+    from store.online import read_online
+    from store.redis_online import RedisOnlineReader
 
     suffix = b"*" + cluster_home.feast_project.encode()  # Feast's keys end with the project; rate-limit keys do not
     per_node = []
@@ -98,9 +100,9 @@ def test_materialization_spreads_customers_over_the_nodes_and_reads_agree(cluste
     month = snapshot_months(cluster_home.snapshots_dir)[-1]
     offline = read_snapshots(cluster_home.snapshots_dir, [month]).set_index("customer_id")
     assert sum(per_node) == len(offline) and min(per_node) > 0.2 * len(offline)  # every node holds its slots
-    store = features.get_store(cluster_home)
+    store = get_store(cluster_home)
     ids = [*offline.index[:200].astype(str), "nobody"]
-    feast_read = features.read_online(store, ids)
+    feast_read = read_online(store, ids)
     ours = RedisOnlineReader(store, cluster_home).read(ids)
     assert feast_read.unknown == ours.unknown == ["nobody"]
     for name in feast_read.features.columns:
@@ -111,7 +113,7 @@ def test_materialization_spreads_customers_over_the_nodes_and_reads_agree(cluste
         ours.features.loc[ids[:-1], "monthly_charges"].to_numpy(np.float64),
         offline.loc[ids[:-1], "monthly_charges"].to_numpy(np.float64),
     )
-    assert features.online_health(cluster_home)["fresh_share"] == 1.0
+    assert online_health(cluster_home)["fresh_share"] == 1.0
 
 
 def test_the_service_serves_from_the_cluster(cluster_home, tmp_path: Path) -> None:

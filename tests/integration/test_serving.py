@@ -21,10 +21,14 @@ import redis
 from churn.offline import read_snapshots
 from churn.prediction_log import read_prediction_log
 from churn.settings import Settings
+from harness.homes import Server, prepare_home, running_server
 from serving.engine import Engine, Query
+from store.feast_store import apply, get_store
+from store.materialize import materialize
+from store.online import FeastOnlineReader
+from store.readers import online_reader
 from tests.conftest import make_settings, redis_available, unique_project
-from tests.serving_harness import Server, prepare_home, running_server
-from training import features, registry
+from training import registry
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REDIS_DB = 10
@@ -67,11 +71,11 @@ def customers(home: Settings) -> pd.DataFrame:
 
 
 def test_served_features_are_exactly_what_feast_materialized(home: Settings, customers: pd.DataFrame) -> None:
-    store = features.get_store(home)
+    store = get_store(home)
     ids = [*customers.index[:300], "nobody-here"]
-    fast = features.online_reader(home, store).read(ids)
-    feast = features.OnlineReader(store).read(ids)
-    assert type(features.online_reader(home, store)).__name__ == "RedisOnlineReader"
+    fast = online_reader(home, store).read(ids)
+    feast = FeastOnlineReader(store).read(ids)
+    assert type(online_reader(home, store)).__name__ == "RedisOnlineReader"
     pd.testing.assert_frame_equal(fast.features, feast.features)
     pd.testing.assert_series_equal(fast.event_timestamps, feast.event_timestamps)
     assert fast.unknown == feast.unknown == ["nobody-here"]
@@ -370,11 +374,11 @@ def test_schemathesis_finds_no_server_errors(
 
 def test_rows_are_the_same_from_the_embedded_and_the_redis_store(home: Settings, customers: pd.DataFrame) -> None:
     """The local profile serves through Feast's SQLite read; its rows must equal the Redis reader's, types included."""
-    features.apply(home, profile="local")
-    features.materialize(home, profile="local")
+    apply(home, profile="local")
+    materialize(home, profile="local")
     ids = [*map(str, customers.index[:100]), "nobody-here"]
-    sqlite_rows = features.OnlineReader(features.get_store(home, "local")).read_rows(ids)
-    redis_rows = features.online_reader(home, features.get_store(home)).read_rows(ids)
+    sqlite_rows = FeastOnlineReader(get_store(home, "local")).read_rows(ids)
+    redis_rows = online_reader(home, get_store(home)).read_rows(ids)
     assert sqlite_rows[-1] is None and redis_rows[-1] is None
     for a, b in zip(sqlite_rows[:-1], redis_rows[:-1], strict=True):
         assert a[1] == b[1]

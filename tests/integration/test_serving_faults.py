@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from churn.settings import Settings
+from harness.homes import RedisProcess, Server, prepare_home, running_server
 from tests.conftest import make_settings, unique_project
-from tests.serving_harness import RedisProcess, Server, prepare_home, running_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 KEY = "fault-key-0123456789abcdef"
@@ -109,7 +109,9 @@ def test_store_outage_answers_503_then_recovers_by_itself(
 
 
 def test_a_reader_rides_over_a_redis_restart_and_reports_a_real_outage(home: Settings, own_redis: RedisProcess) -> None:
-    from training.features import StoreUnavailable, get_store, online_reader
+    from store.feast_store import get_store
+    from store.online import StoreUnavailable
+    from store.readers import online_reader
 
     reader = online_reader(home, get_store(home))
     cid = _customer(None, home)
@@ -132,8 +134,8 @@ def test_networked_profile_refuses_to_start_without_keys(home: Settings, tmp_pat
     import subprocess
     import sys
 
-    from serving.process import ROOT
-    from tests.serving_harness import settings_env
+    from harness.homes import settings_env
+    from harness.process import ROOT
 
     done = subprocess.run(
         [sys.executable, "-m", "cli.main", "serve", "--port", "1"],

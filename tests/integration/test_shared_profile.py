@@ -15,8 +15,11 @@ import pytest
 
 from churn.offline import read_snapshots, snapshot_months, write_offline
 from churn.temporal import build_snapshots
+from store.feast_store import apply, get_store
+from store.materialize import materialize, online_health
+from store.online import read_online
+from store.training_sets import build_training_set
 from tests.conftest import make_settings, redis_available, unique_project
-from training import features
 
 pytestmark = pytest.mark.integration
 REDIS_DB = 8
@@ -54,31 +57,31 @@ def shared_settings(tmp_path: Path, small_raw) -> Iterator:
 
 
 def test_the_shared_profile_applies_materializes_and_serves(shared_settings) -> None:
-    applied = features.apply(shared_settings)
+    applied = apply(shared_settings)
     assert "FeatureService:churn_model_v1" in applied.applied
     # another machine of the deployment: a fresh store object reads the same registry from PostgreSQL
-    other = features.get_store(shared_settings)
+    other = get_store(shared_settings)
     assert {fv.name for fv in other.list_feature_views()} >= {"customer_profile", "customer_billing"}
-    features.materialize(shared_settings)
+    materialize(shared_settings)
     month = snapshot_months(shared_settings.snapshots_dir)[-1]
     offline = read_snapshots(shared_settings.snapshots_dir, [month]).set_index("customer_id")
     ids = offline.index[:25].astype(str).tolist()
-    online = features.read_online(other, [*ids, "nobody"])
+    online = read_online(other, [*ids, "nobody"])
     assert online.unknown == ["nobody"]
     for name in ("monthly_charges", "tenure_months", "num_support_tickets_3m"):
         got = online.features.loc[ids, name].to_numpy(np.float64)
         want = offline.loc[ids, name].to_numpy(np.float64)
         np.testing.assert_allclose(got, want, equal_nan=True)
-    health = features.online_health(shared_settings)
+    health = online_health(shared_settings)
     assert health["fresh_share"] == 1.0
 
 
 def test_the_shared_profile_builds_training_sets_point_in_time(shared_settings) -> None:
     from churn.offline import read_labels
 
-    features.apply(shared_settings)
+    apply(shared_settings)
     labels = read_labels(shared_settings.labels_path).head(200)
-    frame = features.build_training_set(features.get_store(shared_settings), labels)
+    frame = build_training_set(get_store(shared_settings), labels)
     snaps = read_snapshots(shared_settings.snapshots_dir)
     joined = labels.merge(snaps, on=["customer_id", "event_timestamp"])
     merged = frame.merge(joined, on=["customer_id", "event_timestamp"], suffixes=("", "_snap"))

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from harness.homes import prepare_home
+from store.feast_store import apply
+from store.materialize import materialize, online_health
 from tests.conftest import make_settings, redis_available, unique_project
-from tests.serving_harness import prepare_home
-from training import features
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REDIS_DB = 7
@@ -30,14 +31,14 @@ def homes(tmp_path_factory: pytest.TempPathFactory):
     local = make_settings(home, project, redis=f"127.0.0.1:6379,db={REDIS_DB}")
     spark = make_settings(home, project, profile="spark", redis=f"127.0.0.1:6379,db={REDIS_DB}")
     prepare_home(local)
-    features.apply(spark)
+    apply(spark)
     yield local, spark
     client.flushdb()
 
 
 def test_spark_batch_scoring_equals_the_single_machine_path(homes) -> None:
+    from batch.scoring import score
     from churn.actions import parse_catalogue
-    from serving.batch import score
 
     local, spark = homes
     # a cheap, effective action makes many customers targets, so exact reasons are compared too
@@ -67,15 +68,15 @@ def test_the_spark_engine_materializes_into_redis(homes) -> None:
 
     _, spark = homes
     redis.Redis(db=REDIS_DB).flushdb()
-    result = features.materialize(spark)
-    health = features.online_health(spark)
+    result = materialize(spark)
+    health = online_health(spark)
     assert result.customers > 0 and health["fresh_share"] == 1.0
     assert redis.Redis(db=REDIS_DB).dbsize() == result.customers
 
 
 def test_spark_scoring_refuses_another_profile(homes) -> None:
+    from batch.spark_scoring import score_spark
     from churn.timeutil import InputError
-    from serving.spark_batch import score_spark
 
     local, _ = homes
     with pytest.raises(InputError, match="CHURN_PROFILE=spark"):
@@ -86,7 +87,7 @@ def test_temporalization_on_spark_writes_the_same_offline_store(tmp_path: Path, 
     from churn.offline import read_labels, read_snapshots, write_offline
     from churn.raw import save_raw
     from churn.temporal import build_snapshots
-    from training.spark import build_offline_spark
+    from store.spark import build_offline_spark
 
     single = make_settings(tmp_path / "single", unique_project("tsingle"))
     spark = make_settings(tmp_path / "spark", unique_project("tspark"), profile="spark")

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from serving.process import serving
+from harness.process import serving
 from tests.conftest import ROOT, clean_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from batch.scoring import score
 from churn.offline import read_snapshots, snapshot_months
-from serving.batch import score
-from serving.process import ROOT
+from harness.homes import prepare_home, settings_env
+from harness.process import ROOT
 from tests.conftest import make_settings, unique_project
-from tests.serving_harness import prepare_home, settings_env
 from training import registry
 
 pytestmark = [pytest.mark.slow]

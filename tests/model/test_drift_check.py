@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from serving.process import ROOT
+from harness.homes import SHOCK_SIM, prepare_home, settings_env
+from harness.process import ROOT
 from tests.conftest import make_settings, unique_project
-from tests.serving_harness import SHOCK_SIM, prepare_home, settings_env
 
 pytestmark = [pytest.mark.slow]
 
@@ -114,8 +114,8 @@ def test_windows_that_the_store_lacks_are_named(stable) -> None:
 
 
 def test_drift_retrains_and_the_gate_decides(shocked) -> None:
+    from harness.homes import SERVE_TRAIN
     from monitoring.respond import check_and_respond
-    from tests.serving_harness import SERVE_TRAIN
     from training import registry
 
     before = {m["version"] for m in registry.list_models(shocked)}

@@ -17,8 +17,9 @@ from churn.offline import write_offline
 from churn.raw import save_raw
 from churn.simulate import SimulationConfig, simulate
 from churn.temporal import build_snapshots
+from store.feast_store import apply, get_store
+from store.training_sets import build_training_set
 from tests.conftest import clean_env, make_settings, unique_project
-from training import features as feature_store
 from training import registry
 from training.explain import contributions, top_factors
 from training.leakage import leakage_gate
@@ -36,7 +37,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     save_raw(raw, settings.raw_dir)
     snaps = build_snapshots(raw)
     write_offline(snaps, settings.snapshots_dir, settings.labels_path)
-    feature_store.apply(settings)
+    apply(settings)
     result = train(settings, CONFIG)
     return settings, result
 
@@ -71,10 +72,10 @@ def test_shipped_model_is_calibrated_and_loads(trained) -> None:
     settings, result = trained
     model = registry.load_champion(settings)
     assert registry.read_pointer(settings)["champion"] == result.version
-    store = feature_store.get_store(settings)
+    store = get_store(settings)
     labels = pd.read_parquet(settings.labels_path)
     test_rows = labels[labels.event_timestamp.dt.strftime("%Y-%m").isin(result.windows.test)]
-    frame = feature_store.build_training_set(store, test_rows)
+    frame = build_training_set(store, test_rows)
     p = model.predict_proba(frame)
     assert ((p > 0) & (p < 1)).all()
     assert abs(p.mean() - frame.churned.mean()) < 0.01  # calibrated in the large

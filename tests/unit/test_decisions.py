@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from batch.plan import make_plan
 from churn.actions import load_catalogue, parse_catalogue
 from churn.decisions import decide
 from churn.settings import Settings
 from churn.timeutil import InputError
-from serving.plan import make_plan
 
 OFFER = parse_catalogue({"actions": [{"name": "offer", "cost": 50, "success_rate": 0.4}]}, "test")
 

@@ -18,7 +18,7 @@ from churn.schema import FEATURE_NAMES
 from churn.temporal import Snapshots
 from churn.timeutil import InputError
 from serving.auth import KeyRing, presented_key
-from serving.predlog import PredictionLogWriter
+from serving.prediction_writer import PredictionLogWriter
 from serving.ratelimit import LocalBuckets, retry_after
 from training.encoding import FeatureEncoder
 

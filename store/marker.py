@@ -17,14 +17,15 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
+from feast.infra.online_stores.sqlite import _table_id
+
 from churn.settings import Settings
+from store.redis_online import redis_client
 
 READY, LOADING = "ready", "loading"
 
 
 def _redis(settings: Settings) -> Any:
-    from training.online_redis import redis_client
-
     return redis_client(settings.redis, cluster=settings.redis_type == "redis_cluster")
 
 
@@ -84,8 +85,6 @@ def clear_online(store: Any, settings: Settings) -> None:
         for start in range(0, len(keys), 10_000):
             client.delete(*keys[start : start + 10_000])
     elif _kind(store) == "sqlite":
-        from feast.infra.online_stores.sqlite import _table_id
-
         with _sqlite(store) as conn:
             for view in store.list_feature_views():
                 table = _table_id(project, view)

@@ -23,8 +23,9 @@ from churn.raw import save_raw
 from churn.settings import Settings
 from churn.simulate import SimulationConfig, simulate
 from churn.temporal import build_snapshots
-from serving.process import free_port, serving
-from training import features
+from harness.process import free_port, serving
+from store.feast_store import apply
+from store.materialize import materialize
 from training.train import DEFAULT_GRID, TrainConfig, train
 
 SERVE_SIM = SimulationConfig(customers=800, months=12, start="2023-01", seed=11, burn_in_months=36)
@@ -36,8 +37,8 @@ def prepare_home(settings: Settings, sim: SimulationConfig = SERVE_SIM, train_co
     raw = simulate(sim)
     save_raw(raw, settings.raw_dir)
     write_offline(build_snapshots(raw), settings.snapshots_dir, settings.labels_path)
-    features.apply(settings)
-    features.materialize(settings)
+    apply(settings)
+    materialize(settings)
     return train(settings, train_config).version
 
 
@@ -45,10 +46,9 @@ SHOCK_SIM = SimulationConfig(**{**SERVE_SIM.__dict__, "scenario": "price_shock",
 
 
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """This process's environment with exactly these settings as CHURN_* (none inherited), plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHURN_")}
-    env.update(features.feast_env(settings))
-    env.update({"CHURN_PROFILE": settings.profile, "PYTHONUNBUFFERED": "1", **extra})
-    return env
+    return {**env, **settings.to_env(), "PYTHONUNBUFFERED": "1", **extra}
 
 
 @dataclass

@@ -26,16 +26,18 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from churn.io import replace_dir, write_parquet
-from churn.offline import offline_arrow, write_offline_manifest
+from churn.offline import offline_arrow, write_month, write_offline_manifest
+from churn.raw import load_raw
 from churn.schema import PARTITION, SNAPSHOT_COLUMNS
 from churn.settings import Settings
-from churn.temporal import high_value
+from churn.temporal import build_snapshots, high_value
 from churn.timeutil import InputError
-from training.features import get_store
+from store.feast_store import get_store
 
 
 def spark_session(settings: Settings) -> tuple[Any, Any]:
     """(the profile's FeatureStore, the Spark session its offline store uses), started from its spark_conf."""
+    # imported here: pyspark (and its JVM) only on the profile that asks for it
     from feast.infra.offline_stores.contrib.spark_offline_store.spark import (
         get_spark_session_or_start_new_with_repoconfig,
     )
@@ -48,9 +50,6 @@ def spark_session(settings: Settings) -> tuple[Any, Any]:
 
 def _build_bucket(raw_dir: str, ids: list[str], out: str, index: int) -> tuple[int, int]:
     """One Spark task: the builder on one bucket's records, written as Parquet parts."""
-    from churn.raw import load_raw
-    from churn.temporal import build_snapshots
-
     snaps = build_snapshots(load_raw(Path(raw_dir), customers=ids))
     features = offline_arrow(snaps.features[[*SNAPSHOT_COLUMNS, PARTITION]])
     pq.write_table(features, f"{out}/features/part-{index}.parquet")
@@ -81,11 +80,7 @@ def build_offline_spark(settings: Settings, buckets: int | None = None) -> dict[
                 table = parts.to_table(filter=pc.field(PARTITION) == month)
                 frame = table.drop_columns([PARTITION]).to_pandas()
                 frame["is_high_value"] = high_value(frame["monthly_charges"].to_numpy(np.float64))
-                frame = frame.sort_values(["customer_id"], kind="stable")
-                folder = tmp / f"{PARTITION}={month}"
-                folder.mkdir()
-                pq.write_table(offline_arrow(frame[list(SNAPSHOT_COLUMNS)]), folder / "part-0.parquet",
-                               compression="zstd")  # fmt: skip
+                write_month(frame.sort_values(["customer_id"], kind="stable"), tmp, month)
 
         replace_dir(settings.snapshots_dir, fill)
         labels = ds.dataset(str(staging / "labels"), format="parquet").to_table()

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from churn.actions import Catalogue, best_actions, load_catalogue
+from churn.clock import platform_clock
 from churn.economics import default_clv, risk_band
 from churn.io import write_parquet
 from churn.lineage import source_warning
@@ -29,9 +30,10 @@ from churn.offline import offline_lineage, read_snapshots, snapshot_months
 from churn.schema import ENTITY, EVENT_TIMESTAMP
 from churn.settings import Settings
 from churn.timeutil import InputError, month_index_of, month_label, month_start, parse_date
+from store.feast_store import DEFAULT_SERVICE, get_store, service_features
+from store.training_sets import build_training_set
 from training import registry
 from training.explain import factor_columns
-from training.features import DEFAULT_SERVICE, build_training_set, get_store, platform_clock, service_features
 from training.models import ChurnModel
 
 
@@ -152,7 +154,7 @@ def score(
     Spark is a change of ``CHURN_PROFILE``, not of code.
     """
     if settings.profile == "spark":
-        from serving.spark_batch import score_spark
+        from batch.spark_scoring import score_spark
 
         return score_spark(settings, day, catalogue, progress)
     return score_in_process(settings, day, catalogue, progress)

@@ -16,9 +16,19 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import redis
+from feast.infra.key_encoding_utils import serialize_entity_key
+from feast.infra.online_stores.helpers import _mmh3
+from feast.infra.online_stores.redis import RedisOnlineStore, _versioned_fv_name
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+from feast.protos.feast.types.Value_pb2 import Value
+from google.protobuf.timestamp_pb2 import Timestamp
+from redis.cluster import ClusterNode, RedisCluster
+
 from churn.schema import ENTITY
 from churn.settings import Settings
-from training.features import DEFAULT_SERVICE, OnlineRow, StoreUnavailable, feature_service, rows_to_online_features
+from store.feast_store import DEFAULT_SERVICE, feature_service
+from store.online import OnlineFeatures, OnlineRow, StoreUnavailable, rows_to_online_features
 
 
 def redis_client(
@@ -30,14 +40,9 @@ def redis_client(
     client routes each key to its slot's node (a pipeline is split per node).
     Short timeouts turn an outage into a quick 503 rather than a hung worker.
     """
-    import redis
-    from feast.infra.online_stores.redis import RedisOnlineStore
-
     nodes, params = RedisOnlineStore._parse_connection_string(connection_string)
     timeouts: dict[str, Any] = {"socket_connect_timeout": connect_timeout, "socket_timeout": timeout}
     if cluster:
-        from redis.cluster import ClusterNode, RedisCluster
-
         startup = [ClusterNode(n["host"], int(n["port"])) for n in nodes]
         return RedisCluster(startup_nodes=startup, **timeouts, **params)
     return redis.Redis(host=nodes[0]["host"], port=int(nodes[0]["port"]), **timeouts, **params)
@@ -47,9 +52,6 @@ class RedisOnlineReader:
     """Reads one feature service's features for many customers in one Redis round trip."""
 
     def __init__(self, store: Any, settings: Settings, service_name: str = DEFAULT_SERVICE) -> None:
-        from feast.infra.online_stores.helpers import _mmh3
-        from feast.infra.online_stores.redis import _versioned_fv_name
-
         config = store.config
         if getattr(config.online_store, "type", None) != "redis":
             raise ValueError(f"RedisOnlineReader needs a Redis online store, got {config.online_store.type!r}")
@@ -81,8 +83,6 @@ class RedisOnlineReader:
         an idle socket was cut): it is reopened and the read tried once more at once, so a store that is back
         costs no 503. Only a fresh connection failing means the store is down.
         """
-        import redis
-
         if self.cluster:  # the cluster client finds the key's node; it keeps one connection per node
             return list(self.client.hmget(key, self._all_fields))
         local = self._local
@@ -109,19 +109,11 @@ class RedisOnlineReader:
         return reply
 
     def _key(self, customer_id: str) -> bytes:
-        from feast.infra.key_encoding_utils import serialize_entity_key
-        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-        from feast.protos.feast.types.Value_pb2 import Value
-
         entity = EntityKey(join_keys=[ENTITY], entity_values=[Value(string_val=customer_id)])
         return serialize_entity_key(entity, entity_key_serialization_version=self.key_version) + self.project
 
     def read_rows(self, customer_ids: Sequence[str]) -> list[OnlineRow | None]:
         """Per customer: (feature values by name, event time in seconds) or None if the store has no row."""
-        import redis
-        from feast.protos.feast.types.Value_pb2 import Value
-        from google.protobuf.timestamp_pb2 import Timestamp
-
         try:
             if len(customer_ids) == 1:
                 replies = [self._hmget_one(self._key(str(customer_ids[0])))]
@@ -154,14 +146,12 @@ class RedisOnlineReader:
             out.append((values, latest))
         return out
 
-    def read(self, customer_ids: Sequence[str]) -> Any:
-        """The same :class:`~training.features.OnlineFeatures` as Feast's reader gives."""
+    def read(self, customer_ids: Sequence[str]) -> OnlineFeatures:
+        """The same :class:`~store.online.OnlineFeatures` as Feast's reader gives."""
         ids = [str(c) for c in customer_ids]
         return rows_to_online_features(ids, self.read_rows(ids), self.names)
 
     def ping(self) -> bool:
-        import redis
-
         try:
             return bool(self.client.ping())
         except (redis.ConnectionError, redis.TimeoutError, OSError):

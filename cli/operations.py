@@ -1,4 +1,4 @@
-"""`churn demo` and `churn replay`: the flows, run in this process on Prefect's ephemeral API."""
+"""`churn demo` and `churn replay`: the platform's sequences, run here with plain calls (the flows run them too)."""
 
 from __future__ import annotations
 
@@ -18,15 +18,15 @@ def demo_cmd(
     bootstrap: int = typer.Option(50, help="Bootstrap resamples for the metrics' intervals."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """The platform end to end through the Prefect flows; prints where every output is and how to query the API."""
-    from flows.demo import demo_flow
+    """The platform end to end (the demo flow's sequence, without Prefect); prints where every output is."""
+    from operations.demo import demo, summary
 
-    result = demo_flow(customers=customers, months=months, seed=seed, bootstrap=bootstrap)
-    emit(result, as_json, "demo: every output")
+    settings = get_settings()
+    run = demo(settings, customers, months, seed, bootstrap, progress=lambda m: err_console.print(f"[dim]demo: {m}[/]"))
+    emit(summary(settings, run), as_json, "demo: every output")
     if not as_json:
-        settings = get_settings()
         err_console.print(
-            f"\nStart the API:  CHURN_HOME={settings.home_dir} churn serve --port 3000\n"
+            f"\nStart the API:  CHURN_HOME={settings.home_dir} .venv/bin/churn serve --port 3000\n"
             "Ask it:         curl -s -X POST localhost:3000/predict_churn -H 'Content-Type: application/json' "
             '-d \'{"customer_id": "<an id from the action plan>", "explain": true}\''
         )
@@ -36,16 +36,22 @@ def demo_cmd(
 def replay_cmd(
     months: int = typer.Option(..., "--months", help="Replay the last N months of the data in CHURN_HOME."),
     bootstrap: int = typer.Option(20, help="Bootstrap resamples when a cycle trains."),
+    folds: int = typer.Option(3, help="Expanding-window tuning folds when a cycle trains."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the replay's own home (plans, reports) under replays/."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Move the platform clock month by month through the scheduled cycle: drift, retraining, promotion, plan."""
-    from flows.cycle import replay
+    """Move the platform clock month by month through the scheduled cycle, in a home of its own."""
+    from operations.replay import replay
+    from training.train import TrainConfig
 
-    rows = replay(months, bootstrap, progress=lambda msg: err_console.print(f"[dim]replay: {msg}[/]"))
+    config = TrainConfig(bootstrap=bootstrap, folds=folds, report=False)
+    result = replay(get_settings(), months, config, progress=lambda m: err_console.print(f"[dim]replay: {m}[/]"),
+                    keep=keep)  # fmt: skip
     if as_json:
-        emit({"months": rows}, True, "replay")
+        emit(result, True, "replay")
         return
-    table = Table(title=f"replay of the last {months} months")
+    rows = result["months"]
+    table = Table(title=f"replay of the last {months} months (your champion and stores untouched)")
     for column in ("month", "drift", "drifted features", "retrained", "promoted", "champion", "plan size", "net EV"):
         table.add_column(column)
     for r in rows:
@@ -55,3 +61,5 @@ def replay_cmd(
             f"{r['plan_size']:,}", f"{r['expected_net_value']:,.0f}",
         )  # fmt: skip
     Console().print(table)
+    if result["home"]:
+        err_console.print(f"the replay's plans and reports: {result['home']}")

@@ -1,8 +1,8 @@
-"""Batch scoring as a Spark job (the `spark` profile): the same rows as :func:`serving.batch.score`, at any scale.
+"""Batch scoring as a Spark job (the `spark` profile): the same rows as :func:`batch.scoring.score`, at any scale.
 
 Feast's Spark offline store does the point-in-time join as Spark SQL and hands
 back a Spark DataFrame (nothing collected on the driver); the champion is
-broadcast once per executor and :func:`serving.batch.score_frame` — the very
+broadcast once per executor and :func:`batch.scoring.score_frame` — the very
 function the single-machine path calls — scores, decides and explains each
 Arrow batch in ``mapInPandas``. Executors write Parquet parts into a temporary
 folder under ``outputs/``; the driver then streams them, batch by batch, into
@@ -23,13 +23,13 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from batch.scoring import ScoreResult, score_frame, scores_path, scoring_job
 from churn.actions import Catalogue, load_catalogue
 from churn.io import atomic_path
 from churn.schema import ENTITY, EVENT_TIMESTAMP
 from churn.settings import Settings
-from serving.batch import ScoreResult, score_frame, scores_path, scoring_job
-from training.features import feature_service, service_features
-from training.spark import spark_session
+from store.feast_store import feature_service, service_features
+from store.spark import spark_session
 
 
 def _arrow_schema(template: pd.DataFrame) -> pa.Schema:

@@ -1,0 +1,80 @@
+"""The FeatureStore of a profile, `feast apply`, and the versioned feature services models are trained on."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from churn.settings import Settings
+from churn.timeutil import InputError
+from feature_repo.declarations import declarations
+from feature_repo.feature_services import DEFAULT_SERVICE as DEFAULT_SERVICE
+from store.config import REPO_DIR, repo_config
+
+
+@contextlib.contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """Feast prints progress on stdout; our commands keep stdout for their one JSON object."""
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
+def get_store(settings: Settings, profile: str | None = None) -> Any:
+    """A FeatureStore for the profile (default: the active one), configured from the settings alone."""
+    from feast import FeatureStore
+
+    profile = profile or settings.profile
+    settings.feast_dir(profile).mkdir(parents=True, exist_ok=True)  # Feast does not create the registry's folder
+    return FeatureStore(repo_path=str(REPO_DIR), config=repo_config(settings, profile))
+
+
+def objects_for(settings: Settings, profile: str | None = None) -> list[Any]:
+    """The Feast objects the platform registers for these settings: the declarations over its offline store."""
+    return declarations(settings.snapshots_dir, spark=(profile or settings.profile) == "spark")
+
+
+@dataclass
+class ApplyResult:
+    project: str
+    profile: str
+    applied: list[str]
+    deleted: list[str]
+
+
+def apply(settings: Settings, profile: str | None = None) -> ApplyResult:
+    """`feast apply` for the profile: register the declarations, delete what the repo no longer declares."""
+    from feast import FeatureService, FeatureView
+
+    store = get_store(settings, profile)
+    objects = objects_for(settings, profile)
+    names = {o.name for o in objects}
+    stale: list[Any] = [fv for fv in store.list_feature_views() if fv.name not in names]
+    stale += [fs for fs in store.list_feature_services() if fs.name not in names]
+    with quiet_stdout():
+        store.apply(objects, objects_to_delete=stale, partial=False)
+    kinds = (FeatureView, FeatureService)
+    return ApplyResult(
+        project=settings.feast_project,
+        profile=profile or settings.profile,
+        applied=sorted(f"{type(o).__name__}:{o.name}" for o in objects if isinstance(o, kinds)),
+        deleted=sorted(o.name for o in stale),
+    )
+
+
+def feature_service(store: Any, name: str = DEFAULT_SERVICE) -> Any:
+    try:
+        return store.get_feature_service(name)
+    except Exception as err:  # Feast raises its own not-found classes
+        raise InputError(f"feature service {name!r} is not registered — run `churn features apply` ({err})") from None
+
+
+def feature_names(service: Any) -> list[str]:
+    """A FeatureService's feature names, in the order the model receives them."""
+    return [f.name for projection in service.feature_view_projections for f in projection.features]
+
+
+def service_features(store: Any, name: str = DEFAULT_SERVICE) -> list[str]:
+    return feature_names(feature_service(store, name))

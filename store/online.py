@@ -1,0 +1,149 @@
+"""Online reads: one protocol, two readers (Feast's own, and straight from Redis), and the factory that picks.
+
+Serving, ``churn features get`` and the store's health probe read through
+:class:`OnlineReader`; which class answers depends on the profile's online
+store, and a test shows both give the same values for the same customers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from churn.schema import ENTITY, EVENT_TIMESTAMP, FEATURES_BY_NAME
+from store.feast_store import DEFAULT_SERVICE, feature_names, feature_service
+
+# One customer's online row: feature values by name, and the event time (epoch seconds) of its freshest view.
+OnlineRow = tuple[dict[str, Any], float]
+_NUMERIC = {"int", "float"}
+
+
+class StoreUnavailable(RuntimeError):
+    """The online store did not answer; callers answer 503 and retry later, never 500."""
+
+
+@dataclass
+class OnlineFeatures:
+    """Online read for many customers: vectors of the known ones, and who is unknown."""
+
+    features: pd.DataFrame  # index customer_id, one column per feature (known customers only)
+    event_timestamps: pd.Series  # index customer_id: when the served snapshot was taken
+    unknown: list[str] = field(default_factory=list)
+
+
+class OnlineReader(Protocol):
+    """What every online reader offers; ``names`` are the service's features in model order."""
+
+    names: list[str]
+
+    def read_rows(self, customer_ids: Sequence[str]) -> list[OnlineRow | None]:
+        """Per customer: (values by name, event time in seconds), or None when the store has no row."""
+        ...
+
+    def read(self, customer_ids: Sequence[str]) -> OnlineFeatures: ...
+
+    def ping(self) -> bool: ...
+
+
+def feature_kinds(names: Sequence[str]) -> list[str]:
+    return [FEATURES_BY_NAME[n].dtype if n in FEATURES_BY_NAME else "float" for n in names]
+
+
+def _column(kind: str, values: list[Any]) -> np.ndarray:
+    if kind in _NUMERIC:
+        return np.array([np.nan if v is None else v for v in values], dtype="float64")
+    if kind == "bool":
+        return np.array([bool(v) for v in values], dtype=bool)
+    return np.array(values, dtype=object)
+
+
+def rows_to_online_features(ids: list[str], rows: Sequence[OnlineRow | None], names: list[str]) -> OnlineFeatures:
+    """Rows (None for an unknown id) as the frame batch callers use, with the dtypes Feast's reader gives."""
+    known = [(i, r) for i, r in zip(ids, rows, strict=True) if r is not None]
+    index = pd.Index([i for i, _ in known], name=ENTITY, dtype=object)
+    frame = pd.DataFrame(
+        {n: _column(k, [r[0][n] for _, r in known]) for n, k in zip(names, feature_kinds(names), strict=True)},
+        index=index,
+    )
+    stamps = pd.Series(pd.to_datetime([r[1] for _, r in known], unit="s", utc=True), index=index, name=EVENT_TIMESTAMP)
+    return OnlineFeatures(
+        features=frame, event_timestamps=stamps, unknown=[i for i, r in zip(ids, rows, strict=False) if r is None]
+    )
+
+
+class FeastOnlineReader:
+    """Online reads through Feast's ``get_online_features`` for one feature service, resolved once.
+
+    Resolving a FeatureService from the registry costs milliseconds (proto
+    decoding), and Feast caches its request plan per service object, so a
+    long-lived reader (the API's) keeps one.
+    """
+
+    def __init__(self, store: Any, service_name: str = DEFAULT_SERVICE) -> None:
+        self.store = store
+        self.service_name = service_name
+        self.service = feature_service(store, service_name)
+        self.names = feature_names(self.service)
+        self.kinds = feature_kinds(self.names)
+
+    def read_rows(self, customer_ids: Sequence[str]) -> list[OnlineRow | None]:
+        ids = [str(c) for c in customer_ids]
+        try:
+            online = self.read(ids)
+        except Exception as err:  # Feast wraps store errors in many types; all mean "not answering"
+            raise StoreUnavailable(f"online store unavailable ({err.__class__.__name__}: {err})") from None
+        records = online.features.astype(object).where(online.features.notna(), None).to_dict("index")
+        ints = [n for n, k in zip(self.names, self.kinds, strict=True) if k == "int"]
+        for values in records.values():  # the frame holds ints as float64 (NaN for null); rows keep the schema's type
+            for name in ints:
+                if values[name] is not None:
+                    values[name] = int(values[name])
+        seconds = (online.event_timestamps.astype("int64") / 1e9).to_dict()
+        return [(records[i], seconds[i]) if i in records else None for i in ids]
+
+    def ping(self) -> bool:
+        return True  # an embedded store answers whenever the process runs
+
+    def read(self, customer_ids: Sequence[str]) -> OnlineFeatures:
+        """Read the service's features for ``customer_ids`` in one online call.
+
+        Feast answers an id it has never seen with all-null features; that is
+        detected from the missing event timestamps and reported as unknown, never
+        passed on as if it were data.
+        """
+        ids = [str(c) for c in customer_ids]
+        response = self.store.get_online_features(features=self.service, entity_rows={ENTITY: ids}).to_dict(
+            include_event_timestamps=True
+        )
+        seconds = np.array([response[f"{n}__ts"] for n in self.names], dtype="float64").reshape(
+            len(self.names), len(ids)
+        )
+        latest_s = seconds.max(axis=0, initial=0.0)  # Feast stamps nothing-stored as 0
+        known = latest_s > 0
+        columns: dict[str, Any] = {}
+        for name, kind in zip(self.names, self.kinds, strict=True):
+            values = response[name]
+            if kind in _NUMERIC:
+                columns[name] = np.array(values, dtype="float64")
+            elif kind == "bool":
+                columns[name] = np.array([bool(v) for v in values], dtype=bool)
+            else:
+                columns[name] = np.array(values, dtype=object)
+        frame = pd.DataFrame(columns, index=pd.Index(ids, name=ENTITY))
+        latest = pd.Series(pd.to_datetime(latest_s, unit="s", utc=True), index=frame.index, name=EVENT_TIMESTAMP)
+        if known.all():
+            return OnlineFeatures(features=frame, event_timestamps=latest, unknown=[])
+        return OnlineFeatures(
+            features=frame[known],
+            event_timestamps=latest[known],
+            unknown=[i for i, k in zip(ids, known, strict=True) if not k],
+        )
+
+
+def read_online(store: Any, customer_ids: Sequence[str], service_name: str = DEFAULT_SERVICE) -> OnlineFeatures:
+    """One-off online read through Feast; long-lived callers keep a reader."""
+    return FeastOnlineReader(store, service_name).read(customer_ids)
