@@ -15,9 +15,9 @@ import pandas as pd
 
 from churn.actions import load_catalogue
 from churn.decisions import Plan, decide
+from churn.errors import InputError
 from churn.io import atomic_path, write_csv
 from churn.settings import Settings
-from churn.timeutil import InputError
 
 
 def read_scores(path: Path) -> pd.DataFrame:

@@ -13,15 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from churn.actions import load_catalogue
+from churn.errors import InputError
 from churn.io import write_json, write_text
 from churn.offline import read_labels, read_snapshots, snapshot_months
 from churn.policy import compare_policies
 from churn.raw import load_extras
 from churn.schema import ENTITY, LABEL
 from churn.settings import Settings
-from churn.timeutil import InputError, month_index_of, month_label, parse_month
+from churn.timeutil import month_index_of, month_label, parse_month
 from training import registry
 
 TARGETS = {"ev_over_top10_net_value": 1.2, "model_over_rule_precision_at_10": 1.86}
@@ -65,11 +67,14 @@ def evaluate(settings: Settings, month: str | None = None, actions: Path | None 
         ),
     }
     # EV "beats 1.2× top-10%" trivially when top-10% loses money and EV does not
+    ev_target, precision_target = TARGETS["ev_over_top10_net_value"], TARGETS["model_over_rule_precision_at_10"]
     met = {
         "ev_over_top10_net_value": bool(
-            ev.net_value >= 1.2 * top10.net_value if top10.net_value > 0 else ev.net_value > max(top10.net_value, 0)
+            ev.net_value >= ev_target * top10.net_value
+            if top10.net_value > 0
+            else ev.net_value > max(top10.net_value, 0)
         ),
-        "model_over_rule_precision_at_10": bool(top10.precision_at_10 >= 1.86 * rule.precision_at_10),
+        "model_over_rule_precision_at_10": bool(top10.precision_at_10 >= precision_target * rule.precision_at_10),
     }
     folder = settings.reports_dir / "policy" / month
     folder.mkdir(parents=True, exist_ok=True)
@@ -91,12 +96,8 @@ def evaluate(settings: Settings, month: str | None = None, actions: Path | None 
 
 
 def _chart(table: pd.DataFrame, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig = Figure(figsize=(10, 3.6))
+    axes = fig.subplots(1, 2)
     table["net_value"].plot.barh(ax=axes[0], color="#4c72b0")
     axes[0].set_title("realised net value")
     table["precision_at_10"].plot.barh(ax=axes[1], color="#55a868")
@@ -104,7 +105,6 @@ def _chart(table: pd.DataFrame, path: Path) -> Path:
     fig.tight_layout()
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=90)
-    plt.close(fig)
     tmp.replace(path)
     return path
 

@@ -21,20 +21,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churn.actions import Catalogue, best_actions, load_catalogue
+from churn.actions import Catalogue, load_catalogue
+from churn.assessment import assess
 from churn.clock import platform_clock
-from churn.economics import default_clv, risk_band
+from churn.errors import InputError
 from churn.io import write_parquet
 from churn.lineage import source_warning
 from churn.offline import offline_lineage, read_snapshots, snapshot_months
 from churn.schema import ENTITY, EVENT_TIMESTAMP
 from churn.settings import Settings
-from churn.timeutil import InputError, month_index_of, month_label, month_start, parse_date
+from churn.timeutil import month_index_of, month_label, month_start, parse_date
 from store.feast_store import DEFAULT_SERVICE, get_store, service_features
 from store.training_sets import build_training_set
 from training import registry
+from training.artifact import ChurnModel
 from training.explain import factor_columns
-from training.models import ChurnModel
 
 
 @dataclass
@@ -123,8 +124,8 @@ def score_frame(
     """
     frame = frame.reset_index(drop=True)
     p = model.predict_proba(frame)
-    clv = default_clv(frame["monthly_charges"].to_numpy(np.float64)) if "monthly_charges" in frame else 0.0
-    targeted = best_actions(p, np.broadcast_to(clv, p.shape), catalogue, frame).targeted
+    assessed = assess(p, frame, catalogue)
+    targeted = assessed.decisions.targeted
     exact = factor_columns(model, frame.loc[targeted])
     approx = factor_columns(model, frame.loc[~targeted], approximate=True)
     factors = pd.concat([exact, approx]).loc[frame.index]
@@ -133,31 +134,13 @@ def score_frame(
             ENTITY: frame[ENTITY].astype(str),
             "snapshot_date": when.date(),
             "probability": p,
-            "risk_band": risk_band(p),
+            "risk_band": assessed.bands,
             "model_version": version,
         }
     )
     out = pd.concat([out, frame[list(features or model.features)], factors], axis=1)
     out["factors_method"] = np.where(targeted, "exact", "approximate")
     return out
-
-
-def score(
-    settings: Settings,
-    day: str | None = None,
-    catalogue: Catalogue | None = None,
-    progress: Callable[[str], None] | None = None,
-) -> ScoreResult:
-    """Score every customer active at ``day`` on the engine the profile names: Spark for `spark`, else here.
-
-    The CLI, the flows and the benchmarks call this one function, so moving to
-    Spark is a change of ``CHURN_PROFILE``, not of code.
-    """
-    if settings.profile == "spark":
-        from batch.spark_scoring import score_spark
-
-        return score_spark(settings, day, catalogue, progress)
-    return score_in_process(settings, day, catalogue, progress)
 
 
 def score_in_process(

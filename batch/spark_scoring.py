@@ -44,6 +44,7 @@ def score_spark(
     catalogue: Catalogue | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ScoreResult:
+    # imported here: pyspark only on the profile that asks for it
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
 

@@ -21,9 +21,9 @@ time and peak memory:
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
-import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,31 +31,41 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
-from bench_foundation import machine, run_script, write_section  # noqa: E402
+from bench_foundation import machine, run_stage_process, write_section  # noqa: E402
 
 REDIS = "127.0.0.1:6379,db=13"
 
-STAGE = textwrap.dedent(
-    """
-    import contextlib, json, os, resource, sys, time
+
+def stage(*argv: str) -> dict:
+    """One stage in a fresh process (its own peak memory): `python <this file> --stage NAME ARGS...`."""
+    import contextlib
+    import json
+    import os
+    import resource
+    import time
     from pathlib import Path
-    stage, home, project, arg, redis = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+
+    stage, home, project, arg, redis = argv[0], Path(argv[1]), argv[2], argv[3], argv[4]
     from churn.settings import Settings
+
     settings = Settings(home=home, feast_project=project, redis=redis, profile="redis")
     t = time.perf_counter()
     out = {}
     if stage == "score":
-        from batch.scoring import score
+        from batch.jobs import score
+
         r = score(settings, arg)
         out = {"customers": r.customers, "exact": r.exact_factors, "path": str(r.path)}
     elif stage == "decide":
         from batch.plan import make_plan
-        plan, summary = make_plan(settings, Path(arg))
+
+        _, summary = make_plan(settings, Path(arg))
         out = {"customers": summary["customers"], "targeted": summary["targeted"]}
     elif stage == "rowwise":
-        from training import registry
-        from store.online import FeastOnlineReader as OnlineReader
         from store.feast_store import get_store
+        from store.online import FeastOnlineReader as OnlineReader
+        from training import registry
+
         store = get_store(settings)
         reader = OnlineReader(store)
         model = registry.load_champion(settings)
@@ -69,9 +79,7 @@ STAGE = textwrap.dedent(
             store.teardown()
     out["seconds"] = time.perf_counter() - t
     out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(out))
-    """
-)
+    return out
 
 
 def build_home(home: Path, project: str, base: int, customers: int) -> str:
@@ -83,9 +91,9 @@ def build_home(home: Path, project: str, base: int, customers: int) -> str:
     from churn.offline import read_snapshots, snapshot_months
     from churn.simulate import SimulationConfig
     from harness.homes import prepare_home
+    from harness.settings import make_settings
     from store.feast_store import apply
-    from tests.conftest import make_settings
-    from training.train import TrainConfig
+    from training.config import TrainConfig
 
     settings = make_settings(home, project, profile="redis", redis=REDIS)  # the base population goes online too
     prepare_home(settings, SimulationConfig(customers=base, months=24, seed=42), TrainConfig(bootstrap=0, report=False))
@@ -116,15 +124,15 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=1000, help="customers for the row-by-row baseline")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    from tests.conftest import unique_project
+    from harness.settings import unique_project
 
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
         home = Path(tmp)
         project = unique_project("batch")
         day = build_home(home, project, args.base, args.customers)
-        scored = run_script(STAGE, "score", str(home), project, day, REDIS)
-        decided = run_script(STAGE, "decide", str(home), project, scored["path"], REDIS)
-        rowwise = run_script(STAGE, "rowwise", str(home), project, str(args.sample), REDIS)
+        scored = run_stage_process(__file__, "score", str(home), project, day, REDIS)
+        decided = run_stage_process(__file__, "decide", str(home), project, scored["path"], REDIS)
+        rowwise = run_stage_process(__file__, "rowwise", str(home), project, str(args.sample), REDIS)
     per_row = rowwise["seconds"] / rowwise["sample"]
     extrapolated = per_row * scored["customers"]
     body = "\n".join(
@@ -154,4 +162,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--stage"]:
+        print(json.dumps(stage(*sys.argv[2:]), default=str))
+    else:
+        main()

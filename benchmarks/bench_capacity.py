@@ -38,9 +38,9 @@ def main() -> None:
     from churn.offline import write_offline
     from churn.simulate import SimulationConfig, simulate
     from churn.temporal import build_snapshots
+    from harness.settings import make_settings, unique_project
     from store.feast_store import apply
     from store.materialize import materialize
-    from tests.conftest import make_settings, unique_project
 
     client = redis.Redis(db=DB)
     with tempfile.TemporaryDirectory(prefix="bench-capacity-") as tmp:

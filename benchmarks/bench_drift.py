@@ -20,9 +20,9 @@ fresh process and reports wall time and peak memory:
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
-import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,21 +30,26 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
-from bench_foundation import machine, run_script, write_section  # noqa: E402
+from bench_foundation import machine, run_stage_process, write_section  # noqa: E402
 
-STAGE = textwrap.dedent(
-    """
-    import json, resource, sys, time
+
+def stage(*argv: str) -> dict:
+    """One stage in a fresh process (its own peak memory): `python <this file> --stage NAME ARGS...`."""
+    import resource
+    import time
     from pathlib import Path
-    stage, home, project, ref, cur = sys.argv[1:6]
+
+    stage, home, project, ref, cur = argv[0:5]
     from churn.settings import Settings
+
     settings = Settings(home=Path(home), feast_project=project)
     out = {}
     if stage in ("stats", "evidently"):
-        from churn.drift import DriftThresholds
+        from churn.drift_thresholds import DriftThresholds
         from churn.offline import read_snapshots
         from monitoring.drift_check import assess
         from training import registry
+
         model = registry.load_champion(settings)
         r = read_snapshots(settings.snapshots_dir, [ref[:7]])
         c = read_snapshots(settings.snapshots_dir, [cur[:7]])
@@ -55,6 +60,7 @@ STAGE = textwrap.dedent(
         else:
             from evidently import Report
             from evidently.presets import DataDriftPreset
+
             cols = [*model.features, "probability"]
             Report([DataDriftPreset(columns=cols, method="psi")]).run(
                 c[model.features].assign(probability=cp), r[model.features].assign(probability=rp)
@@ -63,22 +69,21 @@ STAGE = textwrap.dedent(
         out["features"] = len(model.features)
     else:
         from monitoring.drift_check import check
+
         t = time.perf_counter()
         result = check(settings, ref, cur, report=(stage == "report"))
         out["rows"] = result["current"]["rows"]
         out["drift_detected"] = result["drift_detected"]
     out["seconds"] = time.perf_counter() - t
     out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(out))
-    """
-)
+    return out
 
 
 def build_home(home: Path, project: str, base: int) -> tuple[str, str]:
     from churn.simulate import SimulationConfig
     from harness.homes import prepare_home
-    from tests.conftest import make_settings
-    from training.train import DEFAULT_GRID, TrainConfig
+    from harness.settings import make_settings
+    from training.config import DEFAULT_GRID, TrainConfig
 
     settings = make_settings(home, project)
     config = TrainConfig(folds=2, bootstrap=0, grid=DEFAULT_GRID[:1], report=False)
@@ -93,7 +98,7 @@ def resize(home: Path, project: str, customers: int, months: list[str], base: di
     """Replace the two months' snapshots by ``customers`` copies of the base population under new ids."""
     import pandas as pd
 
-    from tests.conftest import make_settings
+    from harness.settings import make_settings
 
     settings = make_settings(home, project)
     for month in months:
@@ -111,7 +116,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     from churn.offline import read_snapshots
-    from tests.conftest import make_settings, unique_project
+    from harness.settings import make_settings, unique_project
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-drift-") as tmp:
@@ -124,7 +129,7 @@ def main() -> None:
             resize(home, project, size, months, base)
             stages = ["stats", "check", "report"] + (["evidently"] if size <= 200_000 else [])
             for stage in stages:
-                out = run_script(STAGE, stage, str(home), project, ref, cur)
+                out = run_stage_process(__file__, stage, str(home), project, ref, cur)
                 rows.append({"size": size, "stage": stage, **out})
                 print(rows[-1], flush=True)
     print(render(rows, args))
@@ -161,4 +166,7 @@ def render(rows: list[dict], args: argparse.Namespace) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--stage"]:
+        print(json.dumps(stage(*sys.argv[2:]), default=str))
+    else:
+        main()

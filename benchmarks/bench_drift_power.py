@@ -48,7 +48,7 @@ def one_seed(seed: int, customers: int, root: str) -> list[dict[str, Any]]:
     import numpy as np
     import pandas as pd
 
-    from churn.drift import DriftThresholds
+    from churn.drift_thresholds import DriftThresholds
     from churn.offline import write_offline
     from churn.raw import save_raw
     from churn.schema import ENTITY, EVENT_TIMESTAMP, PARTITION
@@ -59,7 +59,8 @@ def one_seed(seed: int, customers: int, root: str) -> list[dict[str, Any]]:
     from monitoring.drift_check import assess
     from store.feast_store import apply
     from training import registry
-    from training.train import DEFAULT_GRID, TrainConfig, train
+    from training.config import DEFAULT_GRID, TrainConfig
+    from training.train import train
 
     base = SimulationConfig(customers=customers, months=MONTHS, start=START, seed=seed)
     onset = base.drift_index

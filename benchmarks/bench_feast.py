@@ -21,62 +21,77 @@ import argparse
 import json
 import sys
 import tempfile
-import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_foundation import machine, run_script, write_section  # noqa: E402
+from bench_foundation import machine, run_stage_process, write_section  # noqa: E402
 
 REDIS = "127.0.0.1:6379,db=13"
 
-STAGE = textwrap.dedent(
-    """
-    import json, os, resource, sys, time
-    from pathlib import Path
-    import numpy as np, pandas as pd
-    stage, home, arg = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
-    from churn.settings import Settings
+
+def _store(settings: Any, name: str) -> Any:
+    """The redis profile's FeatureStore, with one knob changed for the variant ``name`` (explicit config, no env)."""
+    from feast import FeatureStore
+    from feast.repo_config import RepoConfig
+
+    from store.config import REPO_DIR, config_dict
+
+    data = config_dict(settings, "redis")
+    if name == "materialize_stock":
+        data.pop("materialization", None)
+    if name == "materialize_skip_dedup":
+        data["online_store"]["skip_dedup"] = True
+    if name == "train_file":
+        data["offline_store"] = {"type": "file"}
+        data["registry"]["path"] = str(settings.home_dir / "feast" / "file" / "registry.db")
+    for folder in ("redis", "file"):
+        (settings.home_dir / "feast" / folder).mkdir(parents=True, exist_ok=True)
+    config = RepoConfig(**data)
+    config.repo_path = REPO_DIR
+    return FeatureStore(repo_path=str(REPO_DIR), config=config)
+
+
+def stage(*argv: str) -> dict:
+    """One stage in a fresh process (its own peak memory): `python <this file> --stage NAME HOME ARG`."""
+    import os
+    import resource
+    import time
+    from datetime import timedelta
+
+    import numpy as np
+    import pandas as pd
+
     from churn.clock import platform_clock
-    from store.config import REPO_DIR, template_path, variables
-    from store.feast_store import feature_service, quiet_stdout
+    from churn.offline import read_labels, read_snapshots, snapshot_months
+    from churn.settings import Settings
+    from churn.timeutil import month_label, month_start
+    from store.feast_store import feature_service, objects_for, quiet_stdout
     from store.materialize import materialize
     from store.online import FeastOnlineReader
     from store.training_sets import build_training_set
-    out = {}
+
+    stage, home, arg = argv[0], Path(argv[1]), argv[2]
+    out: dict[str, Any] = {}
     if stage == "prepare":
         from churn.offline import write_offline
         from churn.simulate import SimulationConfig, simulate
         from churn.temporal import build_snapshots
+
         customers, months = map(int, arg.split(","))
         snaps = build_snapshots(simulate(SimulationConfig(customers=customers, months=months, seed=2)))
         write_offline(snaps, home / "data/offline/snapshots", home / "data/offline/labels.parquet")
         out["labels"] = len(snaps.labels)
     else:
-        yaml = None
-        settings = Settings(home=home, profile="redis", redis=os.environ["BENCH_REDIS"], feast_project=os.environ["BENCH_PROJECT"])
-        if stage in ("materialize_stock", "materialize", "materialize_skip_dedup", "train_file"):
-            # a variant of the redis profile's yaml, in the bench folder, with one knob changed
-            text = (REPO_DIR / "feature_store.redis.yaml").read_text()
-            if stage == "materialize_stock":
-                text = text.replace("materialization:\\n  online_write_batch_size: 10000\\n", "")
-            if stage == "materialize_skip_dedup":
-                text = text.replace("  key_ttl_seconds:", "  skip_dedup: true\\n  key_ttl_seconds:")
-            if stage == "train_file":
-                text = text.replace("offline_store:\\n  type: duckdb", "offline_store:\\n  type: file")
-                text = text.replace("/feast/redis/registry.db", "/feast/file/registry.db")
-            yaml = home / f"{stage}.yaml"
-            yaml.write_text(text)
-        os.environ.update(variables(settings))
-        for d in ("redis", "file"):
-            (home / "feast" / d).mkdir(parents=True, exist_ok=True)
-        from feast import FeatureStore
-        store = FeatureStore(repo_path=str(REPO_DIR), fs_yaml_file=yaml or template_path("redis"))
+        settings = Settings(
+            home=home, profile="redis", redis=os.environ["BENCH_REDIS"], feast_project=os.environ["BENCH_PROJECT"]
+        )
+        store = _store(settings, stage)
         if stage == "apply" or stage == "train_file":
             with quiet_stdout():
-                store.apply(F.load_declarations(settings))
-        from churn.offline import read_labels
+                store.apply(objects_for(settings))
         if stage == "train_duckdb":
             labels = read_labels(settings.labels_path)
             t = time.perf_counter()
@@ -90,25 +105,26 @@ STAGE = textwrap.dedent(
             t = time.perf_counter()
             with quiet_stdout():
                 df = store.get_historical_features(entity_df=labels, features=feature_service(store)).to_df()
-            out.update(rows_in=len(labels), rows_out=len(df), seconds=time.perf_counter() - t,
-                       past_ttl_in=int(far.sum()))
+            out.update(
+                rows_in=len(labels), rows_out=len(df), seconds=time.perf_counter() - t, past_ttl_in=int(far.sum())
+            )
         elif stage == "materialize_parallel":
             t = time.perf_counter()
             r = materialize(settings, workers=2)
             out.update(customers=r.customers, seconds=time.perf_counter() - t)
         elif stage.startswith("materialize"):
+            # the variant's knobs, Feast's own materialize, the window `churn` uses: the clock month
+            clock = month_start(platform_clock(settings)).to_pydatetime()
             t = time.perf_counter()
-            if True:  # the yaml variant decides the knobs; the window is the clock month, as `churn` uses
-                clock = F.month_start(platform_clock(settings)).to_pydatetime()
-                from datetime import timedelta
-                with quiet_stdout():
-                    store.materialize(start_date=clock, end_date=clock + timedelta(seconds=1))
-                out["customers"] = F._customers_between(settings, clock, clock + timedelta(seconds=1))
+            with quiet_stdout():
+                store.materialize(start_date=clock, end_date=clock + timedelta(seconds=1))
             out["seconds"] = time.perf_counter() - t
+            month = month_label(platform_clock(settings))
+            out["customers"] = len(read_snapshots(settings.snapshots_dir, [month], ["customer_id"]))
         elif stage == "online":
-            from churn.offline import read_snapshots
-            from churn.offline import snapshot_months
-            ids = read_snapshots(settings.snapshots_dir, [snapshot_months(settings.snapshots_dir)[-1]], ["customer_id"]).customer_id.to_numpy()
+            ids = read_snapshots(
+                settings.snapshots_dir, [snapshot_months(settings.snapshots_dir)[-1]], ["customer_id"]
+            ).customer_id.to_numpy()
             rng = np.random.default_rng(0)
             reader = FeastOnlineReader(store)
             for batch, n in ((1, 2000), (100, 300)):
@@ -116,26 +132,32 @@ STAGE = textwrap.dedent(
                 lat = []
                 for _ in range(n):
                     pick = list(rng.choice(ids, batch))
-                    t = time.perf_counter(); reader.read(pick); lat.append((time.perf_counter() - t) * 1000)
+                    t = time.perf_counter()
+                    reader.read(pick)
+                    lat.append((time.perf_counter() - t) * 1000)
                 raw = []
                 svc = feature_service(store)
                 for _ in range(n):
                     pick = list(rng.choice(ids, batch))
-                    t = time.perf_counter(); store.get_online_features(features=svc, entity_rows={"customer_id": pick}); raw.append((time.perf_counter() - t) * 1000)
-                out[f"batch_{batch}"] = {q: float(np.percentile(lat, p)) for q, p in (("p50", 50), ("p95", 95), ("p99", 99))}
-                out[f"batch_{batch}_feast_only"] = {q: float(np.percentile(raw, p)) for q, p in (("p50", 50), ("p95", 95), ("p99", 99))}
+                    t = time.perf_counter()
+                    store.get_online_features(features=svc, entity_rows={"customer_id": pick})
+                    raw.append((time.perf_counter() - t) * 1000)
+                out[f"batch_{batch}"] = {
+                    q: float(np.percentile(lat, p)) for q, p in (("p50", 50), ("p95", 95), ("p99", 99))
+                }
+                out[f"batch_{batch}_feast_only"] = {
+                    q: float(np.percentile(raw, p)) for q, p in (("p50", 50), ("p95", 95), ("p99", 99))
+                }
         elif stage == "teardown":
             with quiet_stdout():
                 store.teardown()
     out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out["children_peak_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps(out))
-    """
-)
+    return out
 
 
-def stage(name: str, home: Path, arg: str, env: dict[str, str]) -> dict:
-    result = run_script(STAGE, name, str(home), arg, env=env)
+def run(name: str, home: Path, arg: str, env: dict[str, str]) -> dict:
+    result = run_stage_process(__file__, name, str(home), arg, env=env)
     print(name, json.dumps(result), file=sys.stderr)
     return result
 
@@ -153,17 +175,17 @@ def main() -> None:
     env = {**os.environ, "BENCH_REDIS": REDIS, "BENCH_PROJECT": f"bench_{uuid.uuid4().hex[:8]}"}
     with tempfile.TemporaryDirectory(prefix="bench-feast-") as tmp:
         home = Path(tmp)
-        prep = stage("prepare", home, f"{args.customers},{args.months}", env)
-        stage("apply", home, "", env)
-        duck = stage("train_duckdb", home, "", env)
-        dask = stage("train_file", home, str(args.subset), env)
+        prep = run("prepare", home, f"{args.customers},{args.months}", env)
+        run("apply", home, "", env)
+        duck = run("train_duckdb", home, "", env)
+        dask = run("train_file", home, str(args.subset), env)
         mats = {}
         try:
             for variant in ("materialize_stock", "materialize", "materialize_parallel", "materialize_skip_dedup"):
-                mats[variant] = stage(variant, home, "", env)
-            online = stage("online", home, "", env)
+                mats[variant] = run(variant, home, "", env)
+            online = run("online", home, "", env)
         finally:
-            stage("teardown", home, "", env)
+            run("teardown", home, "", env)
     n = next((m.get("customers") for m in mats.values() if m.get("customers")), args.customers)
     rate = {k: n / v["seconds"] for k, v in mats.items()}
     lost = dask["rows_in"] - dask["rows_out"]
@@ -203,4 +225,7 @@ Label rows in the prepared store: {prep["labels"]:,}.
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--stage"]:
+        print(json.dumps(stage(*sys.argv[2:]), default=str))
+    else:
+        main()

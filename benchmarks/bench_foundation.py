@@ -18,23 +18,26 @@ import platform
 import subprocess
 import sys
 import tempfile
-import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SECTION = "foundation"
 
-STAGE = textwrap.dedent(
-    """
-    import json, resource, sys, time
+
+def stage(*argv: str) -> dict:
+    """One stage in a fresh process (its own peak memory): `python <this file> --stage NAME ARGS...`."""
+    import resource
+    import time
     from pathlib import Path
-    stage, home, customers, months, sample = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+
+    stage, home, customers, months, sample = argv[0], Path(argv[1]), int(argv[2]), int(argv[3]), int(argv[4])
     out = {}
     t = time.perf_counter()
     if stage == "simulate":
         from churn.raw import save_raw
         from churn.simulate import SimulationConfig, simulate
+
         raw = simulate(SimulationConfig(customers=customers, months=months, seed=1))
         save_raw(raw, home / "raw")
         out["rows"] = {k: len(v) for k, v in raw.tables.items()}
@@ -42,14 +45,17 @@ STAGE = textwrap.dedent(
         from churn.offline import write_offline
         from churn.raw import load_raw
         from churn.temporal import build_snapshots
+
         raw = load_raw(home / "raw")
         snaps = build_snapshots(raw)
         write_offline(snaps, home / "offline" / "snapshots", home / "offline" / "labels.parquet")
         out["snapshots"] = len(snaps.features)
     elif stage == "reference":
         import numpy as np
+
         from churn.raw import load_raw
         from churn.temporal_reference import reference_snapshots
+
         raw = load_raw(home / "raw")
         ids = raw.tables["customers"]["customer_id"].astype(str).to_numpy()
         pick = list(np.random.default_rng(0).choice(ids, size=sample, replace=False))
@@ -58,21 +64,24 @@ STAGE = textwrap.dedent(
         out["snapshots"] = len(ref)
     out["seconds"] = time.perf_counter() - t
     out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(out))
+    return out
+
+
+def run_stage_process(script: str | Path, *args: str, env: dict[str, str] | None = None) -> dict:
+    """Run a benchmark's ``stage(*args)`` in a fresh Python process (its own peak memory) and return its JSON.
+
+    The stage is the benchmark file's own function: ``python <script> --stage ARGS...``.
     """
-)
-
-
-def run_script(script: str, *args: str, env: dict[str, str] | None = None) -> dict:
-    """Run ``script`` in a fresh Python process (its own peak memory) and return the JSON on its last line."""
-    proc = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, str(script), "--stage", *args], capture_output=True, text=True, env=env, cwd=HERE.parent
+    )
     if proc.returncode != 0:
         raise SystemExit(f"stage {args[0] if args else ''} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def run_stage(stage: str, home: Path, customers: int, months: int, sample: int) -> dict:
-    return run_script(STAGE, stage, str(home), str(customers), str(months), str(sample))
+    return run_stage_process(__file__, stage, str(home), str(customers), str(months), str(sample))
 
 
 def machine() -> str:
@@ -139,4 +148,7 @@ per-snapshot cost is measured on a sample already filtered to its customers, whi
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--stage"]:
+        print(json.dumps(stage(*sys.argv[2:]), default=str))
+    else:
+        main()

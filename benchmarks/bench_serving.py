@@ -29,7 +29,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -39,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
-from bench_foundation import machine, write_section  # noqa: E402
+from bench_foundation import machine, run_stage_process, write_section  # noqa: E402
 
 REDIS_DB = 13
 KEY = "bench-key-0123456789abcdef"
@@ -65,52 +64,18 @@ done = function(summary, latency, requests)
 end
 """
 
-CONST_SERVICE = textwrap.dedent(
-    """
-    import bentoml
 
-    @bentoml.service(name="const", workers=2, logging={"access": {"enabled": False}})
-    class Const:
-        @bentoml.api(route="/predict_churn")
-        def predict_churn(self, customer_id: str) -> dict:
-            return {"customer_id": customer_id, "probability": 0.5}
-    """
-)
+def stage(*argv: str) -> dict:
+    """The compute floor in a process of its own: the engine called directly, `python <this file> --stage IDS_JSON`."""
+    (ids_json,) = argv
+    import time
 
-NAIVE_SERVICE = textwrap.dedent(
-    """
-    import os
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    import bentoml
-    from churn.settings import get_settings
-    from training import registry
-    from store.feast_store import get_store, feature_service
-
-    @bentoml.service(name="naive", workers=2)
-    class Naive:
-        def __init__(self):
-            settings = get_settings()
-            self.store = get_store(settings)
-            self.model = registry.load_champion(settings)
-
-        @bentoml.api(route="/predict_churn")
-        def predict_churn(self, customer_id: str) -> dict:
-            service = feature_service(self.store)
-            frame = self.store.get_online_features(
-                features=service, entity_rows=[{"customer_id": customer_id}]
-            ).to_df()
-            p = float(self.model.predict_proba(frame)[0])
-            return {"customer_id": customer_id, "probability": p}
-    """
-)
-
-IN_PROCESS = textwrap.dedent(
-    """
-    import json, sys, time
     import numpy as np
+
     from churn.settings import get_settings
     from serving.engine import Engine, Query
-    ids = json.loads(sys.argv[1])
+
+    ids = json.loads(ids_json)
     engine = Engine(get_settings())
     rng = np.random.default_rng(0)
     out = {}
@@ -124,9 +89,7 @@ IN_PROCESS = textwrap.dedent(
             samples.append((time.perf_counter() - t) * 1e3)
         s = np.array(samples)
         out["explain" if explain else "plain"] = {"p50": float(np.percentile(s, 50)), "mean": float(s.mean())}
-    print(json.dumps(out))
-    """
-)
+    return out
 
 
 def wrk(url: str, ids: list[str], threads: int, conns: int, seconds: float, explain: bool = False) -> dict:
@@ -163,15 +126,14 @@ def start(cmd: list[str], env: dict[str, str], log: Path, url: str) -> subproces
 
 
 @contextlib.contextmanager
-def reference_service(home: Path, name: str, source: str, cls: str, env: dict[str, str]) -> Iterator[str]:
-    """A comparison service written to ``home/<name>_service.py``, served by `bentoml serve` on a free port."""
+def reference_service(home: Path, name: str, cls: str, env: dict[str, str]) -> Iterator[str]:
+    """A comparison service of benchmarks/services/, served by `bentoml serve` on a free port."""
     from harness.process import free_port, stop
 
-    (home / f"{name}_service.py").write_text(source)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "bentoml", "serve", f"{name}_service:{cls}", "--port", str(port)]
-    server = start(cmd, {**env, "PYTHONPATH": f"{home}:{ROOT}"}, home / f"{name}.log", url)
+    cmd = [sys.executable, "-m", "bentoml", "serve", f"benchmarks.services.{name}_service:{cls}", "--port", str(port)]
+    server = start(cmd, {**env, "PYTHONPATH": str(ROOT)}, home / f"{name}.log", url)
     try:
         yield url
     finally:
@@ -215,8 +177,8 @@ def main() -> None:
     from churn.simulate import SimulationConfig
     from harness.homes import prepare_home, settings_env
     from harness.process import free_port, stop
-    from tests.conftest import make_settings, unique_project
-    from training.train import TrainConfig
+    from harness.settings import make_settings, unique_project
+    from training.config import TrainConfig
 
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         home = Path(tmp)
@@ -238,10 +200,7 @@ def main() -> None:
         results: dict[str, object] = {}
         try:
             # 5b. compute floor, in-process
-            proc = subprocess.run(
-                [sys.executable, "-c", IN_PROCESS, json.dumps(ids)], cwd=ROOT, env=env, capture_output=True, text=True
-            )
-            results["in_process"] = json.loads(proc.stdout.strip().splitlines()[-1])
+            results["in_process"] = run_stage_process(__file__, json.dumps(ids), env=env)
 
             # 1-4. the full endpoint
             port = free_port()
@@ -282,12 +241,12 @@ def main() -> None:
                 stop(server)
 
             # 5a. framework floor: a constant BentoML endpoint, same server settings
-            with reference_service(home, "const", CONST_SERVICE, "Const", env) as url:
+            with reference_service(home, "const", "Const", env) as url:
                 wrk(url, ids, 2, 16, 5)
                 results["const"] = wrk(url, ids, 2, 16, args.seconds)
 
             # 6. baseline: the straightforward endpoint
-            with reference_service(home, "naive", NAIVE_SERVICE, "Naive", env) as url:
+            with reference_service(home, "naive", "Naive", env) as url:
                 wrk(url, ids, 2, 16, 5)
                 results["naive"] = wrk(url, ids, 2, 16, args.seconds)
                 results["naive_single"] = wrk(url, ids, 1, 1, 15)
@@ -362,4 +321,7 @@ def render(r: dict, args: argparse.Namespace) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--stage"]:
+        print(json.dumps(stage(*sys.argv[2:]), default=str))
+    else:
+        main()

@@ -45,7 +45,7 @@ STAGE = textwrap.dedent(
             time.sleep(0.5)
     threading.Thread(target=watch, daemon=True).start()
     from churn.settings import Settings
-    from batch.scoring import score
+    from batch.jobs import score
     settings = Settings(home=Path(home), feast_project=project, profile=profile)
     t = time.perf_counter()
     r = score(settings, day)
@@ -60,9 +60,9 @@ def build(home: Path, project: str, base: int) -> tuple[str, str]:
     from churn.offline import snapshot_months
     from churn.simulate import SimulationConfig
     from harness.homes import prepare_home
+    from harness.settings import make_settings
     from store.feast_store import apply
-    from tests.conftest import make_settings
-    from training.train import DEFAULT_GRID, TrainConfig
+    from training.config import DEFAULT_GRID, TrainConfig
 
     local = make_settings(home, project)
     config = TrainConfig(folds=2, bootstrap=0, grid=DEFAULT_GRID[:1], report=False)
@@ -105,7 +105,7 @@ def main() -> None:
     args = parser.parse_args()
     import pyarrow.parquet as pq
 
-    from tests.conftest import unique_project
+    from harness.settings import unique_project
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-spark-") as tmp:

@@ -42,12 +42,14 @@ STAGE = textwrap.dedent(
     apply(settings)
     out = {}
     if stage == "train":
-        from training.train import TrainConfig, train
+        from training.train import train
+        from training.config import TrainConfig
         t = time.perf_counter()
         r = train(settings, TrainConfig(bootstrap=100))
         out = r.to_dict(); out["wall"] = time.perf_counter() - t
     else:
-        from training.models import XGBoostCandidate, choose_calibrator
+        from training.calibration import choose_calibrator
+        from training.candidates import XGBoostCandidate
         from training.train import load_training_frame
         from training.encoding import FeatureEncoder
         frame, names = load_training_frame(settings, DEFAULT_SERVICE)

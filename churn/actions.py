@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 
 from churn.economics import expected_value
-from churn.timeutil import InputError
+from churn.errors import InputError
 
 NO_ACTION = "none"
 

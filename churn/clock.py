@@ -6,9 +6,10 @@ latest snapshot month in the offline store. No data decision uses the wall clock
 
 from __future__ import annotations
 
+from churn.errors import InputError
 from churn.offline import snapshot_months
 from churn.settings import Settings
-from churn.timeutil import InputError, parse_month
+from churn.timeutil import parse_month
 
 
 def platform_clock(settings: Settings) -> int:

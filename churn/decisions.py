@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churn.actions import Catalogue, best_actions
-from churn.economics import default_clv
+from churn.actions import Catalogue
+from churn.assessment import assess
+from churn.errors import InputError
 from churn.hashing import stable_hash
 from churn.schema import ENTITY
-from churn.timeutil import InputError
 
 PLAN_COLUMNS = (
     ENTITY,
@@ -113,13 +113,8 @@ def decide(
         raise InputError(f"--budget: must be a non-negative amount, got {budget}")
     check_scores(scores, catalogue)
     p = pd.to_numeric(scores["probability"]).to_numpy(np.float64)
-    if "clv" in scores:
-        clv = pd.to_numeric(scores["clv"]).to_numpy(np.float64)
-        clv_source = "column"
-    else:
-        clv = default_clv(pd.to_numeric(scores["monthly_charges"], errors="coerce").to_numpy(np.float64))
-        clv_source = "default (margin × discounted lifetime once retained)"
-    d = best_actions(p, clv, catalogue, scores)
+    assessed = assess(p, scores, catalogue)
+    clv, clv_source, d = assessed.clv, assessed.clv_source, assessed.decisions
     would = d.targeted.copy()
     bound = None
     if budget is not None:

@@ -16,25 +16,14 @@ the reference one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from churn.drift_thresholds import DriftThresholds
+
 DISCRETE_VALUES = 20  # a numeric feature with at most this many values in the reference is binned by value
-
-
-@dataclass(frozen=True)
-class DriftThresholds:
-    psi_significant: float = 0.20
-    psi_moderate: float = 0.10
-    mean_shift: float = 0.05  # relative change of the mean probability
-    auc_drop: float = 0.10  # relative ROC-AUC drop against the champion's test
-    calibration_z: float = 4.0  # |observed − expected churners| in binomial standard deviations ...
-    calibration_ratio: float = 0.25  # ... and off by more than this share of the expected count
-    bins: int = 10
-    epsilon: float = 1e-4
 
 
 def _shares(codes: np.ndarray, n_bins: int, eps: float) -> np.ndarray:

@@ -12,8 +12,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from churn.errors import InputError
 from churn.schema import FEATURES_BY_NAME, Feature
-from churn.timeutil import InputError
 
 
 class FeatureValueError(InputError):

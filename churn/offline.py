@@ -15,11 +15,12 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from churn.errors import InputError
 from churn.io import replace_dir, write_json, write_parquet
 from churn.lineage import of_manifest
 from churn.schema import CATEGORICAL_FEATURES, ENTITY, EVENT_TIMESTAMP, FEATURES, PARTITION, SNAPSHOT_COLUMNS
 from churn.temporal import Snapshots
-from churn.timeutil import InputError, month_index_of_ns
+from churn.timeutil import month_index_of_ns
 
 
 def offline_arrow(df: pd.DataFrame) -> pa.Table:

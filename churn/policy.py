@@ -30,19 +30,31 @@ import pandas as pd
 from churn.actions import NO_ACTION, Catalogue, action_economics, best_actions
 from churn.decisions import budget_greedy
 from churn.economics import default_clv
+from churn.errors import InputError
 from churn.metrics import emp
-from churn.timeutil import InputError
 
 NEEDED = ("customer_id", "probability", "churned", "monthly_charges", "contract_type", "tenure_months", "u_save")
 
 
-def rule_score(frame: pd.DataFrame) -> np.ndarray:
-    """The design's rule as a ranking: rule-selected customers first, each group by monthly charges."""
-    charges = pd.to_numeric(frame["monthly_charges"], errors="coerce").fillna(0.0).to_numpy()
+def charges_quartile(frame: pd.DataFrame) -> float:
+    """The 75th percentile of monthly charges (missing charges ignored): the rule's "top quartile" bound."""
+    charges = pd.to_numeric(frame["monthly_charges"], errors="coerce").to_numpy(np.float64)
+    return float(np.nanquantile(charges, 0.75)) if np.isfinite(charges).any() else np.inf
+
+
+def rule_score(frame: pd.DataFrame, top_quartile: float | None = None) -> np.ndarray:
+    """The design's rule as a score in (0, 1): month-to-month customers with tenure under 12 months or monthly
+    charges in the top quartile first, each group ranked by monthly charges (missing charges count as 0).
+
+    ``top_quartile`` is the charges bound; by default the frame's own (what a team without a model computes on the
+    month it targets); a model baseline fixes it on its training months.
+    """
+    charges = pd.to_numeric(frame["monthly_charges"], errors="coerce").fillna(0.0).to_numpy(np.float64)
+    bound = charges_quartile(frame) if top_quartile is None else top_quartile
     mtm = (frame["contract_type"] == "Month-to-month").to_numpy()
     tenure = pd.to_numeric(frame["tenure_months"], errors="coerce").fillna(0.0).to_numpy()
-    chosen = mtm & ((tenure < 12) | (charges >= np.nanquantile(charges, 0.75)))
-    return chosen + charges / (charges.max() + 1.0)
+    chosen = mtm & ((tenure < 12) | (charges >= bound))
+    return np.asarray((chosen + charges / (charges.max(initial=0.0) + 1.0)) / 2.0, dtype=np.float64)
 
 
 def fixed_action(catalogue: Catalogue) -> int:

@@ -16,11 +16,14 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
+from churn.errors import InputError
 from churn.io import replace_dir, write_csv, write_json
 from churn.lineage import describe, of_manifest
 from churn.schema import RAW_TABLES
-from churn.timeutil import InputError
 
 ORACLE_FILE = "oracle_hazard.parquet"
 OFFERS_FILE = "offer_response.parquet"
@@ -62,7 +65,6 @@ def _to_arrow(df: pd.DataFrame) -> pa.Table:
 
 def save_raw(raw: RawData, raw_dir: Path) -> None:
     """Replace the raw folder whole, so a rerun never mixes two sources."""
-    import pyarrow.parquet as pq
 
     def fill(tmp: Path) -> None:
         for name, df in raw.tables.items():
@@ -151,9 +153,6 @@ def load_raw(raw_dir: Path, with_extras: bool = False, customers: list[str] | No
             if customers is None:
                 tables[name] = pd.read_parquet(path)
             else:
-                import pyarrow.compute as pc
-                import pyarrow.dataset as ds
-
                 wanted = pc.field("customer_id").isin(pa.array(customers, type=pa.string()))
                 tables[name] = ds.dataset(path, format="parquet").to_table(filter=wanted).to_pandas()
     raw = RawData(tables=tables, manifest=manifest)

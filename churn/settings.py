@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from churn.errors import InputError
+
 Profile = Literal["local", "redis", "shared", "spark"]
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,7 +69,7 @@ class Settings(BaseSettings):
     def _check_as_of(cls, value: str | None) -> str | None:
         if value in (None, ""):
             return None
-        from churn.timeutil import parse_month
+        from churn.timeutil import parse_month  # here: pandas would cost `churn --help` 0.4 s
 
         parse_month(value, field="CHURN_AS_OF")
         return value
@@ -144,8 +146,6 @@ def get_settings() -> Settings:
     secrets = os.environ.get("CHURN_SECRETS_DIR")
     if secrets:
         if not Path(secrets).is_dir():
-            from churn.timeutil import InputError
-
             raise InputError(f"CHURN_SECRETS_DIR: {secrets} is not a directory")
         return Settings(_secrets_dir=secrets)
     return Settings()

@@ -39,11 +39,12 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from churn.errors import InputError
 from churn.hazard import HazardCoefficients, hazard
 from churn.lineage import lineage
 from churn.raw import RawData
 from churn.schema import ADDON_SERVICES, CONTRACT_TERM_MONTHS, CONTRACTS, GENDERS, PAYMENT_METHODS
-from churn.timeutil import InputError, month_label, month_starts_ns, parse_month
+from churn.timeutil import month_label, month_starts_ns, parse_month
 
 SCENARIOS = ("stable", "price_shock", "service_outage", "concept_drift")
 INTERNET = ("DSL", "Fiber optic", "No")

@@ -30,11 +30,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churn.errors import InputError
 from churn.hashing import stable_hash
 from churn.lineage import file_sha256, lineage
 from churn.raw import RawData
 from churn.schema import ADDON_SERVICES, TELCO_ADDONS, TELCO_COLUMNS
-from churn.timeutil import InputError, month_label, month_start, parse_month
+from churn.timeutil import month_label, month_start, parse_month
 
 CHURN_SPREAD_MONTHS = 12
 # SHA-256 of the public IBM file (shared/data/telco/PROVENANCE.md): published figures apply to this file only.

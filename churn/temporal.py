@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from churn.errors import InputError
 from churn.raw import RawData
 from churn.schema import (
     ADDON_SERVICES,
@@ -34,7 +35,7 @@ from churn.schema import (
     LABEL,
     PARTITION,
 )
-from churn.timeutil import InputError, month_index_of_ns, month_label, month_starts_ns, parse_month
+from churn.timeutil import month_index_of_ns, month_label, month_starts_ns, parse_month
 
 
 @dataclass

@@ -11,11 +11,9 @@ import re
 import numpy as np
 import pandas as pd
 
+from churn.errors import InputError
+
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
-
-
-class InputError(ValueError):
-    """A user-facing error: the message names the field and the problem."""
 
 
 def parse_month(text: str, field: str = "month") -> int:

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from churn.timeutil import InputError
+from churn.errors import InputError
 
 err_console = Console(stderr=True)
 P = ParamSpec("P")

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import typer
 
+from churn.drift_thresholds import DriftThresholds
 from churn.settings import get_settings
 from cli.common import JSON_OPTION, emit, err_console, handle_errors, progress_bar
+
+DRIFT = DriftThresholds()
 
 
 @handle_errors
@@ -18,7 +21,7 @@ def score_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Score every active customer point-in-time with the champion into outputs/batch_scores_DATE.parquet."""
-    from batch.scoring import score
+    from batch.jobs import score
 
     with progress_bar("batch scoring") as advance:
         result = score(get_settings(), date, progress=lambda step: advance(desc=step))
@@ -81,14 +84,13 @@ def drift_cmd(
     reference_date: str = typer.Option(..., "--reference-date", help="A date in the reference window (YYYY-MM-DD)."),
     current_date: str = typer.Option(..., "--current-date", help="A date in the current window (YYYY-MM-DD)."),
     window_months: int = typer.Option(1, help="Months per window, counted back from each date's month."),
-    psi_significant: float = typer.Option(0.2, help="PSI above this is significant drift."),
-    psi_moderate: float = typer.Option(0.1, help="PSI above this is moderate (reported, never an alarm)."),
+    psi_significant: float = typer.Option(DRIFT.psi_significant, help="PSI above this is significant drift."),
+    psi_moderate: float = typer.Option(DRIFT.psi_moderate, help="PSI above this is moderate (reported, not an alarm)."),
     report: bool = typer.Option(True, help="Write the Evidently HTML report."),
     retrain: bool = typer.Option(False, "--retrain", help="On drift, retrain; the promotion gate decides."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Data drift (PSI, KL per feature), score shift and concept drift between two windows; exit 0 either way."""
-    from churn.drift import DriftThresholds
     from monitoring.drift_check import check
     from monitoring.respond import check_and_respond
 

@@ -6,8 +6,8 @@ from datetime import datetime
 
 import typer
 
+from churn.errors import InputError
 from churn.settings import get_settings
-from churn.timeutil import InputError, parse_date
 from cli.common import JSON_OPTION, emit, handle_errors, progress_bar
 
 app = typer.Typer(help="Feature store (Feast) for the active profile.", no_args_is_help=True)
@@ -29,6 +29,8 @@ def apply_cmd(as_json: bool = JSON_OPTION) -> None:
 
 
 def _when(text: str | None, field: str) -> datetime | None:
+    from churn.timeutil import parse_date  # here, not at the top: pandas would cost `churn --help` 0.4 s
+
     return None if text is None else parse_date(text, field=field).to_pydatetime()
 
 

@@ -8,6 +8,9 @@ import typer
 
 from churn.settings import get_settings
 from cli.common import JSON_OPTION, emit, err_console, handle_errors, progress_bar
+from training.config import TrainConfig
+
+DEFAULTS = TrainConfig()
 
 models_app = typer.Typer(
     help="The model registry: versions, the champion, promotion and rollback.", no_args_is_help=True
@@ -17,18 +20,20 @@ benchmark_app = typer.Typer(help="Benchmarks against published results.", no_arg
 
 @handle_errors
 def train_cmd(
-    promote: str = typer.Option("auto", help="auto (promotion policy), force or never."),
-    folds: int = typer.Option(3, help="Expanding-window tuning folds."),
-    test_months: int = typer.Option(3, help="Most recent labelled months held out for the final test."),
-    leakage_bound: float = typer.Option(0.80, help="Max single-feature max(AUC, 1-AUC) on the validation window."),
+    promote: str = typer.Option(DEFAULTS.promote, help="auto (promotion policy), force or never."),
+    folds: int = typer.Option(DEFAULTS.folds, help="Expanding-window tuning folds."),
+    test_months: int = typer.Option(DEFAULTS.test_months, help="Most recent labelled months held out for the test."),
+    leakage_bound: float = typer.Option(
+        DEFAULTS.leakage_bound, help="Max single-feature max(AUC, 1-AUC) on the validation window."
+    ),
     allow_feature: list[str] = typer.Option([], help="A feature exempt from the leakage gate (repeatable)."),
-    bootstrap: int = typer.Option(100, help="Bootstrap replicates (over customers) for the 95% intervals."),
-    margin: float = typer.Option(0.005, help="PR-AUC gain the challenger needs over the champion."),
-    report: bool = typer.Option(True, help="Write the HTML model report."),
+    bootstrap: int = typer.Option(DEFAULTS.bootstrap, help="Bootstrap replicates (over customers) for 95% intervals."),
+    margin: float = typer.Option(DEFAULTS.margin, help="PR-AUC gain the challenger needs over the champion."),
+    report: bool = typer.Option(DEFAULTS.report, help="Write the HTML model report."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train on the feature service, evaluate against baselines, register, and maybe promote."""
-    from training.train import TrainConfig, train
+    from training.train import train
 
     config = TrainConfig(
         promote=promote,

@@ -8,6 +8,7 @@ from rich.table import Table
 
 from churn.settings import get_settings
 from cli.common import JSON_OPTION, emit, err_console, handle_errors
+from training.config import TrainConfig
 
 
 @handle_errors
@@ -36,13 +37,12 @@ def demo_cmd(
 def replay_cmd(
     months: int = typer.Option(..., "--months", help="Replay the last N months of the data in CHURN_HOME."),
     bootstrap: int = typer.Option(20, help="Bootstrap resamples when a cycle trains."),
-    folds: int = typer.Option(3, help="Expanding-window tuning folds when a cycle trains."),
+    folds: int = typer.Option(TrainConfig.folds, help="Expanding-window tuning folds when a cycle trains."),
     keep: bool = typer.Option(False, "--keep", help="Keep the replay's own home (plans, reports) under replays/."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Move the platform clock month by month through the scheduled cycle, in a home of its own."""
     from operations.replay import replay
-    from training.train import TrainConfig
 
     config = TrainConfig(bootstrap=bootstrap, folds=folds, report=False)
     result = replay(get_settings(), months, config, progress=lambda m: err_console.print(f"[dim]replay: {m}[/]"),

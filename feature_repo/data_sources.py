@@ -24,7 +24,7 @@ _COMMON: dict[str, Any] = {
 
 def snapshots_source(path: str, spark: bool = False) -> Any:
     """The snapshot folder ``path`` as Feast's source: a SparkSource for the spark profile, else a FileSource."""
-    if spark:
+    if spark:  # imported here: pyspark only on the profile that asks for it
         from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
 
         return SparkSource(path=path, file_format="parquet", **_COMMON)

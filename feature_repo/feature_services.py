@@ -8,7 +8,7 @@ from typing import Any
 
 from feast import FeatureService
 
-DEFAULT_SERVICE = "churn_model_v1"
+from churn.schema import DEFAULT_SERVICE
 
 
 def feature_services(views: list[Any]) -> list[FeatureService]:

@@ -8,6 +8,8 @@ render`` writes a Feast repository of its own and prints the command to run.
 import sys
 from pathlib import Path
 
+import click
+
 from feature_repo.declarations import declarations
 
 OWN_YAML = Path(__file__).resolve().with_name("feature_store.yaml")
@@ -15,12 +17,7 @@ OWN_YAML = Path(__file__).resolve().with_name("feature_store.yaml")
 
 def _check_invocation() -> None:
     """By hand, only this folder's own feature_store.yaml matches these objects: say what to run otherwise."""
-    try:
-        import click
-
-        ctx = click.get_current_context(silent=True)
-    except ImportError:  # pragma: no cover - click comes with Feast
-        return
+    ctx = click.get_current_context(silent=True)
     chosen = (ctx.find_root().obj or {}).get("FS_YAML_FILE") if ctx is not None else None
     if chosen is not None and Path(chosen).resolve() != OWN_YAML:
         sys.stderr.write(

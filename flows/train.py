@@ -9,7 +9,7 @@ from prefect import flow, get_run_logger
 from churn.settings import get_settings
 from flows import notify
 from flows.tasks import TASKS
-from training.train import TrainConfig
+from training.config import TrainConfig
 
 
 @flow(name="training", log_prints=True)

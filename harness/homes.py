@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from churn.offline import write_offline
 from churn.raw import save_raw
 from churn.settings import Settings
@@ -26,7 +28,8 @@ from churn.temporal import build_snapshots
 from harness.process import free_port, serving
 from store.feast_store import apply
 from store.materialize import materialize
-from training.train import DEFAULT_GRID, TrainConfig, train
+from training.config import DEFAULT_GRID, TrainConfig
+from training.train import train
 
 SERVE_SIM = SimulationConfig(customers=800, months=12, start="2023-01", seed=11, burn_in_months=36)
 SERVE_TRAIN = TrainConfig(folds=2, bootstrap=5, grid=DEFAULT_GRID[:1], report=False)
@@ -110,8 +113,6 @@ class RedisProcess:
         raise TimeoutError(f"redis-server on {self.port} did not start")
 
     def stop(self) -> None:
-        import redis
-
         if self.process is None:
             return
         with contextlib.suppress(redis.ConnectionError):

@@ -29,14 +29,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churn.drift import DriftThresholds, calibration_drift, concept_drift, feature_drift, measurable, score_shift
+from churn.clock import platform_clock
+from churn.drift import calibration_drift, concept_drift, feature_drift, measurable, score_shift
+from churn.drift_thresholds import DriftThresholds
+from churn.errors import InputError
 from churn.io import write_json, write_text
 from churn.metrics import pr_auc, roc_auc
 from churn.offline import read_labels, read_snapshots, snapshot_months
 from churn.prediction_log import read_prediction_log
 from churn.schema import ENTITY, EVENT_TIMESTAMP, LABEL
 from churn.settings import Settings
-from churn.timeutil import InputError, month_index_of, month_label, parse_date, parse_month
+from churn.timeutil import month_index_of, month_label, parse_date, parse_month
 from training import registry
 
 REPORT_SAMPLE = 200_000  # rows per window the Evidently report sees at most
@@ -238,6 +241,7 @@ def _evidently(
     labelled: pd.DataFrame | None,
     path: Path,
 ) -> Path:
+    # imported here: Evidently costs seconds to import (11 s measured cold), and only the HTML reports need it
     from evidently import BinaryClassification, DataDefinition, Dataset, Report
     from evidently.presets import ClassificationPreset, DataDriftPreset
 
@@ -346,8 +350,6 @@ def scheduled_dates(settings: Settings) -> tuple[str, str]:
     retrained champion replaces it, the reference moves with it, so an alarm
     that retraining answered does not ring again.
     """
-    from churn.clock import platform_clock
-
     current = platform_clock(settings)
     version = registry.champion_version(settings, "first")
     metadata = registry.model_info(settings, version)["metadata"]

@@ -13,7 +13,8 @@ from typing import Any
 
 from churn.settings import Settings
 from monitoring.drift_check import check
-from training.train import TrainConfig, train
+from training.config import TrainConfig
+from training.train import train
 
 
 def check_and_respond(

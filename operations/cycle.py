@@ -6,7 +6,7 @@ from typing import Any
 
 from churn.settings import Settings
 from operations.steps import PLAIN, Steps
-from training.train import TrainConfig
+from training.config import TrainConfig
 
 
 def monthly_cycle(

@@ -18,15 +18,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from churn.errors import InputError
 from churn.offline import snapshot_months
 from churn.settings import Settings
-from churn.timeutil import InputError, month_label, parse_month
+from churn.timeutil import month_label, parse_month
 from operations.cycle import cycle_row, monthly_cycle
 from operations.steps import PLAIN, Steps
 from store.feast_store import get_store
 from store.marker import clear_online
 from training import registry
-from training.train import TrainConfig
+from training.config import TrainConfig
 
 
 def _link_tree(source: Path, target: Path) -> None:

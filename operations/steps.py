@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from batch.jobs import score as score_batch
 from batch.plan import make_plan
-from batch.scoring import score as score_batch
 from churn.raw import replace_raw
 from churn.settings import Settings
 from churn.simulate import SimulationConfig
@@ -23,7 +23,7 @@ from monitoring.respond import check_and_respond
 from store.feast_store import apply as feast_apply
 from store.materialize import refresh_online as refresh
 from store.offline_build import build_offline
-from training.train import TrainConfig
+from training.config import TrainConfig
 from training.train import train as fit
 
 Progress = Callable[[str], None]

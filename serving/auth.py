@@ -12,8 +12,8 @@ import hashlib
 import hmac
 import re
 
+from churn.errors import InputError
 from churn.settings import Settings
-from churn.timeutil import InputError
 
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 

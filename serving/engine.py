@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from churn.actions import Catalogue, best_actions, load_catalogue
-from churn.economics import default_clv, risk_band
+from churn.actions import Catalogue, load_catalogue
+from churn.assessment import assess
 from churn.feature_values import check_feature_values
 from churn.lineage import source_warning
 from churn.prediction_log import make_record
@@ -29,8 +29,8 @@ from store.marker import read_marker
 from store.online import StoreUnavailable
 from store.readers import online_reader
 from training import registry
+from training.artifact import ChurnModel
 from training.explain import top_factors_rows
-from training.models import ChurnModel
 
 OUTAGE_BACKOFF_S = 1.0  # after a failed read, answer 503 at once for this long instead of waiting on timeouts
 
@@ -65,6 +65,7 @@ class Engine:
     ) -> None:
         self.settings = settings
         self.catalogue = catalogue or load_catalogue()
+        self.value_columns = sorted({*self.catalogue.columns, "monthly_charges"})  # what assess() reads
         self.log = log
         self.store = get_store(settings)
         self._readers: dict[str, Any] = {}
@@ -205,10 +206,9 @@ class Engine:
         if not vectors:
             return out
         p = model.predict_rows(vectors)
-        clv = default_clv(np.array([v.get("monthly_charges") for v in vectors], dtype=np.float64))
-        segments = {c: np.array([v.get(c) for v in vectors], dtype=object) for c in self.catalogue.columns}
-        decisions = best_actions(p, clv, self.catalogue, segments)
-        bands = risk_band(p)
+        columns = {c: np.array([v.get(c) for v in vectors], dtype=object) for c in self.value_columns}
+        assessed = assess(p, columns, self.catalogue)
+        clv, decisions, bands = assessed.clv, assessed.decisions, assessed.bands
         explain_at = [k for k, i in enumerate(slots) if queries[i].explain]
         factors: dict[int, list[dict[str, Any]]] = {}
         if explain_at:

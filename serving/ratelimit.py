@@ -19,6 +19,8 @@ import threading
 import time
 from typing import Any
 
+import redis
+
 _LUA = """
 local key = KEYS[1]
 local rate = tonumber(ARGV[1])
@@ -84,8 +86,6 @@ class RedisBuckets:
         self._leases: dict[str, tuple[int, float]] = {}
 
     def take(self, key: str) -> float:
-        import redis
-
         now = time.monotonic()
         left, until = self._leases.get(key, (0, 0.0))
         if left > 0 and now < until:

@@ -21,6 +21,7 @@ from typing import Any
 
 import bentoml
 import orjson
+from _bentoml_sdk.service import get_current_service
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -36,6 +37,7 @@ from serving.ratelimit import LocalBuckets, RedisBuckets
 from serving.schemas import BatchRequest, BatchResponse, Prediction, PredictRequest
 from serving.service_metrics import COUNTERS
 from store.online import StoreUnavailable
+from store.redis_online import redis_client
 
 SETTINGS = get_settings()
 KEYS = service_keys(SETTINGS)
@@ -49,8 +51,6 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 def _limiter() -> Any:
     if SETTINGS.profile == "local":
         return LocalBuckets(SETTINGS.rate_limit)
-    from store.redis_online import redis_client
-
     client = redis_client(SETTINGS.redis, cluster=SETTINGS.redis_type == "redis_cluster")
     return RedisBuckets(client, f"churn:ratelimit:{SETTINGS.feast_project}:", SETTINGS.rate_limit)
 
@@ -208,8 +208,6 @@ def _routes_app() -> Starlette:
 
 def _instance() -> Any:
     """The worker's service instance (BentoML keeps it once created), or None while starting."""
-    from _bentoml_sdk.service import get_current_service
-
     try:
         instance = get_current_service()
     except bentoml.exceptions.BentoMLException:

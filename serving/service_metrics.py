@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from prometheus_client import Counter
+
 
 class Counters:
     def __init__(self) -> None:
         self._made = False
 
     def _make(self) -> None:
-        from prometheus_client import Counter
-
         self.predictions: Any = Counter("churn_predictions", "Predictions served", ["kind", "what_if"])
         self.decisions: Any = Counter(
             "churn_decisions", "Decisions made, by action and whether targeted", ["action", "target"]

@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from feast.repo_config import RepoConfig
+from pydantic import ValidationError
 
 import feature_repo
+from churn.errors import InputError
 from churn.io import write_text
 from churn.settings import Settings
-from churn.timeutil import InputError
 
 REPO_DIR = Path(feature_repo.__file__).resolve().parent
 PROFILES = ("local", "redis", "shared", "spark")
@@ -75,9 +77,6 @@ def config_dict(settings: Settings, profile: str | None = None) -> dict[str, Any
 
 def repo_config(settings: Settings, profile: str | None = None) -> Any:
     """Feast's RepoConfig for the profile, built from :func:`config_dict` (Feast validates it)."""
-    from feast.repo_config import RepoConfig
-    from pydantic import ValidationError
-
     profile = profile or settings.profile
     try:
         config = RepoConfig(**config_dict(settings, profile))

@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from feast import FeatureService, FeatureStore, FeatureView
+
+from churn.errors import InputError
+from churn.schema import DEFAULT_SERVICE as DEFAULT_SERVICE
 from churn.settings import Settings
-from churn.timeutil import InputError
 from feature_repo.declarations import declarations
-from feature_repo.feature_services import DEFAULT_SERVICE as DEFAULT_SERVICE
 from store.config import REPO_DIR, repo_config
 
 
@@ -24,8 +26,6 @@ def quiet_stdout() -> Iterator[None]:
 
 def get_store(settings: Settings, profile: str | None = None) -> Any:
     """A FeatureStore for the profile (default: the active one), configured from the settings alone."""
-    from feast import FeatureStore
-
     profile = profile or settings.profile
     settings.feast_dir(profile).mkdir(parents=True, exist_ok=True)  # Feast does not create the registry's folder
     return FeatureStore(repo_path=str(REPO_DIR), config=repo_config(settings, profile))
@@ -46,8 +46,6 @@ class ApplyResult:
 
 def apply(settings: Settings, profile: str | None = None) -> ApplyResult:
     """`feast apply` for the profile: register the declarations, delete what the repo no longer declares."""
-    from feast import FeatureService, FeatureView
-
     store = get_store(settings, profile)
     objects = objects_for(settings, profile)
     names = {o.name for o in objects}

@@ -21,12 +21,13 @@ import pandas as pd
 import pyarrow.dataset as ds
 
 from churn.clock import platform_clock
+from churn.errors import InputError
 from churn.lineage import describe
 from churn.lineage import same_source as lineage_same_source
 from churn.offline import offline_lineage, read_snapshots, snapshot_months, snapshots_path
 from churn.schema import ENTITY
 from churn.settings import Settings
-from churn.timeutil import InputError, month_index_of, month_label, month_start, parse_month
+from churn.timeutil import month_index_of, month_label, month_start, parse_month
 from store.feast_store import DEFAULT_SERVICE, feature_service, get_store, quiet_stdout
 from store.marker import LOADING, READY, clear_online, read_marker, write_marker
 from store.readers import online_reader

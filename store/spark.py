@@ -25,13 +25,13 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from churn.errors import InputError
 from churn.io import replace_dir, write_parquet
 from churn.offline import offline_arrow, write_month, write_offline_manifest
 from churn.raw import load_raw
 from churn.schema import PARTITION, SNAPSHOT_COLUMNS
 from churn.settings import Settings
 from churn.temporal import build_snapshots, high_value
-from churn.timeutil import InputError
 from store.feast_store import get_store
 
 

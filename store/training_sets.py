@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churn.errors import InputError
 from churn.schema import ENTITY, EVENT_TIMESTAMP
-from churn.timeutil import InputError
 from store.feast_store import DEFAULT_SERVICE, feature_service, quiet_stdout
 
 

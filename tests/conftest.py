@@ -10,6 +10,7 @@ from churn.raw import RawData
 from churn.settings import get_settings
 from churn.simulate import SimulationConfig, simulate
 from churn.temporal import Snapshots, build_snapshots
+from harness.settings import make_settings, unique_project
 
 ROOT = Path(__file__).resolve().parents[1]
 TELCO_CSV = ROOT.parent / "shared" / "data" / "telco" / "Telco-Customer-Churn.csv"
@@ -46,44 +47,6 @@ def telco_csv() -> Path:
     return TELCO_CSV
 
 
-def redis_available(host: str = "127.0.0.1", port: int = 6379) -> bool:
-    import socket
-
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def unique_project(prefix: str) -> str:
-    import os
-    import uuid
-
-    return f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without any CHURN_* variable an earlier test's store exported, plus ``extra``."""
-    import os
-
-    return {**{k: v for k, v in os.environ.items() if not k.startswith("CHURN_")}, **extra}
-
-
-def make_settings(home: Path, project: str, profile: str = "local", **extra: object):
-    """Settings from the arguments and the defaults only, never from CHURN_* variables.
-
-    Feast expands its yaml from the environment, so every ``get_store`` call sets
-    CHURN_* variables in the test process; a setting not given here must not be
-    picked up from whatever an earlier test's store left there (a Redis Cluster's
-    node list, say).
-    """
-    from churn.settings import Settings
-
-    defaults = {name: field.default for name, field in Settings.model_fields.items()}
-    return Settings(**{**defaults, "home": home, "profile": profile, "feast_project": project, **extra})
-
-
 @pytest.fixture(scope="session")
 def feast_home(tmp_path_factory: pytest.TempPathFactory, small_snapshots: Snapshots):
     """A CHURN_HOME holding the small simulation's offline store, with the local profile applied."""
@@ -95,3 +58,16 @@ def feast_home(tmp_path_factory: pytest.TempPathFactory, small_snapshots: Snapsh
     write_offline(small_snapshots, settings.snapshots_dir, settings.labels_path)
     apply(settings)
     return settings
+
+
+def documented_band(probability: float) -> str:
+    """The risk band of a probability by the bounds the README documents (low < 0.05 ≤ medium < 0.15 ≤ high < 0.30)."""
+    return (
+        "low"
+        if probability < 0.05
+        else "medium"
+        if probability < 0.15
+        else "high"
+        if probability < 0.30
+        else "critical"
+    )

@@ -7,14 +7,14 @@ report (a global SHAP summary plot with the ``shap`` package).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import xgboost as xgb
 
 from churn.jsonvalues import plain_value
-from training.models import ChurnModel
+from training.artifact import ChurnModel
 
 
 def contributions(model: ChurnModel, frame: pd.DataFrame, approximate: bool = False) -> np.ndarray:
@@ -27,8 +27,6 @@ def contributions(model: ChurnModel, frame: pd.DataFrame, approximate: bool = Fa
 
 
 def _matrix_contributions(model: ChurnModel, X: np.ndarray, approximate: bool) -> np.ndarray:
-    import xgboost as xgb
-
     raw = model.booster.predict(xgb.DMatrix(X), pred_contribs=True, approx_contribs=approximate)[:, :-1]
     features = list(model.encoder.features)
     fold = np.zeros((raw.shape[1], len(features)))
@@ -89,21 +87,3 @@ def factor_columns(model: ChurnModel, frame: pd.DataFrame, top_k: int = 3, appro
         out[f"factor_{k + 1}"] = features[order[:, k]] if len(frame) else np.array([], dtype=object)
         out[f"factor_{k + 1}_contribution"] = np.round(contrib[rows[:, 0], order[:, k]], 5) if len(frame) else []
     return pd.DataFrame(out, index=frame.index)
-
-
-def shap_summary_plot(model: ChurnModel, frame: pd.DataFrame, path: Path, sample: int = 2000, seed: int = 0) -> Path:
-    """Global picture with the shap package: which features move risk, and which way."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import shap
-
-    rows = frame.sample(n=min(sample, len(frame)), random_state=seed) if len(frame) > sample else frame
-    X = model.encoder.transform(rows)
-    values = shap.TreeExplainer(model.booster).shap_values(X)
-    shap.summary_plot(values, pd.DataFrame(X, columns=model.encoder.columns), show=False, max_display=20)
-    plt.tight_layout()
-    plt.savefig(path, dpi=90)
-    plt.close("all")
-    return path

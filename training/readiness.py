@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from churn.timeutil import InputError
+from churn.errors import InputError
 from training.windows import Windows
 
 MIN_POSITIVES = 5  # churners a validation, calibration or test window needs for its metrics to mean anything

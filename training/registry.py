@@ -14,10 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import bentoml
+from bentoml._internal.models.model import ModelStore
+
+from churn.errors import InputError
 from churn.io import write_json
 from churn.settings import Settings
-from churn.timeutil import InputError
-from training.models import ChurnModel
+from training.artifact import ChurnModel
 
 MODEL_NAME = "churn_model"
 
@@ -33,8 +36,6 @@ def model_store(settings: Settings) -> Any:
     and profiles with different homes apart. Processes we start (`churn serve`)
     get ``BENTOML_HOME`` in their own environment.
     """
-    from bentoml._internal.models.model import ModelStore
-
     folder = settings.bentoml_home / "models"
     folder.mkdir(parents=True, exist_ok=True)
     return ModelStore(str(folder))
@@ -56,8 +57,6 @@ def read_pointer(settings: Settings) -> dict[str, Any]:
 
 def save_model(settings: Settings, model: ChurnModel, metadata: dict[str, Any]) -> str:
     """Store the artifact and its metadata; returns the version (``churn_model:<tag>``)."""
-    import bentoml
-
     labels = {"feature_service": str(metadata.get("feature_service", "")), "source": str(metadata.get("source", ""))}
     with bentoml.models.create(
         MODEL_NAME, metadata=_jsonable(metadata), labels=labels, _model_store=model_store(settings)
@@ -80,8 +79,6 @@ def _jsonable(obj: Any) -> Any:
 
 
 def _stored(settings: Settings, version: str) -> Any:
-    import bentoml
-
     try:
         return bentoml.models.get(version, _model_store=model_store(settings))
     except Exception:  # BentoML raises its own NotFound
@@ -110,8 +107,6 @@ def load_champion(settings: Settings, nthread: int = 1) -> ChurnModel:
 
 
 def list_models(settings: Settings) -> list[dict[str, Any]]:
-    import bentoml
-
     champion = read_pointer(settings).get("champion")
     rows = []
     try:

@@ -7,40 +7,35 @@ import html
 import io
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.metrics import precision_recall_curve, roc_curve
 
 from churn.io import write_text
+from churn.metrics import METRIC_NAMES
 from churn.settings import Settings
-from training.explain import shap_summary_plot
-from training.models import ChurnModel
-
-if TYPE_CHECKING:
-    from training.train import TrainResult
-
-SHOWN = ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "precision_at_10", "recall_at_10", "lift_at_10", "emp")
+from training.artifact import ChurnModel
+from training.result import TrainResult
 
 
-def _png(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
+def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()
 
 
+def _axes() -> tuple[Figure, Any]:
+    """A figure of its own (matplotlib's object API: no global pyplot state, safe in any thread)."""
+    fig = Figure(figsize=(5, 4))
+    return fig, fig.subplots()
+
+
 def _curves(probabilities: dict[str, np.ndarray], y: np.ndarray) -> dict[str, str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import precision_recall_curve, roc_curve
-
     figs = {}
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = _axes()
     for name, p in probabilities.items():
         fpr, tpr, _ = roc_curve(y, p)
         ax.plot(fpr, tpr, label=name, lw=1.2)
@@ -49,7 +44,7 @@ def _curves(probabilities: dict[str, np.ndarray], y: np.ndarray) -> dict[str, st
     ax.legend(fontsize=7)
     figs["roc"] = _png(fig)
 
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = _axes()
     for name, p in probabilities.items():
         prec, rec, _ = precision_recall_curve(y, p)
         ax.plot(rec, prec, label=name, lw=1.2)
@@ -57,7 +52,7 @@ def _curves(probabilities: dict[str, np.ndarray], y: np.ndarray) -> dict[str, st
     ax.legend(fontsize=7)
     figs["pr"] = _png(fig)
 
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = _axes()
     for name in ("model", "oracle", "xgboost_design_params"):
         if name in probabilities:
             p = probabilities[name]
@@ -70,7 +65,7 @@ def _curves(probabilities: dict[str, np.ndarray], y: np.ndarray) -> dict[str, st
     ax.legend(fontsize=7)
     figs["calibration"] = _png(fig)
 
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = _axes()
     share = np.linspace(0, 1, 101)
     for name, p in probabilities.items():
         order = np.argsort(-p, kind="mergesort")
@@ -89,11 +84,11 @@ def _table(result: TrainResult) -> str:
     rows += [(name, m, result.intervals.get(name, {})) for name, m in result.baselines.items()]
     if result.oracle is not None:
         rows.append(("oracle (true hazard)", result.oracle, result.intervals.get("oracle", {})))
-    head = "".join(f"<th>{k}</th>" for k in SHOWN)
+    head = "".join(f"<th>{k}</th>" for k in METRIC_NAMES)
     body = ""
     for name, m, ci in rows:
         cells = ""
-        for k in SHOWN:
+        for k in METRIC_NAMES:
             lo_hi = ci.get(k)
             extra = f"<br><small>[{lo_hi[0]:.3f}, {lo_hi[1]:.3f}]</small>" if lo_hi else ""
             cells += f"<td>{m[k]:.4f}{extra}</td>"
@@ -160,4 +155,20 @@ src="data:image/png;base64,{figs["shap"]}">
 </body></html>"""
     path = folder / "index.html"
     write_text(page, path)
+    return path
+
+
+def shap_summary_plot(model: ChurnModel, frame: pd.DataFrame, path: Path, sample: int = 2000, seed: int = 0) -> Path:
+    """Global picture with the shap package: which features move risk, and which way."""
+    # imported here: shap costs ~6 s to import, and only the report draws with it
+    import matplotlib.pyplot as plt
+    import shap
+
+    rows = frame.sample(n=min(sample, len(frame)), random_state=seed) if len(frame) > sample else frame
+    X = model.encoder.transform(rows)
+    values = shap.TreeExplainer(model.booster).shap_values(X)
+    shap.summary_plot(values, pd.DataFrame(X, columns=model.encoder.columns), show=False, max_display=20)
+    plt.tight_layout()
+    plt.savefig(path, dpi=90)
+    plt.close("all")
     return path

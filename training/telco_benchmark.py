@@ -15,10 +15,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import t
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from xgboost import XGBClassifier
 
 from churn.lineage import file_sha256
 from churn.metrics import brier, pr_auc, roc_auc, top_fraction
 from churn.telco import IBM_TELCO_SHA256, _read, _validate
+from training.config import HGB_PARAMS, XGB_START
 
 PUBLISHED = {"roc_auc": 0.849, "pr_auc": 0.669, "brier": 0.134, "precision_at_10": 0.76}
 TARGET = {"roc_auc": 0.849, "pr_auc": 0.665, "brier": 0.135}
@@ -44,8 +53,6 @@ def static_matrix(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _ours(params: dict[str, Any], seed: int) -> Any:
-    from sklearn.calibration import CalibratedClassifierCV
-    from xgboost import XGBClassifier
 
     xgb = XGBClassifier(**params, tree_method="hist", random_state=seed, n_jobs=2, eval_metric="logloss")
     return CalibratedClassifierCV(xgb, method="sigmoid", cv=3)
@@ -53,7 +60,6 @@ def _ours(params: dict[str, Any], seed: int) -> Any:
 
 def _nested_choice(X: np.ndarray, y: np.ndarray, seed: int) -> int:
     """Index of the configuration with the lowest mean Brier score over 3 inner folds of (X, y)."""
-    from sklearn.model_selection import StratifiedKFold
 
     inner = list(StratifiedKFold(3, shuffle=True, random_state=seed).split(X, y))
     scores = [
@@ -64,26 +70,16 @@ def _nested_choice(X: np.ndarray, y: np.ndarray, seed: int) -> int:
 
 
 def _baselines(seed: int) -> dict[str, Any]:
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from xgboost import XGBClassifier
-
     return {
         "logistic_regression": make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
-        "hist_gradient_boosting": HistGradientBoostingClassifier(
-            max_iter=200, learning_rate=0.05, max_leaf_nodes=15, random_state=seed
-        ),
+        "hist_gradient_boosting": HistGradientBoostingClassifier(**HGB_PARAMS, random_state=seed),
         "xgboost_design_params": XGBClassifier(
-            max_depth=6, learning_rate=0.05, n_estimators=200, scale_pos_weight=3.0, tree_method="hist",
-            random_state=seed, n_jobs=2, eval_metric="logloss",
+            **XGB_START, tree_method="hist", random_state=seed, n_jobs=2, eval_metric="logloss"
         ),
     }  # fmt: skip
 
 
 def run(path: Path, seed: int = 42, folds: int = 5, repeats: int = 3) -> dict[str, Any]:
-    from sklearn.model_selection import RepeatedStratifiedKFold
 
     X, y = static_matrix(path)
     splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
@@ -120,7 +116,6 @@ def mean_interval(per_fold: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
 
     Folds are treated as independent, a known optimism of cross-validated intervals (they share training rows).
     """
-    from scipy.stats import t
 
     n = len(per_fold)
     half = t.ppf(0.975, n - 1) * per_fold.std(ddof=1) / np.sqrt(n)

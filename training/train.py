@@ -4,7 +4,9 @@ Training data comes only through the model's feature service (a point-in-time
 join of the labels), and every model — XGBoost, logistic regression,
 HistGradientBoosting and the rule-based baseline — is fitted on the same
 development months, calibrated on the same holdout and scored on the same test
-months. The test months are touched once.
+months. The test months are touched once. :func:`train` runs the stages below
+in order: :func:`prepare`, :func:`tune`, :func:`fit_final`, :func:`baselines`,
+:func:`evaluate`, registration and the promotion gate, the report.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,106 +22,33 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churn import __version__
 from churn.clock import platform_clock
+from churn.errors import InputError
 from churn.metrics import all_metrics, bootstrap_intervals, pr_auc
 from churn.offline import matured_labels, offline_lineage, read_labels
-from churn.raw import load_raw, raw_lineage
+from churn.raw import load_extras, raw_lineage
 from churn.schema import ENTITY, EVENT_TIMESTAMP, LABEL
 from churn.settings import Settings
-from churn.timeutil import InputError
-from store.feast_store import DEFAULT_SERVICE, get_store, service_features
+from store.feast_store import get_store, service_features
 from store.training_sets import build_training_set
 from training import registry
+from training.artifact import Calibrator, ChurnModel
+from training.calibration import choose_calibrator
+from training.candidates import Candidate, HistGBCandidate, LogisticCandidate, RuleBaseline, XGBoostCandidate
+from training.config import XGB_START, TrainConfig
 from training.encoding import FeatureEncoder
 from training.leakage import LeakageReport, leakage_gate
-from training.models import (
-    XGB_START,
-    Candidate,
-    ChurnModel,
-    HistGBCandidate,
-    LogisticCandidate,
-    RuleBaseline,
-    XGBoostCandidate,
-    choose_calibrator,
-)
 from training.readiness import check_trainable, informative_features
+from training.report import write_model_report
+from training.result import TrainResult
 from training.windows import Windows, make_windows
 
-# Tuning grid: the original design's parameters first, then shallower, better-regularised alternatives.
-DEFAULT_GRID: tuple[dict[str, Any], ...] = (
-    dict(XGB_START),
-    {"max_depth": 3, "learning_rate": 0.05, "n_estimators": 600, "scale_pos_weight": 1.0, "min_child_weight": 5,
-     "subsample": 0.8, "colsample_bytree": 0.8},
-    {"max_depth": 2, "learning_rate": 0.1, "n_estimators": 600, "scale_pos_weight": 1.0, "subsample": 0.8},
-    {"max_depth": 4, "learning_rate": 0.05, "n_estimators": 600, "scale_pos_weight": 1.0, "min_child_weight": 10,
-     "subsample": 0.8, "colsample_bytree": 0.8, "reg_lambda": 5.0},
-)  # fmt: skip
+Say = Callable[[str], None]
 
 
 class LeakageError(InputError):
     """The leakage gate stopped the run."""
-
-
-@dataclass
-class TrainConfig:
-    test_months: int = 3
-    calibration_months: int = 2
-    folds: int = 3
-    valid_months: int = 2
-    leakage_bound: float = 0.80
-    allow_features: tuple[str, ...] = ()
-    bootstrap: int = 100
-    promote: str = "auto"  # auto | force | never
-    margin: float = 0.005
-    service: str = DEFAULT_SERVICE
-    grid: tuple[dict[str, Any], ...] = DEFAULT_GRID
-    report: bool = True
-
-
-@dataclass
-class TrainResult:
-    version: str
-    promoted: bool
-    decision: list[str]
-    test: dict[str, float]
-    intervals: dict[str, dict[str, tuple[float, float]]]
-    baselines: dict[str, dict[str, float]]
-    oracle: dict[str, float] | None
-    windows: Windows
-    leakage: LeakageReport
-    tuning: list[dict[str, Any]]
-    params: dict[str, Any]
-    calibration: dict[str, Any]
-    seconds: dict[str, float]
-    dropped_features: dict[str, str] = field(default_factory=dict)
-    lineage: dict[str, Any] = field(default_factory=dict)
-    report: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "version": self.version,
-            "promoted": self.promoted,
-            "decision": self.decision,
-            "test": self.test,
-            "test_ci95": self.intervals.get("model", {}),
-            "baselines": self.baselines,
-            "windows": self.windows.to_dict(),
-            "leakage": self.leakage.to_dict(),
-            "params": self.params,
-            "calibration": self.calibration,
-            "seconds": self.seconds,
-            "dropped_features": self.dropped_features,
-            "lineage": self.lineage,
-            "report": self.report,
-        }
-        if self.oracle is not None:
-            out["oracle"] = self.oracle
-            out["ratio_to_oracle"] = {
-                k: (self.test[k] / self.oracle[k] if self.oracle.get(k) else None)
-                for k in ("roc_auc", "pr_auc", "brier", "precision_at_10", "emp")
-            }
-        return out
 
 
 def _code_version() -> str:
@@ -135,8 +64,6 @@ def _code_version() -> str:
             return rev.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         pass
-    from churn import __version__
-
     return __version__
 
 
@@ -152,19 +79,138 @@ def load_training_frame(settings: Settings, service: str) -> tuple[pd.DataFrame,
 
 
 def _oracle(settings: Settings, test: pd.DataFrame) -> np.ndarray | None:
-    raw = load_raw(settings.raw_dir, with_extras=True)
-    if raw.oracle is None:
+    """The simulator's true hazards for the test rows, or None on data without an oracle."""
+    oracle, _ = load_extras(settings.raw_dir)
+    if oracle is None:
         return None
-    oracle = raw.oracle.astype({"customer_id": str, "snapshot_month": str}).rename(columns={"snapshot_month": "month"})
+    oracle = oracle.astype({"customer_id": str, "snapshot_month": str}).rename(columns={"snapshot_month": "month"})
     joined = test[[ENTITY, "month"]].merge(oracle, on=[ENTITY, "month"], how="left")
     if joined["hazard"].isna().any():
         return None
     return joined["hazard"].to_numpy()
 
 
-def train(
-    settings: Settings, config: TrainConfig | None = None, progress: Callable[[str], None] | None = None
-) -> TrainResult:
+@dataclass
+class TrainingSet:
+    """The labelled rows, their windows, the features the model uses and the encoded matrix."""
+
+    frame: pd.DataFrame
+    service_features: list[str]
+    features: list[str]
+    dropped: dict[str, str]
+    windows: Windows
+    encoder: FeatureEncoder
+    X: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray  # customer of each row: bootstrap and calibration resample whole customers
+
+    def rows(self, months: tuple[str, ...]) -> np.ndarray:
+        return np.isin(self.frame["month"].to_numpy(), months)
+
+
+def prepare(settings: Settings, config: TrainConfig, say: Say) -> TrainingSet:
+    """The training set, checked: uninformative features left out and named, hopeless sets refused in one line."""
+    say("reading the training set through the feature service")
+    frame, names = load_training_frame(settings, config.service)
+    windows = make_windows(
+        sorted(frame["month"].unique()), config.test_months, config.calibration_months, config.folds,
+        config.valid_months,
+    )  # fmt: skip
+    y = frame[LABEL].to_numpy().astype(np.int64)
+    month = frame["month"].to_numpy()
+    usable, dropped = informative_features(frame[np.isin(month, windows.development)], names)
+    check_trainable(y, month, windows, usable, dropped)
+    for name, why in dropped.items():
+        say(f"left out {name}: {why}")
+    encoder = FeatureEncoder.for_features(usable)
+    return TrainingSet(frame, names, usable, dropped, windows, encoder, encoder.transform(frame), y,
+                       frame[ENTITY].to_numpy())  # fmt: skip
+
+
+def gate_leakage(ts: TrainingSet, config: TrainConfig) -> LeakageReport:
+    """Single-feature AUC on the last fold's validation months; raises LeakageError when a feature fails."""
+    last = ts.windows.folds[-1]
+    report = leakage_gate(ts.frame[ts.rows(last.train)], ts.frame[ts.rows(last.valid)], ts.features,
+                          config.leakage_bound, list(config.allow_features))  # fmt: skip
+    if not report.passed:
+        raise LeakageError(report.message())
+    return report
+
+
+def tune(ts: TrainingSet, grid: tuple[dict[str, Any], ...], seed: int, say: Say) -> tuple[list[dict[str, Any]], dict]:
+    """PR-AUC of each configuration on the expanding-window folds (early stopping on each validation window).
+
+    Returns every configuration's record and the chosen parameters, with the
+    median of its best iteration counts as the number of trees.
+    """
+    tuning: list[dict[str, Any]] = []
+    fits, done = len(grid) * len(ts.windows.folds), 0
+    for params in grid:
+        scores, iterations = [], []
+        for fold in ts.windows.folds:
+            tr, va = ts.rows(fold.train), ts.rows(fold.valid)
+            candidate = XGBoostCandidate(params, seed=seed)
+            candidate.fit(ts.X[tr], ts.y[tr], valid=(ts.X[va], ts.y[va]))
+            scores.append(pr_auc(ts.y[va], candidate.score(ts.X[va])))
+            iterations.append(int(candidate.best_iteration or 0) + 1)
+            done += 1
+            say(f"tuning: fit {done} of {fits}")
+        tuning.append({"params": params, "pr_auc_folds": scores, "pr_auc_mean": float(np.mean(scores)),
+                       "best_iterations": iterations})  # fmt: skip
+    best = max(tuning, key=lambda t: t["pr_auc_mean"])
+    return tuning, {**best["params"], "n_estimators": int(np.median(best["best_iterations"]))}
+
+
+def fit_final(ts: TrainingSet, params: dict[str, Any], seed: int) -> tuple[XGBoostCandidate, Calibrator, dict]:
+    """The chosen configuration on all development months, calibrated on the calibration months."""
+    dev, cal = ts.rows(ts.windows.development), ts.rows(ts.windows.calibration)
+    final = XGBoostCandidate(params, seed=seed)
+    final.fit(ts.X[dev], ts.y[dev])
+    calibrator, scores = choose_calibrator(final.score(ts.X[cal]), ts.y[cal], ts.groups[cal], seed)
+    return final, calibrator, scores
+
+
+def baselines(settings: Settings, ts: TrainingSet, say: Say) -> dict[str, np.ndarray]:
+    """Test-month probabilities of every baseline, fitted and calibrated exactly as the model was (and the oracle's
+    true hazards on simulated data)."""
+    dev, cal, test = (ts.rows(w) for w in (ts.windows.development, ts.windows.calibration, ts.windows.test))
+    candidates: tuple[Candidate, ...] = (
+        LogisticCandidate(settings.seed),
+        HistGBCandidate(settings.seed),
+        RuleBaseline(),
+        XGBoostCandidate(dict(XGB_START), seed=settings.seed),  # the design's parameters as they were, for the record
+    )
+    out: dict[str, np.ndarray] = {}
+    for k, candidate in enumerate(candidates, start=1):
+        say(f"baselines: {k} of {len(candidates)} ({candidate.name})")
+        candidate.fit(ts.X[dev], ts.y[dev], ts.frame[dev])
+        calibrator, _ = choose_calibrator(
+            candidate.score(ts.X[cal], ts.frame[cal]), ts.y[cal], ts.groups[cal], settings.seed
+        )
+        name = "xgboost_design_params" if isinstance(candidate, XGBoostCandidate) else candidate.name
+        out[name] = calibrator(candidate.score(ts.X[test], ts.frame[test]))
+    oracle = _oracle(settings, ts.frame[test])
+    if oracle is not None:
+        out["oracle"] = oracle
+    return out
+
+
+def evaluate(
+    ts: TrainingSet, probabilities: dict[str, np.ndarray], bootstrap: int, seed: int
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, tuple[float, float]]]]:
+    """Every metric of every model on the test months, and 95% intervals resampling customers."""
+    test = ts.rows(ts.windows.test)
+    y, groups = ts.y[test], ts.groups[test]
+    metrics = {name: all_metrics(y, p) for name, p in probabilities.items()}
+    intervals = {
+        name: bootstrap_intervals(y, p, groups, n_boot=bootstrap, seed=seed)
+        for name, p in probabilities.items()
+        if bootstrap > 0
+    }
+    return metrics, intervals
+
+
+def train(settings: Settings, config: TrainConfig | None = None, progress: Say | None = None) -> TrainResult:
     config = config or TrainConfig()
     if config.promote not in ("auto", "force", "never"):
         raise InputError(f"--promote: must be auto, force or never, got {config.promote!r}")
@@ -172,145 +218,71 @@ def train(
     clock: dict[str, float] = {}
     began = time.perf_counter()
 
-    say("reading the training set through the feature service")
-    frame, names = load_training_frame(settings, config.service)
-    windows = make_windows(
-        sorted(frame["month"].unique()), config.test_months, config.calibration_months, config.folds,
-        config.valid_months,
-    )  # fmt: skip
+    ts = prepare(settings, config, say)
     clock["read"] = time.perf_counter() - began
-    y = frame[LABEL].to_numpy().astype(np.int64)
-    month = frame["month"].to_numpy()
-
-    def rows(months: tuple[str, ...]) -> np.ndarray:
-        return np.isin(month, months)
-
-    usable, dropped = informative_features(frame[rows(windows.development)], names)
-    check_trainable(y, month, windows, usable, dropped)
-    for name, why in dropped.items():
-        say(f"left out {name}: {why}")
-    encoder = FeatureEncoder.for_features(usable)
-    X = encoder.transform(frame)
-
-    last = windows.folds[-1]
     say("leakage gate")
-    leakage = leakage_gate(
-        frame[rows(last.train)], frame[rows(last.valid)], usable, config.leakage_bound, list(config.allow_features)
-    )
-    if not leakage.passed:
-        raise LeakageError(leakage.message())
+    leakage = gate_leakage(ts, config)
 
-    say("tuning XGBoost on time-aware folds")
     t0 = time.perf_counter()
-    tuning: list[dict[str, Any]] = []
-    for params in config.grid:
-        scores, iterations = [], []
-        for fold in windows.folds:
-            tr, va = rows(fold.train), rows(fold.valid)
-            cand = XGBoostCandidate(params, seed=settings.seed)
-            cand.fit(X[tr], y[tr], valid=(X[va], y[va]))
-            scores.append(pr_auc(y[va], cand.score(X[va])))
-            iterations.append(int(cand.best_iteration or 0) + 1)
-        tuning.append({"params": params, "pr_auc_folds": scores, "pr_auc_mean": float(np.mean(scores)),
-                       "best_iterations": iterations})  # fmt: skip
-    best = max(tuning, key=lambda t: t["pr_auc_mean"])
-    n_trees = int(np.median(best["best_iterations"]))
-    final_params = {**best["params"], "n_estimators": n_trees}
+    tuning, final_params = tune(ts, config.grid, settings.seed, say)
     clock["tuning"] = time.perf_counter() - t0
 
-    dev, cal, test = rows(windows.development), rows(windows.calibration), rows(windows.test)
-    groups = frame[ENTITY].to_numpy()
     say("final fit and calibration")
     t0 = time.perf_counter()
-    xgb_final = XGBoostCandidate(final_params, seed=settings.seed)
-    xgb_final.fit(X[dev], y[dev])
-    calibrator, cal_scores = choose_calibrator(xgb_final.score(X[cal]), y[cal], groups[cal], settings.seed)
+    final, calibrator, cal_scores = fit_final(ts, final_params, settings.seed)
     clock["final_fit_and_calibration"] = time.perf_counter() - t0
 
-    say("baselines")
     t0 = time.perf_counter()
-    probabilities: dict[str, np.ndarray] = {"model": calibrator(xgb_final.score(X[test]))}
-    baselines: tuple[Candidate, ...] = (
-        LogisticCandidate(settings.seed),
-        HistGBCandidate(settings.seed),
-        RuleBaseline(),
-    )
-    for baseline in baselines:
-        baseline.fit(X[dev], y[dev], frame[dev])
-        cal_b, _ = choose_calibrator(baseline.score(X[cal], frame[cal]), y[cal], groups[cal], settings.seed)
-        probabilities[baseline.name] = cal_b(baseline.score(X[test], frame[test]))
-    # the design's parameters as they were, calibrated the same way, for the record
-    start = XGBoostCandidate(dict(XGB_START), seed=settings.seed)
-    start.fit(X[dev], y[dev])
-    cal_s, _ = choose_calibrator(start.score(X[cal]), y[cal], groups[cal], settings.seed)
-    probabilities["xgboost_design_params"] = cal_s(start.score(X[test]))
-    oracle = _oracle(settings, frame[test])
-    if oracle is not None:
-        probabilities["oracle"] = oracle
+    test = ts.rows(ts.windows.test)
+    probabilities = {"model": calibrator(final.score(ts.X[test])), **baselines(settings, ts, say)}
     clock["baselines"] = time.perf_counter() - t0
 
     say("metrics with bootstrap intervals over customers")
     t0 = time.perf_counter()
-    metrics = {name: all_metrics(y[test], p) for name, p in probabilities.items()}
-    intervals = {
-        name: bootstrap_intervals(y[test], p, groups[test], n_boot=config.bootstrap, seed=settings.seed)
-        for name, p in probabilities.items()
-        if config.bootstrap > 0
-    }
+    metrics, intervals = evaluate(ts, probabilities, config.bootstrap, settings.seed)
     clock["evaluation"] = time.perf_counter() - t0
 
-    model = ChurnModel(encoder=encoder, booster=xgb_final.booster, calibrator=calibrator)
+    model = ChurnModel(encoder=ts.encoder, booster=final.booster, calibrator=calibrator)
     clock["total"] = time.perf_counter() - began
-    data_lineage = offline_lineage(settings.offline_dir) or raw_lineage(settings.raw_dir) or {"source": None}
+    calibration = {"method": calibrator.method, "brier_cross_fitted": cal_scores}
+    lineage = dict(offline_lineage(settings.offline_dir) or raw_lineage(settings.raw_dir) or {"source": None})
+    compared = {k: v for k, v in metrics.items() if k not in ("model", "oracle")}
     metadata = {
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "feature_service": config.service,
-        "features": usable,
-        "service_features": names,
-        "dropped_features": dropped,
-        "encoded_columns": encoder.columns,
-        "windows": windows.to_dict(),
+        "features": ts.features,
+        "service_features": ts.service_features,
+        "dropped_features": ts.dropped,
+        "encoded_columns": ts.encoder.columns,
+        "windows": ts.windows.to_dict(),
         "params": final_params,
         "tuning": tuning,
-        "calibration": {"method": calibrator.method, "brier_cross_fitted": cal_scores},
+        "calibration": calibration,
         "test": metrics["model"],
         "test_ci95": intervals.get("model", {}),
-        "baselines": {k: v for k, v in metrics.items() if k not in ("model", "oracle")},
+        "baselines": compared,
         "oracle": metrics.get("oracle"),
         "leakage": leakage.to_dict(),
         "code_version": _code_version(),
-        "source": data_lineage.get("source"),
-        "lineage": data_lineage,
-        "rows": {"development": int(dev.sum()), "calibration": int(cal.sum()), "test": int(test.sum())},
+        "source": lineage.get("source"),
+        "lineage": lineage,
+        "rows": {w: int(ts.rows(getattr(ts.windows, w)).sum()) for w in ("development", "calibration", "test")},
         "seconds": clock,
     }
     version = registry.save_model(settings, model, metadata)
 
     say("promotion decision")
-    decision = _promotion(settings, config, version, metrics["model"], frame[test], leakage.passed)
-
+    decision = _promotion(settings, config, version, metrics["model"], ts.frame[test], leakage.passed)
     result = TrainResult(
-        version=version,
-        promoted=decision.promote,
-        decision=decision.reasons,
-        test=metrics["model"],
-        intervals=intervals,
-        baselines={k: v for k, v in metrics.items() if k not in ("model", "oracle")},
-        oracle=metrics.get("oracle"),
-        windows=windows,
-        leakage=leakage,
-        tuning=tuning,
-        params=final_params,
-        calibration={"method": calibrator.method, "brier_cross_fitted": cal_scores},
-        seconds=clock,
-        dropped_features=dropped,
-        lineage=dict(data_lineage),
-    )
+        version=version, promoted=decision.promote, decision=decision.reasons, test=metrics["model"],
+        intervals=intervals, baselines=compared, oracle=metrics.get("oracle"), windows=ts.windows, leakage=leakage,
+        tuning=tuning, params=final_params, calibration=calibration, seconds=clock, dropped_features=ts.dropped,
+        lineage=lineage,
+    )  # fmt: skip
     if config.report:
-        from training.report import write_model_report
-
         say("model report")
-        result.report = str(write_model_report(settings, model, result, probabilities, y[test], frame[test], metadata))
+        report = write_model_report(settings, model, result, probabilities, ts.y[test], ts.frame[test], metadata)
+        result.report = str(report)
     return result
 
 

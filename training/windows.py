@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from churn.timeutil import InputError
+from churn.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from churn.errors import InputError
 from churn.telco import CHURN_SPREAD_MONTHS, _invoice_cents, ingest_telco, stable_hash
 from churn.temporal import build_snapshots
-from churn.timeutil import InputError
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import yaml
 
 from harness.homes import prepare_home, settings_env
 from harness.process import ROOT, free_port
-from tests.conftest import make_settings, unique_project
+from harness.settings import make_settings, unique_project
 
 DEPLOYMENTS = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
 BIN = Path(os.environ.get("VIRTUAL_ENV") or (ROOT / ".venv")) / "bin"

@@ -17,7 +17,7 @@ import pytest
 from churn.simulate import SimulationConfig
 from harness.homes import SHOCK_SIM, prepare_home, settings_env
 from harness.process import ROOT
-from tests.conftest import make_settings, redis_available, unique_project
+from harness.settings import make_settings, redis_available, unique_project
 
 pytestmark = [pytest.mark.slow]
 

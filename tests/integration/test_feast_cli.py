@@ -12,8 +12,8 @@ import pytest
 import redis
 
 from churn.offline import write_offline
+from harness.settings import redis_available, unique_project
 from store.config import REPO_DIR
-from tests.conftest import redis_available, unique_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 FEAST = str(Path(sys.executable).with_name("feast"))

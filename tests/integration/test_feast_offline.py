@@ -79,7 +79,7 @@ def test_entity_rows_keep_their_order_and_extra_columns(store, small_snapshots) 
 
 
 def test_duplicate_entity_rows_are_refused(store, small_snapshots) -> None:
-    from churn.timeutil import InputError
+    from churn.errors import InputError
 
     labels = small_snapshots.labels.head(3)
     with pytest.raises(InputError, match="duplicate"):

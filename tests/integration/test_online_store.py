@@ -20,10 +20,11 @@ from churn.offline import write_offline
 from churn.simulate import simulate
 from churn.temporal import build_snapshots
 from churn.timeutil import month_label, month_start, parse_month
+from harness.settings import make_settings, redis_available, unique_project
 from store.feast_store import apply, get_store, quiet_stdout, service_features
 from store.materialize import materialize
 from store.online import read_online
-from tests.conftest import SMALL, make_settings, redis_available, unique_project
+from tests.conftest import SMALL
 
 pytestmark = pytest.mark.integration
 REDIS_DB = 11

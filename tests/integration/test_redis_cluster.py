@@ -15,7 +15,7 @@ import pytest
 
 from churn.offline import read_snapshots, snapshot_months
 from harness.homes import prepare_home, running_server
-from tests.conftest import make_settings, unique_project
+from harness.settings import make_settings, unique_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

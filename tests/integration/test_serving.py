@@ -22,13 +22,15 @@ from churn.offline import read_snapshots
 from churn.prediction_log import read_prediction_log
 from churn.settings import Settings
 from harness.homes import Server, prepare_home, running_server
+from harness.settings import make_settings, redis_available, unique_project
 from serving.engine import Engine, Query
 from store.feast_store import apply, get_store
 from store.materialize import materialize
 from store.online import FeastOnlineReader
 from store.readers import online_reader
-from tests.conftest import make_settings, redis_available, unique_project
+from tests.conftest import documented_band
 from training import registry
+from training.explain import top_factors
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REDIS_DB = 10
@@ -99,7 +101,7 @@ def test_prediction_answers_with_probability_decision_and_freshness(
     assert body["probability"] == pytest.approx(expected, abs=1e-6)
     assert body["customer_id"] == cid and body["what_if"] is False
     assert body["model_version"] == registry.read_pointer(home)["champion"]
-    assert body["risk_band"] in {"low", "medium", "high", "critical"}
+    assert body["risk_band"] == documented_band(body["probability"])
     assert body["feature_timestamp"].startswith(str(customers.loc[cid, "snapshot_month"]))
     d = body["decision"]
     ev = body["probability"] * d["clv"] * d["success_rate"] - d["cost"]
@@ -109,16 +111,17 @@ def test_prediction_answers_with_probability_decision_and_freshness(
     assert len(headers["x-request-id"]) >= 16
 
 
-def test_explain_returns_top_k_factors(server: Server, customers: pd.DataFrame) -> None:
-    status, _, body = server.request(
-        "POST", "/predict_churn", {"customer_id": str(customers.index[1]), "explain": True, "top_k": 4}
-    )
+def test_explain_returns_top_k_factors(server: Server, home: Settings, customers: pd.DataFrame) -> None:
+    cid = str(customers.index[1])
+    status, _, body = server.request("POST", "/predict_churn", {"customer_id": cid, "explain": True, "top_k": 4})
     assert status == 200
-    factors = body["factors"]
-    assert len(factors) == 4
-    magnitudes = [abs(f["contribution"]) for f in factors]
-    assert magnitudes == sorted(magnitudes, reverse=True)
-    assert {f["direction"] for f in factors} <= {"raises risk", "lowers risk"}
+    # the four largest exact TreeSHAP contributions of this customer's stored vector, as computed here
+    model = registry.load_champion(home)
+    expected = top_factors(model, customers.loc[[cid]], top_k=4)[0]
+    assert [f["feature"] for f in body["factors"]] == [f["feature"] for f in expected]
+    for got, want in zip(body["factors"], expected, strict=True):
+        assert got["contribution"] == pytest.approx(want["contribution"], abs=1e-4)
+        assert got["direction"] == ("raises risk" if want["contribution"] > 0 else "lowers risk")
 
 
 def test_what_if_overrides_and_full_vectors(server: Server, customers: pd.DataFrame) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from churn.settings import Settings
 from harness.homes import RedisProcess, Server, prepare_home, running_server
-from tests.conftest import make_settings, unique_project
+from harness.settings import make_settings, unique_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 KEY = "fault-key-0123456789abcdef"

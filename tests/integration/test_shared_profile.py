@@ -15,11 +15,11 @@ import pytest
 
 from churn.offline import read_snapshots, snapshot_months, write_offline
 from churn.temporal import build_snapshots
+from harness.settings import make_settings, redis_available, unique_project
 from store.feast_store import apply, get_store
 from store.materialize import materialize, online_health
 from store.online import read_online
 from store.training_sets import build_training_set
-from tests.conftest import make_settings, redis_available, unique_project
 
 pytestmark = pytest.mark.integration
 REDIS_DB = 8

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from harness.homes import prepare_home
+from harness.settings import make_settings, redis_available, unique_project
 from store.feast_store import apply
 from store.materialize import materialize, online_health
-from tests.conftest import make_settings, redis_available, unique_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REDIS_DB = 7
@@ -37,7 +37,7 @@ def homes(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_spark_batch_scoring_equals_the_single_machine_path(homes) -> None:
-    from batch.scoring import score
+    from batch.jobs import score
     from churn.actions import parse_catalogue
 
     local, spark = homes
@@ -76,7 +76,7 @@ def test_the_spark_engine_materializes_into_redis(homes) -> None:
 
 def test_spark_scoring_refuses_another_profile(homes) -> None:
     from batch.spark_scoring import score_spark
-    from churn.timeutil import InputError
+    from churn.errors import InputError
 
     local, _ = homes
     with pytest.raises(InputError, match="CHURN_PROFILE=spark"):

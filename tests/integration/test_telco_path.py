@@ -21,7 +21,8 @@ import pandas as pd
 import pytest
 
 from harness.process import serving
-from tests.conftest import ROOT, clean_env
+from harness.settings import clean_env
+from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ABSENT = {"num_support_tickets_3m", "num_late_payments_6m"}  # behaviour the IBM file does not record

@@ -14,7 +14,7 @@ import pytest
 
 from harness.homes import SHOCK_SIM, prepare_home, settings_env
 from harness.process import ROOT
-from tests.conftest import make_settings, unique_project
+from harness.settings import make_settings, unique_project
 
 pytestmark = [pytest.mark.slow]
 
@@ -127,7 +127,11 @@ def test_drift_retrains_and_the_gate_decides(shocked) -> None:
     }
     champion = registry.read_pointer(shocked)["champion"]
     assert (champion == response["version"]) == response["promoted"]
-    assert response["decision"]  # the gate says why it promoted or kept the champion
+    # the gate says why: compared with the champion on the same window, with each criterion's verdict
+    assert response["decision"][0].startswith("compared with champion")
+    verdicts = [r for r in response["decision"] if r.startswith(("PR-AUC", "Brier"))]
+    assert len(verdicts) == 2
+    assert response["promoted"] == all(r.endswith(": ok") for r in verdicts)
 
 
 def test_no_drift_trains_nothing(stable) -> None:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from churn.actions import best_actions, load_catalogue, parse_catalogue
-from churn.timeutil import InputError
+from churn.errors import InputError
 
 ONE = {"actions": [{"name": "offer", "cost": 50, "success_rate": 0.4}]}
 

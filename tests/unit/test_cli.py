@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.conftest import clean_env
+from harness.settings import clean_env
 
 
 def churn(home: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn.drift import DriftThresholds, binned_shares, concept_drift, feature_drift, kl_divergence, psi, score_shift
+from churn.drift import binned_shares, concept_drift, feature_drift, kl_divergence, psi, score_shift
+from churn.drift_thresholds import DriftThresholds
 
 
 def test_psi_and_kl_match_a_hand_computation() -> None:

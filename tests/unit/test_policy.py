@@ -8,8 +8,8 @@ import pytest
 
 from churn.actions import load_catalogue
 from churn.economics import default_clv
+from churn.errors import InputError
 from churn.policy import compare_policies, rule_score
-from churn.timeutil import InputError
 
 
 def _population(n: int = 1000) -> pd.DataFrame:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn.timeutil import InputError
+from churn.errors import InputError
 from training.readiness import check_trainable, informative_features
 from training.windows import make_windows
 

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from churn.errors import InputError
 from churn.feature_values import FeatureValueError, check_feature_values
 from churn.prediction_log import FIELDS, make_record, read_prediction_log
 from churn.schema import FEATURE_NAMES
 from churn.temporal import Snapshots
-from churn.timeutil import InputError
 from serving.auth import KeyRing, presented_key
 from serving.prediction_writer import PredictionLogWriter
 from serving.ratelimit import LocalBuckets, retry_after

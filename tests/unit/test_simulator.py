@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from churn.errors import InputError
 from churn.hazard import HazardCoefficients, hazard
 from churn.raw import save_raw
 from churn.simulate import SimulationConfig, simulate
 from churn.temporal import build_snapshots
-from churn.timeutil import InputError
 from tests.conftest import SMALL
 
 

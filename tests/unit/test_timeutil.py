@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from churn.timeutil import InputError, month_index_of_ns, month_label, month_starts_ns, parse_month
+from churn.errors import InputError
+from churn.timeutil import month_index_of_ns, month_label, month_starts_ns, parse_month
 
 
 def test_month_round_trip() -> None:

@@ -1,0 +1,1 @@
+"""BentoML services the serving benchmark compares the platform's service with."""
