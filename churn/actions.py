@@ -66,15 +66,6 @@ class Catalogue:
             out |= a.columns
         return out
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "actions": [
-                {"name": a.name, "cost": a.cost, "success_rate": a.success_rate, "eligible": bool(a.eligible)}
-                for a in self.actions
-            ],
-        }
-
 
 @dataclass
 class Decisions:

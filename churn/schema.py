@@ -1,7 +1,7 @@
 """The single source of column names, types, categories, ranges and the label.
 
-Raw validation, the snapshot builder, the Feast declarations and (later) the
-API's request model all derive from these constants, so that a new data source
+Raw validation, the snapshot builder, the Feast declarations and the API's
+request model all derive from these constants, so that a new data source
 means a mapping onto this schema, not a rewrite.
 """
 
@@ -125,9 +125,6 @@ RAW_TABLES: dict[str, RawTable] = {
     )
 }
 
-# Record types that carry behaviour; a source without them leaves the derived features null.
-BEHAVIOUR_TABLES = ("payments", "tickets")
-
 # --- Features (the offline/online store's columns and the model's inputs) ------------------------------------------
 
 FeatureDtype = Literal["int", "float", "bool", "string"]
@@ -228,10 +225,8 @@ EVENT_TIMESTAMP = "event_timestamp"
 CREATED_TIMESTAMP = "created_timestamp"
 PARTITION = "snapshot_month"
 LABEL = "churned"
-LABEL_DOC = "1 when the customer churned in the month that starts at the snapshot (label window strictly after it)."
 
 SNAPSHOT_COLUMNS: tuple[str, ...] = (ENTITY, EVENT_TIMESTAMP, CREATED_TIMESTAMP, *FEATURE_NAMES)
-LABEL_COLUMNS: tuple[str, ...] = (ENTITY, EVENT_TIMESTAMP, LABEL)
 
 # --- The IBM Telco file -----------------------------------------------------------------------------------------------
 

@@ -43,11 +43,10 @@ from churn.errors import InputError
 from churn.hazard import HazardCoefficients, hazard
 from churn.lineage import lineage
 from churn.raw import RawData
-from churn.schema import ADDON_SERVICES, CONTRACT_TERM_MONTHS, CONTRACTS, GENDERS, PAYMENT_METHODS
+from churn.schema import ADDON_SERVICES, CONTRACT_TERM_MONTHS, CONTRACTS, GENDERS, INTERNET_SERVICES, PAYMENT_METHODS
 from churn.timeutil import month_label, month_starts_ns, parse_month
 
 SCENARIOS = ("stable", "price_shock", "service_outage", "concept_drift")
-INTERNET = ("DSL", "Fiber optic", "No")
 DAY_NS = 86_400 * 10**9
 MAX_INITIAL_TENURE = 72
 OUTAGE_MONTHS = 3
@@ -62,9 +61,6 @@ INTERNET_PRICE = np.array([25.0, 45.0, 0.0])
 ADDON_PRICE = np.array([5.0, 5.0, 5.0, 5.0, 10.0, 10.0])
 CONTRACT_DISCOUNT = np.array([1.0, 0.95, 0.90])
 TERM = np.array([CONTRACT_TERM_MONTHS[c] for c in CONTRACTS])
-
-# Retention offers: probability that the offer saves a customer who would churn.
-OFFER_ACTIONS = ("loyalty_call", "discount", "contract_upgrade")
 
 
 @dataclass(frozen=True)
@@ -283,73 +279,86 @@ def _snapshot_features(state: _State, idx: np.ndarray, m: int) -> dict[str, np.n
     }
 
 
-def simulate(config: SimulationConfig, progress: Callable[[int, int], None] | None = None) -> RawData:
-    """Run the simulation; ``progress(done, total)`` is called once per simulated month."""
-    config.validate()
-    seed = config.seed
-    start = config.start_index
-    end = start + config.months  # the first month not observed
-    loop_start = start - config.burn_in_months
-    prelude = loop_start - MAX_INITIAL_TENURE - 1
-    drift = config.drift_index
-    strength = config.drift_strength
-    base_coef = HazardCoefficients()
-    drifted_coef = base_coef.drifted(strength)
+class _Run:
+    """One simulation in progress: the customers' state, the records written so far, and one step per month."""
 
-    state = _State(capacity=int(config.customers * 1.5) + 16)
-    init_rng = _month_rng(seed, 1 << 30)
-    tenure0 = np.minimum(init_rng.geometric(0.03, size=config.customers) - 1, MAX_INITIAL_TENURE)
-    signup_months = np.sort(loop_start - 1 - tenure0)
-    _new_customers(state, init_rng, config.customers, signup_months)
-    # Initial cohort: state records at signup, written below like every other change.
-    changes, bills, pays, tickets, churns, oracle = (_Records() for _ in range(6))
-    _record_state(changes, state, np.arange(state.n), state.signup_ns[: state.n])
+    def __init__(self, config: SimulationConfig) -> None:
+        self.config = config
+        self.start = config.start_index
+        self.end = self.start + config.months  # the first month not observed
+        self.loop_start = self.start - config.burn_in_months
+        self.prelude = self.loop_start - MAX_INITIAL_TENURE - 1
+        self.drift = config.drift_index
+        self.base_coef = HazardCoefficients()
+        self.drifted_coef = self.base_coef.drifted(config.drift_strength)
+        self.state = _State(capacity=int(config.customers * 1.5) + 16)
+        self.changes, self.bills, self.pays, self.tickets, self.churns, self.oracle = (_Records() for _ in range(6))
+        self.ticket_seq = 0
+        init_rng = _month_rng(config.seed, 1 << 30)
+        tenure0 = np.minimum(init_rng.geometric(0.03, size=config.customers) - 1, MAX_INITIAL_TENURE)
+        _new_customers(self.state, init_rng, config.customers, np.sort(self.loop_start - 1 - tenure0))
+        # Initial cohort: state records at signup, written like every other change.
+        _record_state(self.changes, self.state, np.arange(self.state.n), self.state.signup_ns[: self.state.n])
 
-    total_months = end - prelude
-    ticket_seq = 0
-    for step, m in enumerate(range(prelude, end)):
-        rng = _month_rng(seed, step)
+    def month(self, step: int, m: int) -> None:
+        """Month ``m``: churn at its start, invoices, late payments, tickets, changes, joiners — in that order."""
+        rng = _month_rng(self.config.seed, step)
+        state = self.state
         m_start = int(month_starts_ns(np.array([m]))[0])
         active = np.flatnonzero((state.signup_month[: state.n] < m) & (state.churn_month[: state.n] >= m))
-        # Churn at the start of m, from the snapshot's features.
-        if m >= loop_start and len(active):
-            feats = _snapshot_features(state, active, m)
-            coef = drifted_coef if (config.scenario == "concept_drift" and m >= drift) else base_coef
-            h = hazard(feats, coef)
+        leavers, stayers = self._churn(rng, active, m, m_start)
+        if self.config.scenario == "price_shock" and m == self.drift:
+            state.price_factor[: state.n] *= 1.0 + PRICE_SHOCK * self.config.drift_strength
+        self._invoices(rng, active, m)
+        self._late_payments(rng, active, stayers, m)
+        self._support_tickets(rng, active, stayers, m, m_start)
+        self._service_changes(rng, stayers, m, m_start)
+        if m >= self.loop_start and len(leavers):  # joiners balance leavers from the burn-in on
+            new = _new_customers(state, rng, len(leavers), np.full(len(leavers), m))
+            _record_state(self.changes, state, new, state.signup_ns[new])
+
+    def _churn(self, rng: np.random.Generator, active: np.ndarray, m: int, m_start: int) -> tuple[np.ndarray, ...]:
+        """Churn at the start of m, from the snapshot's features; returns (leavers, stayers)."""
+        if m >= self.loop_start and len(active):
+            feats = _snapshot_features(self.state, active, m)
+            drifted = self.config.scenario == "concept_drift" and m >= self.drift
+            h = hazard(feats, self.drifted_coef if drifted else self.base_coef)
             churned = rng.random(len(active)) < h
-            if m >= start:
-                oracle.add(customer=active, month=np.full(len(active), m), hazard=h)
+            if m >= self.start:
+                self.oracle.add(customer=active, month=np.full(len(active), m), hazard=h)
         else:
             churned = np.zeros(len(active), dtype=bool)
-        leavers = active[churned]
-        stayers = active[~churned]
-        state.churn_month[leavers] = m
+        leavers, stayers = active[churned], active[~churned]
+        self.state.churn_month[leavers] = m
         churn_ns = m_start + rng.integers(DAY_NS // 24, 27 * DAY_NS, size=len(leavers))
-        churns.add(customer=leavers, churned_ns=churn_ns)
+        self.churns.add(customer=leavers, churned_ns=churn_ns)
+        return leavers, stayers
 
-        # Scenario effects from the drift month on.
-        if config.scenario == "price_shock" and m == drift:
-            state.price_factor[: state.n] *= 1.0 + PRICE_SHOCK * strength
+    def _invoices(self, rng: np.random.Generator, active: np.ndarray, m: int) -> None:
+        """Invoices for m, billed in advance at the start of the month, posted a day later."""
+        amount = np.round(_price(self.state, active) * (1.0 + rng.normal(0.0, 0.02, size=len(active))), 2)
+        self.bills.add(customer=active, period=np.full(len(active), m), amount=amount)
+        self.state.bills[active, m % 6] = amount
+        self.state.total[active] += amount
 
-        # Invoices for m, billed in advance at the start of the month, posted a day later.
-        amount = np.round(_price(state, active) * (1.0 + rng.normal(0.0, 0.02, size=len(active))), 2)
-        bills.add(customer=active, period=np.full(len(active), m), amount=amount)
-        state.bills[active, m % 6] = amount
-        state.total[active] += amount
-
-        # Late payments of survivors (due on day 25, known 10 days later: next month).
+    def _late_payments(self, rng: np.random.Generator, active: np.ndarray, stayers: np.ndarray, m: int) -> None:
+        """Late payments of survivors (due on day 25, known 10 days later: next month)."""
+        state = self.state
         p_late = 1.0 / (1.0 + np.exp(-(-3.3 + 0.9 * state.credit[stayers] + 0.5 * (state.payment[stayers] == 0))))
         late = rng.random(len(stayers)) < p_late
-        pays.add(customer=stayers, period=np.full(len(stayers), m), late=late)
+        self.pays.add(customer=stayers, period=np.full(len(stayers), m), late=late)
         state.late[active, m % 6] = False
         state.late[stayers, m % 6] = late
 
-        # Support tickets of survivors.
+    def _support_tickets(
+        self, rng: np.random.Generator, active: np.ndarray, stayers: np.ndarray, m: int, m_start: int
+    ) -> None:
+        """Support tickets of survivors; 10% are entered 10-40 days late."""
+        state = self.state
         rate = 0.07 * np.exp(0.5 * state.satisfaction[stayers]) * np.where(state.internet[stayers] == 1, 1.5, 1.0)
-        if config.scenario == "service_outage" and drift <= m < drift + OUTAGE_MONTHS:
-            rate = rate + np.where(state.internet[stayers] == 1, OUTAGE_TICKETS * strength, 0.0)
-        n_tickets = rng.poisson(rate)
-        owners = np.repeat(stayers, n_tickets)
+        if self.config.scenario == "service_outage" and self.drift <= m < self.drift + OUTAGE_MONTHS:
+            rate = rate + np.where(state.internet[stayers] == 1, OUTAGE_TICKETS * self.config.drift_strength, 0.0)
+        owners = np.repeat(stayers, rng.poisson(rate))
         opened = m_start + rng.integers(0, 28 * DAY_NS, size=len(owners))
         lag = np.where(
             rng.random(len(owners)) < 0.9,
@@ -360,12 +369,13 @@ def simulate(config: SimulationConfig, progress: Callable[[int, int], None] | No
         known_month = known.astype("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
         state.tickets[active, m % 4, :] = 0
         np.add.at(state.tickets, (owners, np.full(len(owners), m % 4), known_month - m), 1)
-        tickets.add(
-            customer=owners, ticket=np.arange(ticket_seq, ticket_seq + len(owners)), opened_ns=opened, known_ns=known
-        )
-        ticket_seq += len(owners)
+        seq = np.arange(self.ticket_seq, self.ticket_seq + len(owners))
+        self.tickets.add(customer=owners, ticket=seq, opened_ns=opened, known_ns=known)
+        self.ticket_seq += len(owners)
 
-        # Service, contract and payment changes of survivors (effective by day 24, known within 3 days).
+    def _service_changes(self, rng: np.random.Generator, stayers: np.ndarray, m: int, m_start: int) -> None:
+        """Service, contract and payment changes of survivors (effective by day 24, known within 3 days)."""
+        state = self.state
         u = rng.random(len(stayers))
         pick_addon = rng.integers(0, len(ADDON_SERVICES), size=len(stayers))
         pick_payment = rng.integers(0, 4, size=len(stayers))
@@ -389,16 +399,19 @@ def simulate(config: SimulationConfig, progress: Callable[[int, int], None] | No
         state.addons[who[tg], pick_addon[changed][tg]] ^= True
         state.payment[who[pc]] = pick_payment[changed][pc]
         contract_start_ns = np.where(up | lp, effective, 0)
-        _record_state(changes, state, who, effective, effective + known_lag, contract_start_ns)
+        _record_state(self.changes, state, who, effective, effective + known_lag, contract_start_ns)
 
-        # Joiners balance leavers from the burn-in on.
-        if m >= loop_start and len(leavers):
-            new = _new_customers(state, rng, len(leavers), np.full(len(leavers), m))
-            _record_state(changes, state, new, state.signup_ns[new])
+
+def simulate(config: SimulationConfig, progress: Callable[[int, int], None] | None = None) -> RawData:
+    """Run the simulation; ``progress(done, total)`` is called once per simulated month."""
+    config.validate()
+    run = _Run(config)
+    total_months = run.end - run.prelude
+    for step, m in enumerate(range(run.prelude, run.end)):
+        run.month(step, m)
         if progress is not None:
             progress(step + 1, total_months)
-
-    return _assemble(config, state, changes, bills, pays, tickets, churns, oracle, start, end)
+    return _assemble(run)
 
 
 def _record_state(
@@ -440,21 +453,9 @@ def _months(index: np.ndarray) -> pd.Categorical:
     return pd.Categorical.from_codes(np.asarray(index - lo, dtype=np.int32), categories=labels)
 
 
-def _assemble(
-    config: SimulationConfig,
-    state: _State,
-    changes: _Records,
-    bills: _Records,
-    pays: _Records,
-    tickets: _Records,
-    churns: _Records,
-    oracle: _Records,
-    start: int,
-    end: int,
-) -> RawData:
+def _customers_frame(state: _State, ids: np.ndarray) -> pd.DataFrame:
     n = state.n
-    ids = np.array([f"C{i:07d}" for i in range(n)], dtype=object)
-    customers = pd.DataFrame(
+    return pd.DataFrame(
         {
             "customer_id": _ids(np.arange(n), ids),
             "signup_at": _ts(state.signup_ns[:n]),
@@ -465,37 +466,46 @@ def _assemble(
             "dependents": state.dependents[:n],
         }
     )
-    ch = changes.frame()
-    # A change that does not touch the contract keeps the contract's own start.
+
+
+def _contract_starts(ch: dict[str, np.ndarray], signup_ns: np.ndarray) -> np.ndarray:
+    """Each change's contract start: a change that does not touch the contract keeps the contract's own start."""
     cs = ch["contract_start_ns"].copy()
     order = np.lexsort((ch["effective_ns"], ch["customer"]))
     cs_sorted = cs[order]
     cust_sorted = ch["customer"][order]
     first = np.r_[True, cust_sorted[1:] != cust_sorted[:-1]]
-    cs_sorted[first & (cs_sorted == 0)] = state.signup_ns[cust_sorted[first & (cs_sorted == 0)]]
+    cs_sorted[first & (cs_sorted == 0)] = signup_ns[cust_sorted[first & (cs_sorted == 0)]]
     # forward-fill the last non-zero contract start within each customer
     pos = np.where(cs_sorted != 0, np.arange(len(cs_sorted)), 0)
     np.maximum.accumulate(pos, out=pos)
-    cs_sorted = cs_sorted[pos]
-    cs[order] = cs_sorted
-    service_changes = pd.DataFrame(
+    cs[order] = cs_sorted[pos]
+    return cs
+
+
+def _service_changes_frame(changes: _Records, state: _State, ids: np.ndarray) -> pd.DataFrame:
+    ch = changes.frame()
+    return pd.DataFrame(
         {
             "customer_id": _ids(ch["customer"], ids),
             "effective_at": _ts(ch["effective_ns"]),
             "known_at": _ts(ch["known_ns"]),
             "contract": pd.Categorical.from_codes(ch["contract"], categories=list(CONTRACTS)),
-            "contract_start": _ts(cs),
+            "contract_start": _ts(_contract_starts(ch, state.signup_ns)),
             "phone_service": ch["phone"],
             "multiple_lines": ch["multi"],
-            "internet_service": pd.Categorical.from_codes(ch["internet"], categories=list(INTERNET)),
+            "internet_service": pd.Categorical.from_codes(ch["internet"], categories=list(INTERNET_SERVICES)),
             **{name: ch["addons"][:, i] for i, name in enumerate(ADDON_SERVICES)},
             "payment_method": pd.Categorical.from_codes(ch["payment"], categories=list(PAYMENT_METHODS)),
             "paperless_billing": ch["paperless"],
         }
     ).sort_values(["customer_id", "effective_at"], kind="stable", ignore_index=True)
+
+
+def _billing_frame(bills: _Records, ids: np.ndarray) -> pd.DataFrame:
     b = bills.frame()
     period_start = month_starts_ns(b["period"])
-    billing = pd.DataFrame(
+    return pd.DataFrame(
         {
             "customer_id": _ids(b["customer"], ids),
             "period_month": _months(b["period"]),
@@ -504,9 +514,12 @@ def _assemble(
             "amount": b["amount"],
         }
     )
+
+
+def _payments_frame(pays: _Records, ids: np.ndarray) -> pd.DataFrame:
     p = pays.frame()
     due = month_starts_ns(p["period"]) + 24 * DAY_NS
-    payments = pd.DataFrame(
+    return pd.DataFrame(
         {
             "customer_id": _ids(p["customer"], ids),
             "period_month": _months(p["period"]),
@@ -515,8 +528,11 @@ def _assemble(
             "paid_late": p["late"],
         }
     )
+
+
+def _tickets_frame(tickets: _Records, ids: np.ndarray) -> pd.DataFrame:
     t = tickets.frame()
-    ticket_frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "customer_id": _ids(t["customer"], ids),
             "ticket_id": pd.Series([f"T{i:09d}" for i in t["ticket"]], dtype=object),
@@ -524,44 +540,44 @@ def _assemble(
             "known_at": _ts(t["known_ns"]),
         }
     )
+
+
+def _churn_frame(churns: _Records, ids: np.ndarray) -> pd.DataFrame:
     c = churns.frame()
-    churn_events = pd.DataFrame(
-        {
-            "customer_id": _ids(c["customer"], ids),
-            "churned_at": _ts(c["churned_ns"]),
-            "known_at": _ts(c["churned_ns"]),
-        }
+    return pd.DataFrame(
+        {"customer_id": _ids(c["customer"], ids), "churned_at": _ts(c["churned_ns"]), "known_at": _ts(c["churned_ns"])}
     ).sort_values("customer_id", kind="stable", ignore_index=True)
-    o = oracle.frame()
-    oracle_frame = pd.DataFrame(
-        {
-            "customer_id": _ids(o["customer"], ids),
-            "snapshot_month": _months(o["month"]),
-            "hazard": o["hazard"],
-        }
+
+
+def _assemble(run: _Run) -> RawData:
+    """The raw tables, the oracle, the offer responses and the manifest of a finished run."""
+    config, state = run.config, run.state
+    ids = np.array([f"C{i:07d}" for i in range(state.n)], dtype=object)
+    o = run.oracle.frame()
+    oracle = pd.DataFrame(
+        {"customer_id": _ids(o["customer"], ids), "snapshot_month": _months(o["month"]), "hazard": o["hazard"]}
     )
-    offers = _offer_response(config, state, ids)
     manifest = {
         "source": "simulator",
         "lineage": lineage("simulator", **asdict(config)),
-        "first_snapshot_month": month_label(start),
-        "last_snapshot_month": month_label(end),
+        "first_snapshot_month": month_label(run.start),
+        "last_snapshot_month": month_label(run.end),
         "behaviour_tables": ["payments", "tickets"],
         "simulation": {**asdict(config), "drift_start": month_label(config.drift_index)},
         "hazard": asdict(HazardCoefficients()),
     }
     return RawData(
         tables={
-            "customers": customers,
-            "service_changes": service_changes,
-            "billing": billing,
-            "payments": payments,
-            "tickets": ticket_frame,
-            "churn_events": churn_events,
+            "customers": _customers_frame(state, ids),
+            "service_changes": _service_changes_frame(run.changes, state, ids),
+            "billing": _billing_frame(run.bills, ids),
+            "payments": _payments_frame(run.pays, ids),
+            "tickets": _tickets_frame(run.tickets, ids),
+            "churn_events": _churn_frame(run.churns, ids),
         },
         manifest=manifest,
-        oracle=oracle_frame,
-        offers=offers,
+        oracle=oracle,
+        offers=_offer_response(config, state, ids),
     )
 
 

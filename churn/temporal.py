@@ -134,13 +134,23 @@ def high_value(monthly_charges: np.ndarray) -> np.ndarray:
     return np.nan_to_num(values, nan=-np.inf) >= np.quantile(valid, 0.75)
 
 
-def build_snapshots(raw: RawData, progress: Callable[[str], None] | None = None) -> Snapshots:
-    """Every active customer at every month start in the raw data's snapshot range, with labels."""
+@dataclass
+class _Build:
+    """What every feature group of one build shares: the customers, the snapshot grid, the month range."""
 
-    def step(name: str) -> None:
-        if progress is not None:
-            progress(name)
+    ids: pd.Index
+    grid: _Grid
+    first: int
+    last: int
+    signup_ns: np.ndarray
+    churn_at: np.ndarray  # when each customer left (int64 max: never)
 
+    def codes(self, table: pd.DataFrame, name: str) -> np.ndarray:
+        return _codes(table["customer_id"], self.ids, name)
+
+
+def _population(raw: RawData) -> _Build:
+    """Who is active at which month start: signed up (and known) before T, and no churn known before T."""
     first = parse_month(raw.first_snapshot_month, field="manifest.first_snapshot_month")
     last = parse_month(raw.last_snapshot_month, field="manifest.last_snapshot_month")
     customers = raw.tables.get("customers")
@@ -149,38 +159,32 @@ def build_snapshots(raw: RawData, progress: Callable[[str], None] | None = None)
     ids = pd.Index(customers["customer_id"].astype(str))
     if ids.has_duplicates:
         raise InputError("customers.customer_id: duplicate ids")
-    n_cust = len(ids)
     signup_ns = utc_ns(customers["signup_at"])
     signup_known_ns = np.maximum(signup_ns, utc_ns(customers["known_at"]))
-
+    never = np.iinfo(np.int64).max
+    churn_known = np.full(len(ids), never)
+    churn_at = np.full(len(ids), never)
     churn = raw.tables.get("churn_events")
-    churn_known = np.full(n_cust, np.iinfo(np.int64).max)
-    churn_at = np.full(n_cust, np.iinfo(np.int64).max)
     if churn is not None and len(churn):
         cc = _codes(churn["customer_id"], ids, "churn_events")
         np.minimum.at(churn_known, cc, utc_ns(churn["known_at"]))
         np.minimum.at(churn_at, cc, utc_ns(churn["churned_at"]))
-
-    # Active at T: signed up (and known) before T, and no churn known before T.
     t0 = np.maximum(month_index_of_ns(signup_known_ns) + 1, first)
-    has_churn = churn_known < np.iinfo(np.int64).max
-    t1 = np.where(has_churn, month_index_of_ns(np.where(has_churn, churn_known, 0)), last)
-    t1 = np.minimum(t1, last)
-    grid = _Grid(t0, t1)
-    c, t = grid.cust, grid.t
-    step("grid")
+    has_churn = churn_known < never
+    t1 = np.minimum(np.where(has_churn, month_index_of_ns(np.where(has_churn, churn_known, 0)), last), last)
+    return _Build(ids, _Grid(t0, t1), first, last, signup_ns, churn_at)
 
-    out: dict[str, np.ndarray] = {}
-    out["tenure_months"] = _whole_months(signup_ns[c], t)
 
-    # Service state: the latest change (by effective time, then knowledge time) known before T.
+def _state_features(b: _Build, raw: RawData) -> dict[str, np.ndarray]:
+    """Tenure, contract, services, payment and demographics: the latest service state known before T."""
+    c, t = b.grid.cust, b.grid.t
+    out: dict[str, np.ndarray] = {"tenure_months": _whole_months(b.signup_ns[c], t)}
     sc = raw.tables["service_changes"]
-    sc_c = _codes(sc["customer_id"], ids, "service_changes")
     eff, known = utc_ns(sc["effective_at"]), utc_ns(sc["known_at"])
     avail = np.maximum(month_index_of_ns(eff), month_index_of_ns(known)) + 1
-    rec = grid.latest(sc_c, avail, (eff, known))
+    rec = b.grid.latest(b.codes(sc, "service_changes"), avail, (eff, known))
     if (rec < 0).any():
-        bad = ids[c[rec < 0][0]]
+        bad = b.ids[c[rec < 0][0]]
         raise InputError(f"service_changes: customer {bad!r} has no service state known before a snapshot")
 
     def state(col: str) -> np.ndarray:
@@ -204,25 +208,30 @@ def build_snapshots(raw: RawData, progress: Callable[[str], None] | None = None)
     out["has_fiber_optic"] = internet == "Fiber optic"
     out["payment_method"] = state("payment_method").astype(str)
     out["paperless_billing"] = state("paperless_billing").astype(bool)
+    customers = raw.tables["customers"]
     out["gender"] = customers["gender"].astype(str).to_numpy()[c]
     for name in ("senior_citizen", "partner", "dependents"):
         out[name] = customers[name].to_numpy(dtype=bool)[c]
-    step("state")
+    return out
 
-    # Invoices: period p known at K contributes to snapshots T in [max(p + 1, K), ...].
+
+def _billing_features(b: _Build, raw: RawData) -> dict[str, np.ndarray]:
+    """Invoices: period p known at K contributes to snapshots T in [max(p + 1, K), ...]; money in integer cents."""
+    grid = b.grid
     bills = raw.tables["billing"]
-    b_c = _codes(bills["customer_id"], ids, "billing")
+    b_c = b.codes(bills, "billing")
     p = _period_index(bills["period_month"])
     b_known = utc_ns(bills["known_at"])
     lo = np.maximum(p + 1, month_index_of_ns(b_known) + 1)
     cents = np.rint(bills["amount"].to_numpy(dtype=np.float64) * 100).astype(np.int64)
+    out: dict[str, np.ndarray] = {}
     last_bill = grid.latest(b_c, lo, (p, b_known))
     out["monthly_charges"] = np.where(last_bill >= 0, cents[np.maximum(last_bill, 0)] / 100.0, np.nan)
     n3 = grid.range_sum(b_c, lo, p + 3)
     s3 = grid.range_sum(b_c, lo, p + 3, cents)
     with np.errstate(invalid="ignore", divide="ignore"):
         out["avg_monthly_charges_3m"] = np.where(n3 > 0, s3 / np.maximum(n3, 1) / 100.0, np.nan)
-    x = p - first  # small integers keep every sum exact
+    x = p - b.first  # small integers keep every sum exact
     n6 = grid.range_sum(b_c, lo, p + 6)
     sx = grid.range_sum(b_c, lo, p + 6, x)
     sxx = grid.range_sum(b_c, lo, p + 6, x * x)
@@ -232,48 +241,50 @@ def build_snapshots(raw: RawData, progress: Callable[[str], None] | None = None)
     with np.errstate(invalid="ignore", divide="ignore"):
         slope = (n6 * sxy - sx * sy) / np.where(denom > 0, denom, 1) / 100.0
     out["charges_trend_6m"] = np.where((n6 >= 2) & (denom > 0), slope, np.nan)
-    out["total_charges_to_date"] = grid.range_sum(b_c, lo, np.full_like(lo, last), cents) / 100.0
-    step("billing")
-
+    out["total_charges_to_date"] = grid.range_sum(b_c, lo, np.full_like(lo, b.last), cents) / 100.0
     # High value: top 25% of monthly charges among customers active at the same T.
     high = np.zeros(grid.n, dtype=bool)
-    mc = out["monthly_charges"]
-    order = np.argsort(t, kind="stable")
-    bounds = np.flatnonzero(np.diff(t[order])) + 1
-    for rows in np.split(order, bounds):
-        high[rows] = high_value(mc[rows])
+    order = np.argsort(grid.t, kind="stable")
+    for rows in np.split(order, np.flatnonzero(np.diff(grid.t[order])) + 1):
+        high[rows] = high_value(out["monthly_charges"][rows])
     out["is_high_value"] = high
+    return out
 
-    # Behaviour: null where the source does not record it.
+
+def _behaviour_features(b: _Build, raw: RawData) -> dict[str, np.ndarray]:
+    """Tickets and late payments known before T; null where the source does not record them."""
+    grid = b.grid
+    out: dict[str, np.ndarray] = {}
     if "tickets" in raw.behaviour_tables and "tickets" in raw.tables:
         tk = raw.tables["tickets"]
-        tk_c = _codes(tk["customer_id"], ids, "tickets")
         opened = month_index_of_ns(utc_ns(tk["opened_at"]))
-        tlo = np.maximum(opened + 1, month_index_of_ns(utc_ns(tk["known_at"])) + 1)
-        out["num_support_tickets_3m"] = grid.range_sum(tk_c, tlo, opened + 3).astype(float)
+        lo = np.maximum(opened + 1, month_index_of_ns(utc_ns(tk["known_at"])) + 1)
+        out["num_support_tickets_3m"] = grid.range_sum(b.codes(tk, "tickets"), lo, opened + 3).astype(float)
     else:
         out["num_support_tickets_3m"] = np.full(grid.n, np.nan)
     if "payments" in raw.behaviour_tables and "payments" in raw.tables:
         pay = raw.tables["payments"]
-        late_rows = pay["paid_late"].to_numpy(dtype=bool)
-        pay = pay[late_rows]
-        pc = _codes(pay["customer_id"], ids, "payments")
+        pay = pay[pay["paid_late"].to_numpy(dtype=bool)]
         pp = _period_index(pay["period_month"])
-        plo = np.maximum(pp + 1, month_index_of_ns(utc_ns(pay["known_at"])) + 1)
-        out["num_late_payments_6m"] = grid.range_sum(pc, plo, pp + 6).astype(float)
+        lo = np.maximum(pp + 1, month_index_of_ns(utc_ns(pay["known_at"])) + 1)
+        out["num_late_payments_6m"] = grid.range_sum(b.codes(pay, "payments"), lo, pp + 6).astype(float)
     else:
         out["num_late_payments_6m"] = np.full(grid.n, np.nan)
-    step("behaviour")
+    return out
 
+
+def _frames(b: _Build, out: dict[str, np.ndarray]) -> Snapshots:
+    """The snapshot rows (typed, sorted by month then customer) and the labels of the months already observed."""
+    c, t = b.grid.cust, b.grid.t
     event_ts = pd.to_datetime(month_starts_ns(t), utc=True)
-    month_labels = np.array([month_label(i) for i in range(first, last + 1)], dtype=object)
+    month_labels = np.array([month_label(i) for i in range(b.first, b.last + 1)], dtype=object)
     features = pd.DataFrame(
         {
-            ENTITY: ids.to_numpy()[c],
+            ENTITY: b.ids.to_numpy()[c],
             EVENT_TIMESTAMP: event_ts,
             CREATED_TIMESTAMP: event_ts,
             **{name: out[name] for name in FEATURE_NAMES},
-            PARTITION: month_labels[t - first],
+            PARTITION: month_labels[t - b.first],
         }
     )
     for name in ("num_support_tickets_3m", "num_late_payments_6m"):
@@ -281,16 +292,29 @@ def build_snapshots(raw: RawData, progress: Callable[[str], None] | None = None)
     for name in ("tenure_months", "contract_remaining_months", "num_services_total"):
         features[name] = features[name].astype("int64")
     features = features.sort_values([PARTITION, ENTITY], kind="stable", ignore_index=True)
-
     # Labels: churn before the end of the month that starts at T; only months fully observed.
-    labelled = t < last
-    next_start = month_starts_ns(t + 1)
+    labelled = t < b.last
     labels = pd.DataFrame(
         {
-            ENTITY: ids.to_numpy()[c[labelled]],
+            ENTITY: b.ids.to_numpy()[c[labelled]],
             EVENT_TIMESTAMP: event_ts[labelled],
-            LABEL: (churn_at[c] < next_start)[labelled].astype(np.int8),
+            LABEL: (b.churn_at[c] < month_starts_ns(t + 1))[labelled].astype(np.int8),
         }
     ).sort_values([EVENT_TIMESTAMP, ENTITY], kind="stable", ignore_index=True)
-    step("labels")
     return Snapshots(features=features, labels=labels)
+
+
+def build_snapshots(raw: RawData, progress: Callable[[str], None] | None = None) -> Snapshots:
+    """Every active customer at every month start in the raw data's snapshot range, with labels."""
+    say = progress or (lambda _name: None)
+    b = _population(raw)
+    say("grid")
+    out = _state_features(b, raw)
+    say("state")
+    out.update(_billing_features(b, raw))
+    say("billing")
+    out.update(_behaviour_features(b, raw))
+    say("behaviour")
+    snapshots = _frames(b, out)
+    say("labels")
+    return snapshots

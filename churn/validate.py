@@ -72,58 +72,51 @@ def _contract_examples(cases: pd.DataFrame, n: int = 5) -> list[dict[str, Any]]:
     return out
 
 
-def validate_temporal_consistency(
-    features: pd.DataFrame, labels: pd.DataFrame, raw: RawData, sample_customers: int = 30, seed: int = 0
-) -> ValidationReport:
-    """Every check the offline store must pass; the report lists each with its violations.
-
-    The last check recomputes a seeded sample of customers with the slow
-    reference builder, which filters raw data on ``known_at < T`` explicitly:
-    any feature that used data from after its snapshot shows up there.
-    """
-    checks: list[Check] = []
-
+def _contract(name: str, schema: Any, frame: pd.DataFrame) -> Check:
     try:
-        snapshot_schema().validate(features[[c for c in features.columns if c != PARTITION]], lazy=True)
-        checks.append(Check("contract: snapshot columns, types, categories, ranges", 0))
+        schema.validate(frame, lazy=True)
+        return Check(name, 0)
     except pandera.errors.SchemaErrors as err:
-        cases = err.failure_cases
-        checks.append(
-            Check("contract: snapshot columns, types, categories, ranges", len(cases), _contract_examples(cases))
-        )
-    try:
-        label_schema().validate(labels, lazy=True)
-        checks.append(Check("contract: label columns and values", 0))
-    except pandera.errors.SchemaErrors as err:
-        cases = err.failure_cases
-        checks.append(Check("contract: label columns and values", len(cases), _contract_examples(cases)))
+        return Check(name, len(err.failure_cases), _contract_examples(err.failure_cases))
 
+
+@dataclass
+class _Customers:
+    """The raw customers the checks compare snapshots with: ids, signups, and churn (when it happened, known)."""
+
+    ids: pd.Index
+    signup_ns: np.ndarray
+    churn_at: np.ndarray
+    churn_known: np.ndarray
+
+    @classmethod
+    def of(cls, raw: RawData) -> _Customers:
+        customers = raw.tables["customers"]
+        ids = pd.Index(customers[ENTITY].astype(str))
+        churn = raw.tables.get("churn_events", pd.DataFrame(columns=[ENTITY, "churned_at", "known_at"]))
+        churn_known = np.full(len(ids), np.iinfo(np.int64).max)
+        churn_at = np.full(len(ids), np.iinfo(np.int64).max)
+        if len(churn):
+            cpos = ids.get_indexer(churn[ENTITY].astype(str))
+            np.minimum.at(churn_known, cpos, utc_ns(churn["known_at"]))
+            np.minimum.at(churn_at, cpos, utc_ns(churn["churned_at"]))
+        return cls(ids, utc_ns(customers["signup_at"]), churn_at, churn_known)
+
+    def positions(self, ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """(position of each id among the customers (0 where unknown), which ids are unknown)."""
+        pos = self.ids.get_indexer(ids.astype(str))
+        return np.where(pos < 0, 0, pos), pos < 0
+
+
+def _row_checks(features: pd.DataFrame, who: _Customers) -> list[Check]:
+    """One row per customer-month, known customers, nothing after churn or before signup, tenure by the calendar."""
     dup = features[features.duplicated([ENTITY, EVENT_TIMESTAMP], keep=False)]
-    checks.append(Check("one row per customer-month", len(dup), _examples(dup[[ENTITY, EVENT_TIMESTAMP]])))
-
     snap_ns = utc_ns(features[EVENT_TIMESTAMP])
     snap_month = month_index_of_ns(snap_ns)
-    customers = raw.tables["customers"]
-    ids = pd.Index(customers[ENTITY].astype(str))
-    pos = ids.get_indexer(features[ENTITY])
-    unknown = features[pos < 0]
-    checks.append(Check("every snapshot's customer exists in raw data", len(unknown), _examples(unknown[[ENTITY]])))
-    pos = np.where(pos < 0, 0, pos)
-
-    churn = raw.tables.get("churn_events", pd.DataFrame(columns=[ENTITY, "churned_at", "known_at"]))
-    churn_known = np.full(len(ids), np.iinfo(np.int64).max)
-    churn_at = np.full(len(ids), np.iinfo(np.int64).max)
-    if len(churn):
-        cpos = ids.get_indexer(churn[ENTITY].astype(str))
-        np.minimum.at(churn_known, cpos, utc_ns(churn["known_at"]))
-        np.minimum.at(churn_at, cpos, utc_ns(churn["churned_at"]))
-    after = features[churn_known[pos] < snap_ns]
-    checks.append(Check("no snapshot after a known churn", len(after), _examples(after[[ENTITY, EVENT_TIMESTAMP]])))
-
-    signup_ns = utc_ns(customers["signup_at"])[pos]
+    pos, unknown = who.positions(features[ENTITY])
+    after = features[who.churn_known[pos] < snap_ns]
+    signup_ns = who.signup_ns[pos]
     before = features[signup_ns >= snap_ns]
-    checks.append(Check("no snapshot before signup", len(before), _examples(before[[ENTITY, EVENT_TIMESTAMP]])))
-
     signup_month = month_index_of_ns(signup_ns)
     exact = signup_ns == (signup_month.astype("datetime64[M]").astype("datetime64[ns]").astype(np.int64))
     expected_tenure = snap_month - signup_month - np.where(exact, 0, 1)
@@ -131,37 +124,42 @@ def validate_temporal_consistency(
     ordered = features.assign(_m=snap_month).sort_values([ENTITY, "_m"])
     step = ordered.groupby(ENTITY, sort=False)[["tenure_months", "_m"]].diff().dropna()
     jumps = int((step["tenure_months"] != step["_m"]).sum())
-    checks.append(
+    keys = [ENTITY, EVENT_TIMESTAMP]
+    return [
+        Check("one row per customer-month", len(dup), _examples(dup[keys])),
+        Check(
+            "every snapshot's customer exists in raw data", int(unknown.sum()), _examples(features[unknown][[ENTITY]])
+        ),
+        Check("no snapshot after a known churn", len(after), _examples(after[keys])),
+        Check("no snapshot before signup", len(before), _examples(before[keys])),
         Check(
             "tenure = whole months since signup, +1 per month",
             len(bad_tenure) + jumps,
-            _examples(bad_tenure[[ENTITY, EVENT_TIMESTAMP, "tenure_months"]]),
-        )
-    )
+            _examples(bad_tenure[[*keys, "tenure_months"]]),
+        ),
+    ]
 
-    # Labels: each belongs to a snapshot, comes from a fully observed month, and describes the month after T.
+
+def _label_check(features: pd.DataFrame, labels: pd.DataFrame, who: _Customers, last_month: str) -> Check:
+    """Each label belongs to a snapshot, comes from a fully observed month, and describes the month after T."""
     keys = features[[ENTITY, EVENT_TIMESTAMP]].assign(_snap=True)
-    joined = labels.merge(keys, on=[ENTITY, EVENT_TIMESTAMP], how="left")
-    orphan = joined[joined["_snap"].isna()]
+    orphan = labels.merge(keys, on=[ENTITY, EVENT_TIMESTAMP], how="left").query("_snap.isna()")
     label_ns = utc_ns(labels[EVENT_TIMESTAMP])
     label_month = month_index_of_ns(label_ns)
-    last = int(pd.Period(raw.last_snapshot_month, "M").ordinal)
-    unobserved = labels[label_month >= last]
-    lpos = ids.get_indexer(labels[ENTITY].astype(str))
-    lpos = np.where(lpos < 0, 0, lpos)
+    unobserved = labels[label_month >= int(pd.Period(last_month, "M").ordinal)]
+    lpos, _ = who.positions(labels[ENTITY])
     next_start = (label_month + 1).astype("datetime64[M]").astype("datetime64[ns]").astype(np.int64)
-    should = churn_at[lpos] < next_start
-    wrong = labels[labels[LABEL].to_numpy().astype(bool) != should]
-    leaked = labels[(labels[LABEL].to_numpy() == 1) & (churn_known[lpos] < label_ns)]
-    checks.append(
-        Check(
-            "labels: one per snapshot, fully observed month, window strictly after the snapshot",
-            len(orphan) + len(unobserved) + len(wrong) + len(leaked),
-            _examples(pd.concat([orphan[[ENTITY, EVENT_TIMESTAMP]], wrong[[ENTITY, EVENT_TIMESTAMP]]])),
-        )
+    wrong = labels[labels[LABEL].to_numpy().astype(bool) != (who.churn_at[lpos] < next_start)]
+    leaked = labels[(labels[LABEL].to_numpy() == 1) & (who.churn_known[lpos] < label_ns)]
+    return Check(
+        "labels: one per snapshot, fully observed month, window strictly after the snapshot",
+        len(orphan) + len(unobserved) + len(wrong) + len(leaked),
+        _examples(pd.concat([orphan[[ENTITY, EVENT_TIMESTAMP]], wrong[[ENTITY, EVENT_TIMESTAMP]]])),
     )
 
-    # Features from data known strictly before T: recompute a sample with the reference builder.
+
+def _reference_check(features: pd.DataFrame, raw: RawData, sample_customers: int, seed: int) -> Check:
+    """Recompute a seeded sample of customers with the slow reference builder and compare value by value."""
     all_ids = np.sort(features[ENTITY].unique())
     rng = np.random.default_rng(seed)
     sample = list(rng.choice(all_ids, size=min(sample_customers, len(all_ids)), replace=False)) if len(all_ids) else []
@@ -186,11 +184,29 @@ def validate_temporal_consistency(
                 n_bad += int(diff.sum())
                 first = common[np.flatnonzero(diff)[0]]
                 mismatches.append({"feature": name, "customer": first[0], "month": first[1]})
-    checks.append(
-        Check(
-            f"features use only data known strictly before the snapshot ({len(sample)} customers recomputed)",
-            n_bad,
-            mismatches[:5],
-        )
+    return Check(
+        f"features use only data known strictly before the snapshot ({len(sample)} customers recomputed)",
+        n_bad,
+        mismatches[:5],
     )
+
+
+def validate_temporal_consistency(
+    features: pd.DataFrame, labels: pd.DataFrame, raw: RawData, sample_customers: int = 30, seed: int = 0
+) -> ValidationReport:
+    """Every check the offline store must pass; the report lists each with its violations.
+
+    The last check recomputes a seeded sample of customers with the slow
+    reference builder, which filters raw data on ``known_at < T`` explicitly:
+    any feature that used data from after its snapshot shows up there.
+    """
+    who = _Customers.of(raw)
+    checks = [
+        _contract("contract: snapshot columns, types, categories, ranges", snapshot_schema(),
+                  features[[c for c in features.columns if c != PARTITION]]),
+        _contract("contract: label columns and values", label_schema(), labels),
+        *_row_checks(features, who),
+        _label_check(features, labels, who, raw.last_snapshot_month),
+        _reference_check(features, raw, sample_customers, seed),
+    ]  # fmt: skip
     return ValidationReport(checks=checks, snapshots=len(features), labels=len(labels))

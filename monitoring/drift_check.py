@@ -248,8 +248,12 @@ def _evidently(
     # Evidently refuses a column empty in either window; ours judge those (a feature that stopped arriving)
     features = [f for f in features if ref[f].notna().any() and cur[f].notna().any()]
     columns = [*features, "probability"]
-    r = ref[features].assign(probability=ref_p)
-    c = cur[features].assign(probability=cur_p)
+
+    def plain(frame: pd.DataFrame) -> pd.DataFrame:  # Evidently knows numpy dtypes, not pandas' nullable Int64
+        return frame.astype({name: "float64" for name in features if isinstance(frame[name].dtype, pd.Int64Dtype)})
+
+    r = plain(ref[features]).assign(probability=ref_p)
+    c = plain(cur[features]).assign(probability=cur_p)
     if len(c) > REPORT_SAMPLE:
         c = c.sample(REPORT_SAMPLE, random_state=0)
     if len(r) > REPORT_SAMPLE:

@@ -165,8 +165,6 @@ class Engine:
         Raises StoreUnavailable (→ 503) and FeatureValueError (→ 422).
         """
         live = self.live  # one model for the whole request, whatever a reload does meanwhile
-        model = live.model
-        names = model.features
         # a what-if may set any feature of the service, including ones this model left out (no information in
         # its training window); the model reads the ones it uses
         overrides = [
@@ -174,58 +172,24 @@ class Engine:
             for q in queries
         ]
         rows = self._read(live.reader, [q.customer_id for q in queries])
-        vectors: list[dict[str, Any]] = []
-        stamps: list[float | None] = []
-        slots: list[int] = []
-        out: list[dict[str, Any]] = []
-        for i, (q, row, extra) in enumerate(zip(queries, rows, overrides, strict=True)):
-            if row is None:
-                missing = [n for n in names if n not in (extra or {})]
-                if missing:
-                    hint = (
-                        f"; a what-if for an unknown customer needs all {len(names)} features (missing: {missing})"
-                        if extra
-                        else ""
-                    )
-                    out.append(
-                        {
-                            "customer_id": q.customer_id,
-                            "error": "not_found",
-                            "detail": f"customer {q.customer_id!r} has no features in the online store{hint}",
-                        }
-                    )
-                    continue
-                vectors.append(dict(extra or {}))
-                stamps.append(None)
-            else:
-                vectors.append({**row[0], **extra} if extra else row[0])
-                stamps.append(row[1])
-                self.newest_feature_s = max(self.newest_feature_s, row[1])
-            slots.append(i)
-            out.append({})
-        if not vectors:
+        scored, out = self._vectors(queries, rows, overrides, live.model.features)
+        if not scored:
             return out
-        p = model.predict_rows(vectors)
+        vectors = [vector for _, vector, _ in scored]
+        p = live.model.predict_rows(vectors)
         columns = {c: np.array([v.get(c) for v in vectors], dtype=object) for c in self.value_columns}
         assessed = assess(p, columns, self.catalogue)
-        clv, decisions, bands = assessed.clv, assessed.decisions, assessed.bands
-        explain_at = [k for k, i in enumerate(slots) if queries[i].explain]
-        factors: dict[int, list[dict[str, Any]]] = {}
-        if explain_at:
-            top = max(queries[slots[k]].top_k for k in explain_at)
-            ranked = top_factors_rows(model, [vectors[k] for k in explain_at], top_k=top)
-            factors = {k: r[: queries[slots[k]].top_k] for k, r in zip(explain_at, ranked, strict=True)}
+        factors = self._factors(live.model, [(k, queries[i]) for k, (i, _, _) in enumerate(scored)], vectors)
         logged_at = utc_now_iso() if self.log else ""
-        for k, i in enumerate(slots):
-            q = queries[i]
-            decision = {"clv": round(float(clv[k]), 2), **decisions.row(k)}
+        for k, (i, vector, stamp) in enumerate(scored):
+            decision = {"clv": round(float(assessed.clv[k]), 2), **assessed.decisions.row(k)}
             decision["expected_value"] = round(decision["expected_value"], 2)
             answer: dict[str, Any] = {
-                "customer_id": q.customer_id,
+                "customer_id": queries[i].customer_id,
                 "probability": round(float(p[k]), 6),
-                "risk_band": str(bands[k]),
+                "risk_band": str(assessed.bands[k]),
                 "model_version": live.version,
-                "feature_timestamp": _iso(stamps[k]),
+                "feature_timestamp": _iso(stamp),
                 "what_if": overrides[i] is not None,
                 "decision": decision,
             }
@@ -235,26 +199,69 @@ class Engine:
                 answer["warnings"] = self.warnings
             out[i] = answer
             if self.log:
-                self.log.append(
-                    make_record(
-                        logged_at=logged_at,
-                        request_id=request_id,
-                        customer_id=q.customer_id,
-                        model_version=live.version,
-                        feature_timestamp=answer["feature_timestamp"],
-                        what_if=answer["what_if"],
-                        probability=answer["probability"],
-                        risk_band=answer["risk_band"],
-                        action=decision["action"],
-                        clv=decision["clv"],
-                        cost=decision["cost"],
-                        success_rate=decision["success_rate"],
-                        expected_value=decision["expected_value"],
-                        target=decision["target"],
-                        features=vectors[k],
-                    )
-                )
+                self.log.append(self._record(answer, vector, logged_at, request_id))
         return out
+
+    def _vectors(
+        self,
+        queries: list[Query],
+        rows: list[Any],
+        overrides: list[dict[str, Any] | None],
+        names: list[str],
+    ) -> tuple[list[tuple[int, dict[str, Any], float | None]], list[dict[str, Any]]]:
+        """(query index, feature vector, feature time) of every query that can be scored, and the answers so far
+        (``not_found`` where a customer has no stored vector and the what-if does not supply a whole one)."""
+        scored: list[tuple[int, dict[str, Any], float | None]] = []
+        out: list[dict[str, Any]] = []
+        for i, (q, row, extra) in enumerate(zip(queries, rows, overrides, strict=True)):
+            out.append({})
+            if row is not None:
+                scored.append((i, {**row[0], **extra} if extra else row[0], row[1]))
+                self.newest_feature_s = max(self.newest_feature_s, row[1])
+                continue
+            missing = [n for n in names if n not in (extra or {})]
+            if not missing:
+                scored.append((i, dict(extra or {}), None))
+                continue
+            hint = f"; a what-if for an unknown customer needs all {len(names)} features (missing: {missing})"
+            out[i] = {
+                "customer_id": q.customer_id,
+                "error": "not_found",
+                "detail": f"customer {q.customer_id!r} has no features in the online store{hint if extra else ''}",
+            }
+        return scored, out
+
+    @staticmethod
+    def _factors(
+        model: ChurnModel, asked: list[tuple[int, Query]], vectors: list[dict[str, Any]]
+    ) -> dict[int, list[dict[str, Any]]]:
+        """Exact TreeSHAP factors for the scored rows whose query asked ``explain``, each cut to its ``top_k``."""
+        explain = [(k, q) for k, q in asked if q.explain]
+        if not explain:
+            return {}
+        ranked = top_factors_rows(model, [vectors[k] for k, _ in explain], top_k=max(q.top_k for _, q in explain))
+        return {k: r[: q.top_k] for (k, q), r in zip(explain, ranked, strict=True)}
+
+    @staticmethod
+    def _record(answer: dict[str, Any], vector: dict[str, Any], logged_at: str, request_id: str) -> dict[str, Any]:
+        decision = answer["decision"]
+        return make_record(
+            logged_at=logged_at,
+            request_id=request_id,
+            customer_id=answer["customer_id"],
+            model_version=answer["model_version"],
+            feature_timestamp=answer["feature_timestamp"],
+            what_if=answer["what_if"],
+            probability=answer["probability"],
+            risk_band=answer["risk_band"],
+            action=decision["action"],
+            clv=decision["clv"],
+            cost=decision["cost"],
+            success_rate=decision["success_rate"],
+            expected_value=decision["expected_value"],
+            target=decision["target"],
+            features=vector,
+        )
 
     # --- health -----------------------------------------------------------------------------------------------
 

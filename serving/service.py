@@ -5,7 +5,9 @@ a profile of the straightforward version (docs/decisions/0003-serving.md):
 async endpoints (no thread hop per request), answers serialised once with
 ``orjson`` and returned as ready responses (no per-call schema work), BentoML's
 access log off (our gateway writes one structured line instead), tracing off
-for the API routes. Pydantic models still declare the inputs and outputs, so
+for the API routes. One-row predicts run on one thread: the booster is loaded
+with ``nthread=1``, and `churn serve` and ``bentofile.yaml`` set
+``OMP_NUM_THREADS=1`` in the workers' environment. Pydantic models still declare the inputs and outputs, so
 ``/docs.json`` documents the real API and schemathesis can fuzz it.
 """
 
@@ -13,10 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")  # before xgboost loads: one-row predicts on one thread
-
 from typing import Any
 
 import bentoml

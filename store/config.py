@@ -10,7 +10,6 @@ People who run ``feast`` by hand get the same values written into a file by
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +37,6 @@ def variables(settings: Settings) -> dict[str, Any]:
         "CHURN_FEAST_PROJECT": settings.feast_project,
         "CHURN_ONLINE_KEY_TTL": settings.online_key_ttl,
         "CHURN_REGISTRY_URL": settings.registry_url,
-        # Spark's Python workers (materialization, scoring UDFs) must run this interpreter, which has our packages
-        "PYSPARK_PYTHON": sys.executable,
     }
 
 

@@ -31,6 +31,7 @@ from churn.timeutil import month_index_of, month_label, month_start, parse_month
 from store.feast_store import DEFAULT_SERVICE, feature_service, get_store, quiet_stdout
 from store.marker import LOADING, READY, clear_online, read_marker, write_marker
 from store.readers import online_reader
+from store.spark import spark_session
 
 
 @dataclass
@@ -113,6 +114,8 @@ def materialize(
     that take concurrent writers only: Redis, not SQLite); incremental runs use one.
     """
     store = get_store(settings, profile)
+    if (profile or settings.profile) == "spark":
+        spark_session(settings)  # Feast's Spark engine then runs its Python workers on this interpreter
     clock = month_start(platform_clock(settings)).to_pydatetime()
     data = dict(offline_lineage(settings.offline_dir) or {})
     marker = read_marker(store, settings)

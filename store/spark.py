@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,13 @@ from store.feast_store import get_store
 
 
 def spark_session(settings: Settings) -> tuple[Any, Any]:
-    """(the profile's FeatureStore, the Spark session its offline store uses), started from its spark_conf."""
+    """(the profile's FeatureStore, the Spark session its offline store and engine use), started from its spark_conf.
+
+    PySpark takes its workers' Python from ``PYSPARK_PYTHON`` when the context
+    starts; rather than write the environment, the context is told this
+    interpreter (which has the platform's packages) directly. Feast's engine
+    gets the same session afterwards.
+    """
     # imported here: pyspark (and its JVM) only on the profile that asks for it
     from feast.infra.offline_stores.contrib.spark_offline_store.spark import (
         get_spark_session_or_start_new_with_repoconfig,
@@ -45,7 +52,9 @@ def spark_session(settings: Settings) -> tuple[Any, Any]:
     if settings.profile != "spark":
         raise InputError(f"Spark jobs need CHURN_PROFILE=spark (the active profile is {settings.profile!r})")
     store = get_store(settings)
-    return store, get_spark_session_or_start_new_with_repoconfig(store.config.offline_store)
+    session = get_spark_session_or_start_new_with_repoconfig(store.config.offline_store)
+    session.sparkContext.pythonExec = sys.executable
+    return store, session
 
 
 def _build_bucket(raw_dir: str, ids: list[str], out: str, index: int) -> tuple[int, int]:

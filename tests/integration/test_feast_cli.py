@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -60,31 +61,60 @@ def test_churn_features_commands(env: dict[str, str], small_snapshots) -> None:
     assert got["unknown"] == ["nobody"]
     assert got["found"][some]["total_charges_to_date"] == pytest.approx(latest.total_charges_to_date.iloc[0])
     exported = churn_json(env, "features", "env")
-    assert exported["CHURN_FEAST_PROJECT"] == env["CHURN_FEAST_PROJECT"]
+    assert exported["CHURN_HOME"] == env["CHURN_HOME"] and exported["BENTOML_HOME"].endswith("bentoml")
+    assert (Path(exported["CHURN_FEAST_REPO"]) / "feature_store.yaml").exists()
 
 
-def test_feast_cli_by_hand_with_the_readme_exports(env: dict[str, str], small_snapshots) -> None:
-    proc = run([sys.executable, "-m", "cli.main", "features", "env"], env)
-    exports = dict(line.removeprefix("export ").split("=", 1) for line in proc.stdout.splitlines())
-    by_hand = {**env, **exports}
-    assert run([FEAST, "apply"], by_hand, cwd=REPO_DIR).returncode == 0
-    listed = run([FEAST, "feature-services", "list"], by_hand, cwd=REPO_DIR)
-    assert "churn_model_v1" in listed.stdout
+def test_feast_by_hand_in_a_rendered_repository(env: dict[str, str], small_snapshots) -> None:
+    """`churn features render` writes a Feast repository for these settings; `feast -c` on it sees the platform's."""
     if not redis_available():
         pytest.fail("no Redis at 127.0.0.1:6379")
-    assert run([FEAST, "-f", "feature_store.redis.yaml", "apply"], by_hand, cwd=REPO_DIR).returncode == 0
-    mat = run(
-        [FEAST, "-f", "feature_store.redis.yaml", "materialize", "2023-08-15T00:00:00", "2023-09-01T00:00:01"],
-        by_hand,
-        cwd=REPO_DIR,
-    )
+    rendered = churn_json({**env, "CHURN_PROFILE": "redis"}, "features", "render")
+    repo = Path(rendered["repo"])
+    # nothing exported: the rendered files carry every value
+    bare = {k: v for k, v in env.items() if not k.startswith("CHURN_")}
+    assert run([FEAST, "-c", str(repo), "apply"], bare).returncode == 0
+    listed = run([FEAST, "-c", str(repo), "feature-services", "list"], bare)
+    assert "churn_model_v1" in listed.stdout
+    mat = run([FEAST, "-c", str(repo), "materialize", "2023-08-15T00:00:00", "2023-09-01T00:00:01"], bare)
     assert mat.returncode == 0, mat.stderr
-    inc = run(
-        [FEAST, "-f", "feature_store.redis.yaml", "materialize-incremental", "2023-09-02T00:00:00"],
-        by_hand,
-        cwd=REPO_DIR,
-    )
+    inc = run([FEAST, "-c", str(repo), "materialize-incremental", "2023-09-02T00:00:00"], bare)
     assert inc.returncode == 0, inc.stderr
     keys = list(redis.Redis(db=12).scan_iter(match=f"*{env['CHURN_FEAST_PROJECT']}"))
     latest = small_snapshots.features[small_snapshots.features.snapshot_month == "2023-09"]
     assert len(keys) == len(latest)
+    # and the platform reads what Feast wrote by hand
+    got = churn_json({**env, "CHURN_PROFILE": "redis"}, "features", "get", latest.customer_id.iloc[0])
+    assert got["unknown"] == []
+
+
+def test_feast_apply_in_the_feature_repo_needs_nothing_exported(tmp_path: Path) -> None:
+    """`cd feature_repo && feast apply` on the default profile: relative paths, the default home beside it."""
+    project = tmp_path / "project"
+    shutil.copytree(REPO_DIR, project / "feature_repo", ignore=shutil.ignore_patterns("__pycache__"))
+    bare = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "FEAST_"))}
+    done = run([FEAST, "apply"], bare, cwd=project / "feature_repo")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (project / "var" / "feast" / "local" / "registry.db").exists()  # ../var: the default home
+    listed = run([FEAST, "feature-views", "list"], bare, cwd=project / "feature_repo")
+    assert all(v in listed.stdout for v in ("customer_profile", "customer_billing", "customer_behaviour"))
+    # a configuration other than this folder's own: one readable line naming the command to run, no traceback
+    other = project / "feature_repo" / "elsewhere.yaml"
+    other.write_text((project / "feature_repo" / "feature_store.yaml").read_text())
+    refused = run([FEAST, "-f", str(other), "apply"], bare, cwd=project / "feature_repo")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "churn features render" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_the_default_yaml_is_the_local_profile_for_the_default_home() -> None:
+    """feature_store.yaml (for people) and profiles/local.yaml (for the platform) describe the same store."""
+    import yaml
+
+    from churn.settings import Settings
+    from store.config import config_dict
+
+    by_hand = yaml.safe_load((REPO_DIR / "feature_store.yaml").read_text())
+    platform = config_dict(Settings(home=REPO_DIR.parent / "var"), "local")
+    for section in ("registry", "online_store"):
+        by_hand[section]["path"] = str((REPO_DIR / by_hand[section]["path"]).resolve())
+    assert by_hand == platform

@@ -12,6 +12,7 @@ import pytest
 from harness.homes import prepare_home
 from harness.settings import make_settings, redis_available, unique_project
 from store.feast_store import apply
+from store.marker import marker_key
 from store.materialize import materialize, online_health
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -71,7 +72,8 @@ def test_the_spark_engine_materializes_into_redis(homes) -> None:
     result = materialize(spark)
     health = online_health(spark)
     assert result.customers > 0 and health["fresh_share"] == 1.0
-    assert redis.Redis(db=REDIS_DB).dbsize() == result.customers
+    assert redis.Redis(db=REDIS_DB).dbsize() == result.customers + 1  # and the store's marker
+    assert redis.Redis(db=REDIS_DB).exists(marker_key(spark.feast_project))
 
 
 def test_spark_scoring_refuses_another_profile(homes) -> None:

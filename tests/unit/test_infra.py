@@ -161,5 +161,8 @@ def test_bentoml_build_packages_the_service(tmp_path: Path) -> None:
     spec = yaml.safe_load(bento.read_text())
     assert spec["service"] == "serving.service:ChurnService"
     packaged = {p.relative_to(bento.parent / "src").as_posix() for p in (bento.parent / "src").rglob("*.py")}
-    assert {"serving/service.py", "training/online_redis.py", "churn/actions.py"} <= packaged
+    assert {"serving/service.py", "store/redis_online.py", "training/artifact.py", "churn/actions.py"} <= packaged
+    assert "feature_repo/profiles/redis.yaml" in {
+        p.relative_to(bento.parent / "src").as_posix() for p in (bento.parent / "src").rglob("*.yaml")
+    }
     assert not any(p.startswith("tests/") for p in packaged)
