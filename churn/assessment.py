@@ -28,14 +28,21 @@ class Assessment:
     bands: np.ndarray
 
 
+def _numbers(values: Any) -> np.ndarray:
+    """A column as float64 with NaN for missing: pandas for a frame's column, plain numpy for a request's few values
+    (building a Series costs more than the whole decision for one row)."""
+    if isinstance(values, pd.Series):
+        return pd.to_numeric(values, errors="coerce").to_numpy(np.float64)
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
 def customer_value(customers: pd.DataFrame | Mapping[str, Any], n: int) -> tuple[np.ndarray, str]:
     """(CLV per customer, where it came from): a ``clv`` column if the customers carry one, else the default."""
     if "clv" in customers:
-        return np.asarray(pd.to_numeric(pd.Series(customers["clv"])), dtype=np.float64), "column"
+        return _numbers(customers["clv"]), "column"
     if "monthly_charges" not in customers:
         return np.zeros(n), "none (no monthly_charges to value customers by)"
-    charges = pd.to_numeric(pd.Series(customers["monthly_charges"]), errors="coerce").to_numpy(np.float64)
-    return default_clv(charges), DEFAULT_CLV_SOURCE
+    return default_clv(_numbers(customers["monthly_charges"])), DEFAULT_CLV_SOURCE
 
 
 def assess(probability: np.ndarray, customers: pd.DataFrame | Mapping[str, Any], catalogue: Catalogue) -> Assessment:
