@@ -21,7 +21,7 @@ from churn.actions import Catalogue
 from churn.assessment import assess
 from churn.errors import InputError
 from churn.hashing import stable_hash
-from churn.schema import ENTITY
+from churn.schema import CUSTOMER_ID_PATTERN, ENTITY
 
 PLAN_COLUMNS = (
     ENTITY,
@@ -62,6 +62,13 @@ def check_scores(scores: pd.DataFrame, catalogue: Catalogue) -> None:
         raise InputError(f"scores: probability outside [0, 1] in {int(outside.sum())} row(s), e.g. customer {first}")
     if scores[ENTITY].isna().any() or scores[ENTITY].duplicated().any():
         raise InputError("scores: customer_id must be present and unique")
+    malformed = ~scores[ENTITY].astype(str).str.match(CUSTOMER_ID_PATTERN)
+    if malformed.any():
+        first = scores.loc[malformed, ENTITY].astype(str).iloc[0]
+        raise InputError(
+            f"scores: customer_id {first!r} (and {int(malformed.sum()) - 1} more) is not an id: 1-64 letters, "
+            "digits and _ . : -, starting with a letter or digit"
+        )
     if "clv" in scores:
         clv = pd.to_numeric(scores["clv"], errors="coerce")
         if clv.isna().any() or not np.isfinite(clv).all() or (clv < 0).any():

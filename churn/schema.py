@@ -187,6 +187,8 @@ FEATURES: tuple[Feature, ...] = (
         "billing",
         "Least-squares slope of invoices over up to 6 prior months (per month); null under 2 invoices.",
         nullable=True,
+        min=-10_000,
+        max=10_000,
     ),
     Feature("total_charges_to_date", "float", "billing", "Sum of invoices known before the snapshot.", min=0, max=1e7),
     Feature(
@@ -219,6 +221,8 @@ FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 FEATURES_BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
 CATEGORICAL_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.dtype == "string")
 
+# A customer id: 1-64 letters, digits and `_ . : -`, starting with a letter or digit (so never a spreadsheet formula)
+CUSTOMER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$"
 DEFAULT_SERVICE = "churn_model_v1"  # the versioned feature service models train on unless told otherwise
 ENTITY = "customer_id"
 EVENT_TIMESTAMP = "event_timestamp"

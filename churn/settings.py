@@ -60,6 +60,10 @@ class Settings(BaseSettings):
         10.0, gt=0, le=30, description="How often the HTTP service checks the registry for a new champion."
     )
     serve_workers: int = Field(2, ge=1, le=64, description="HTTP service worker processes (`churn serve --workers`).")
+    serve_host: str = Field(
+        "127.0.0.1",
+        description="Address the HTTP service binds (`churn serve --host`); off loopback, keys are required.",
+    )
     alert_webhook: str | None = Field(
         None, description="URL the flows POST drift alarms and promotions to as JSON (a Slack-style webhook)."
     )

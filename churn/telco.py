@@ -34,7 +34,7 @@ from churn.errors import InputError
 from churn.hashing import stable_hash
 from churn.lineage import file_sha256, lineage
 from churn.raw import RawData
-from churn.schema import ADDON_SERVICES, TELCO_ADDONS, TELCO_COLUMNS
+from churn.schema import ADDON_SERVICES, CUSTOMER_ID_PATTERN, TELCO_ADDONS, TELCO_COLUMNS
 from churn.timeutil import month_label, month_start, parse_month
 
 CHURN_SPREAD_MONTHS = 12
@@ -44,7 +44,7 @@ OTHER_DATA_HINT = (
     "`churn ingest telco` reads the IBM Telco layout only; for data of another layout, declare a mapping "
     "(`churn ingest --mapping FILE`, see docs/byod.md)"
 )
-_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ID_RE = re.compile(CUSTOMER_ID_PATTERN)
 DAY = pd.Timedelta(days=1)
 
 
@@ -92,7 +92,8 @@ def _validate(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         if col.kind == "id":
             bad = ~value.str.match(_ID_RE)
             for i in np.flatnonzero(bad):
-                problems.append((int(i), col.name, raw.iloc[i], "empty or malformed id (1-64 letters, digits, - or _)"))
+                problems.append((int(i), col.name, raw.iloc[i], "empty or malformed id (1-64 letters, digits, _ . : -, "
+                                 "starting with a letter or digit)"))  # fmt: skip
             counts = value.map(value.value_counts())
             for i in np.flatnonzero((counts > 1) & ~bad):
                 problems.append((int(i), col.name, raw.iloc[i], f"duplicate id (appears {counts.iloc[i]} times)"))

@@ -7,13 +7,15 @@ comparisons of month indices, which vectorise and never suffer from time zones.
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import numpy as np
 import pandas as pd
 
 from churn.errors import InputError
 
-_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+_MONTH_RE = re.compile(r"^([0-9]{4})-([0-9]{2})$")  # ASCII digits only: "\d" would take full-width ones
+_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 def parse_month(text: str, field: str = "month") -> int:
@@ -25,13 +27,16 @@ def parse_month(text: str, field: str = "month") -> int:
 
 
 def parse_date(text: str, field: str = "date") -> pd.Timestamp:
+    """'YYYY-MM-DD' (a UTC calendar day) -> its midnight UTC; anything else (other formats, times, time zones that
+    would quietly move the day) is an InputError naming ``field``."""
+    value = str(text).strip()
     try:
-        ts = pd.Timestamp(str(text))
-    except (ValueError, TypeError):
+        if not _DATE_RE.match(value):
+            raise ValueError(value)
+        day = date.fromisoformat(value)
+    except ValueError:
         raise InputError(f"{field}: expected a date as YYYY-MM-DD, got {text!r}") from None
-    if ts is pd.NaT:
-        raise InputError(f"{field}: expected a date as YYYY-MM-DD, got {text!r}")
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return pd.Timestamp(day).tz_localize("UTC")
 
 
 def month_label(index: int) -> str:

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from churn.errors import InputError
 
@@ -34,15 +35,37 @@ def emit(result: dict[str, Any], as_json: bool, title: str) -> None:
     Console().print(table)
 
 
+def _fault(err: BaseException) -> str | None:
+    """One line for a fault of the machine or of a data file (a full disk, a truncated Parquet), else None."""
+    if isinstance(err, OSError):
+        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+        return f"{err.strerror or err}{where} — check the disk and the file, then run the command again"
+    if type(err).__module__.startswith("pyarrow"):  # pyarrow's ArrowInvalid & co, without importing pyarrow here
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return f"a data file is unreadable ({type(err).__name__}: {first}) — rebuild it (`churn build`) or restore it"
+    return None
+
+
+def _say_error(message: str) -> None:
+    """``error: <message>`` on stderr; the message is text, never read as rich markup (it may hold brackets)."""
+    err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
+
+
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Bad input ends in one readable line and exit code 2, never a traceback."""
+    """Bad input, a full disk or a damaged file ends in one readable line and exit code 2, never a traceback."""
 
     @wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except InputError as err:
-            err_console.print(f"[bold red]error:[/] {err}")
+            _say_error(str(err))
+            raise typer.Exit(code=2) from None
+        except (OSError, ValueError) as err:
+            message = _fault(err)
+            if message is None:
+                raise
+            _say_error(message)
             raise typer.Exit(code=2) from None
 
     return wrapper

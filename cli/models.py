@@ -76,14 +76,28 @@ def show_cmd(version: str = typer.Argument(None, help="Default: the champion."),
 
 @models_app.command("promote")
 @handle_errors
-def promote_cmd(version: str = typer.Argument(...), as_json: bool = JSON_OPTION) -> None:
-    """Make VERSION the champion (it must load first)."""
+def promote_cmd(
+    version: str = typer.Argument(...),
+    force: bool = typer.Option(False, "--force", help="Promote even though the promotion gate says no."),
+    margin: float = typer.Option(DEFAULTS.margin, help="PR-AUC gain the version needs over the champion."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Make VERSION the champion: it must load, match its recorded digests and pass the gate (or --force)."""
     from training import registry
+    from training.promotion import judge_registered
 
     settings = get_settings()
-    previous = registry.read_pointer(settings).get("champion")
-    registry.promote(settings, version, ["promoted by hand"])
-    emit({"champion": version, "previous": previous}, as_json, "promote")
+    registry.load_model(settings, version)  # a version that does not load is refused before anything is judged
+    decision = judge_registered(settings, version, margin)
+    if not decision.promote and not force:
+        raise registry.RegistryError(
+            f"registry: {version} fails the promotion gate ({'; '.join(decision.reasons)}); "
+            "promote it anyway with --force"
+        )
+    reasons = ["promoted by hand" + ("" if decision.promote else " with --force"), *decision.reasons]
+    previous = registry.promote(settings, version, reasons)
+    emit({"champion": version, "previous": previous, "gate": decision.reasons, "forced": not decision.promote},
+         as_json, "promote")  # fmt: skip
 
 
 @models_app.command("rollback")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import typer
@@ -24,8 +25,8 @@ def serve_cmd(
     from serving.auth import service_keys
     from training import registry
 
-    settings = get_settings()
-    service_keys(settings)  # refuses a networked profile without API keys, before anything starts
+    settings = get_settings().model_copy(update={"serve_host": host})
+    service_keys(settings, host)  # refuses to serve beyond loopback without API keys, before anything starts
     champion = registry.read_pointer(settings).get("champion")
     if not champion:
         raise registry.RegistryError("registry: no champion model yet — run `churn train` before serving")
@@ -33,7 +34,10 @@ def serve_cmd(
         **os.environ,
         **settings.to_env(),
         "CHURN_SERVE_WORKERS": str(workers or settings.serve_workers),
-        "BENTOML_HOME": str(settings.bentoml_home),
+        # BentoML's own home for this server alone: it wipes its Prometheus folder there at every start, which must
+        # never zero another running server's /metrics. The registry passes its model store explicitly.
+        "BENTOML_HOME": str(Path(tempfile.gettempdir()) / f"churn-serve-{os.getuid()}-{port}"),
+        "BENTOML_DO_NOT_TRACK": "true",  # no usage telemetry
         "OMP_NUM_THREADS": "1",
     }
     err_console.print(f"serving {champion} on http://{host}:{port} ({env['CHURN_SERVE_WORKERS']} workers)")

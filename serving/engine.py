@@ -10,7 +10,6 @@ batch score for the same vector agree.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,15 +23,21 @@ from churn.lineage import source_warning
 from churn.prediction_log import make_record
 from churn.settings import Settings
 from serving.prediction_writer import PredictionLogWriter, utc_now_iso, worker_id
+from serving.store_watch import StoreWatch
 from store.feast_store import DEFAULT_SERVICE, get_store
-from store.marker import read_marker
 from store.online import StoreUnavailable
 from store.readers import online_reader
 from training import registry
 from training.artifact import ChurnModel
 from training.explain import top_factors_rows
 
-OUTAGE_BACKOFF_S = 1.0  # after a failed read, answer 503 at once for this long instead of waiting on timeouts
+
+class StoreNotReady(StoreUnavailable):
+    """The store answers but cannot vouch for a missing customer: empty, loading or stale (503, not 404)."""
+
+    def __init__(self, state: str, detail: str) -> None:
+        super().__init__(detail)
+        self.state = state
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class Live:
     info: dict[str, Any]
     loaded_at: str = field(default_factory=utc_now_iso)
     lineage: dict[str, Any] = field(default_factory=dict)  # what the model was trained on
+    files: tuple[tuple[str, int, int], ...] = ()  # the artifact's files as loaded (name, size, mtime)
 
 
 def _iso(seconds: float | None) -> str | None:
@@ -69,15 +75,14 @@ class Engine:
         self.log = log
         self.store = get_store(settings)
         self._readers: dict[str, Any] = {}
-        self._down_until = 0.0
         self._reload_lock = threading.Lock()
         self.last_reload: dict[str, Any] = {}
         self.newest_feature_s = 0.0
-        self.marker: dict[str, Any] | None = None
         self.warnings: list[str] = []
-        version = registry.champion_version(settings, "before serving")
-        self.live = self._load(version)
-        self.refresh_marker()
+        self.degraded: list[str] = []  # why the service runs in less than its intended state (fallback model ...)
+        self.live = self._first_model()
+        self.watch = StoreWatch(settings, self.store, self.live.reader)
+        self._judge_lineage()
 
     # --- models -----------------------------------------------------------------------------------------------
 
@@ -85,6 +90,26 @@ class Engine:
         if service_name not in self._readers:
             self._readers[service_name] = online_reader(self.settings, self.store, service_name)
         return self._readers[service_name]
+
+    def _first_model(self) -> Live:
+        """The champion; if its artifact does not load (corrupt, missing), the last earlier champion that does.
+
+        A server that cannot load its champion used to crash at every start; it
+        now serves the last good version and says so (``/health`` degraded).
+        """
+        champion = registry.champion_version(self.settings, "before serving")
+        try:
+            return self._load(champion)
+        except registry.RegistryError as err:
+            failure = str(err)
+        for version in registry.earlier_champions(self.settings):
+            try:
+                live = self._load(version)
+            except registry.RegistryError:
+                continue
+            self.degraded = [f"champion {champion} does not load ({failure}); serving {version}, the last good one"]
+            return live
+        raise registry.RegistryError(f"{failure}; and no earlier champion loads either")
 
     def _load(self, version: str) -> Live:
         model = registry.load_model(self.settings, version, nthread=1)
@@ -101,68 +126,82 @@ class Engine:
             "trained_at": meta.get("trained_at") or info["created"],
             "feature_service": service_name,
             "features": model.features,
+            "dropped_features": meta.get("dropped_features") or {},
             "windows": meta.get("windows"),
             "metrics": meta.get("test"),
             "calibration": meta.get("calibration"),
+            "lineage": meta.get("lineage") or {"source": meta.get("source")},
             "last_decision": history[-1] if history else None,
         }
-        summary["dropped_features"] = meta.get("dropped_features") or {}
-        summary["lineage"] = meta.get("lineage") or {"source": meta.get("source")}
-        return Live(model=model, version=version, reader=reader, info=summary, lineage=summary["lineage"])
+        folder = registry.artifact_folder(self.settings, version)
+        return Live(model=model, version=version, reader=reader, info=summary, lineage=summary["lineage"],
+                    files=_stat(folder))  # fmt: skip
 
     def reload(self) -> dict[str, Any]:
         """Load the registry's champion if it changed; the old model serves until the new one is ready.
 
-        A champion that fails to load is reported and the running model kept:
-        a broken artifact must not take the service down.
+        A champion that fails to load is reported and the running model kept: a
+        broken artifact must not take the service down. The running model's
+        files are checked too: if they changed on disk since they were loaded,
+        the in-memory copy keeps serving and ``/health`` says the artifact is
+        no longer what was recorded (the next start would fall back).
         """
         with self._reload_lock:
             try:
                 version = registry.read_pointer(self.settings).get("champion")
                 if not version or version == self.live.version:
                     result = {"changed": False, "version": self.live.version}
+                    self._check_files()
                 else:
                     previous = self.live.version
                     self.live = self._load(version)
+                    self.watch.reader = self.live.reader
+                    self.degraded = []
                     result = {"changed": True, "version": version, "previous": previous}
             except Exception as err:  # keep serving the current model, say why
                 result = {"changed": False, "version": self.live.version, "error": f"{err}"}
             self.last_reload = {**result, "at": utc_now_iso()}
-        self.refresh_marker()
+        self._judge_lineage()
         return result
 
-    def refresh_marker(self) -> None:
-        """Re-read the online store's marker (what it holds, from which source) and the warnings it implies."""
-        try:
-            self.marker = read_marker(self.store, self.settings)
-        except Exception:  # a store that does not answer is reported by the readiness check, not here
+    def _check_files(self) -> None:
+        folder = registry.artifact_folder(self.settings, self.live.version)
+        if _stat(folder) == self.live.files:
             return
-        warning = source_warning(self.live.lineage, self.marker, "online features")
+        problem = registry.verify_artifact(self.settings, self.live.version)
+        note = f"artifact on disk changed since it was loaded: {problem}; the loaded copy keeps serving"
+        self.degraded = [d for d in self.degraded if not d.startswith("artifact on disk")]
+        if problem:
+            self.degraded.append(note)
+
+    def _judge_lineage(self) -> None:
+        """The warning owed to answers when the champion was trained on another source than the store's data."""
+        warning = source_warning(self.live.lineage, self.watch.marker, "online features")
         self.warnings = [warning] if warning else []
 
     # --- store ------------------------------------------------------------------------------------------------
 
     def _read(self, reader: Any, ids: list[str]) -> list[Any]:
-        if time.monotonic() < self._down_until:
-            raise StoreUnavailable("online store unavailable (recent failure; retrying shortly)")
+        """The rows of ``ids``; 503 at once, without a call, while the watch knows the store is down."""
+        if self.watch.state == "down":
+            raise StoreUnavailable("the online store does not answer; retrying shortly")
         try:
             return list(reader.read_rows(ids))
         except StoreUnavailable:
-            self._down_until = time.monotonic() + OUTAGE_BACKOFF_S
-            raise
+            self.watch.failed("a read failed")
+            raise StoreUnavailable("the online store does not answer; retrying shortly") from None
 
     def ready(self) -> bool:
-        ok = bool(self.live.reader.ping())
-        if ok:
-            self._down_until = 0.0
-        return ok
+        """Readiness from what the watch last saw: no call to any dependency."""
+        return self.watch.ready
 
     # --- predictions ------------------------------------------------------------------------------------------
 
     def predict(self, queries: list[Query], request_id: str = "") -> list[dict[str, Any]]:
         """One answer per query: a prediction, or ``{"customer_id", "error": "not_found", "detail"}``.
 
-        Raises StoreUnavailable (→ 503) and FeatureValueError (→ 422).
+        Raises StoreUnavailable (→ 503; StoreNotReady when the store cannot vouch for a missing customer) and
+        FeatureValueError (→ 422).
         """
         live = self.live  # one model for the whole request, whatever a reload does meanwhile
         # a what-if may set any feature of the service, including ones this model left out (no information in
@@ -173,6 +212,8 @@ class Engine:
         ]
         rows = self._read(live.reader, [q.customer_id for q in queries])
         scored, out = self._vectors(queries, rows, overrides, live.model.features)
+        if len(scored) < len(queries) and self.watch.state in ("empty", "loading", "stale"):
+            raise StoreNotReady(self.watch.state, self.watch.detail)  # the customer may exist; the store cannot say
         if not scored:
             return out
         vectors = [vector for _, vector, _ in scored]
@@ -265,28 +306,18 @@ class Engine:
 
     # --- health -----------------------------------------------------------------------------------------------
 
-    def materialized_until(self) -> str | None:
-        """End of the latest materialization of the served views (from Feast's registry)."""
-        try:
-            service = self.store.get_feature_service(self.live.info["feature_service"], allow_cache=False)
-            ends = [
-                interval[1]
-                for projection in service.feature_view_projections
-                for interval in self.store.get_feature_view(projection.name).materialization_intervals
-            ]
-        except Exception:
-            return None
-        return max(ends).isoformat() if ends else None
-
     def health(self) -> dict[str, Any]:
-        started = time.perf_counter()
-        store_ok = bool(self.live.reader.ping())
-        store_ms = round((time.perf_counter() - started) * 1000, 3)
+        """What an operator needs, from state already at hand: no store, registry or disk call per request."""
         log = self.log
-        self.refresh_marker()
+        watch = self.watch.to_dict()
+        problems = [*self.degraded, *self.warnings, *(log.problems() if log else [])]
+        if watch["state"] != "ready":
+            problems.append(watch["detail"])
+        status = "unavailable" if watch["state"] == "down" else ("degraded" if problems else "ok")
         return {
             # unavailable (503): the store does not answer; degraded (200): serving, with something to look at
-            "status": "unavailable" if not store_ok else ("degraded" if self.warnings else "ok"),
+            "status": status,
+            "problems": problems,
             "worker": worker_id(),
             "model": {
                 "version": self.live.version,
@@ -297,19 +328,19 @@ class Engine:
             "store": {
                 "profile": self.settings.profile,
                 "online_store": self.store.config.online_store.type,
-                "ok": store_ok,
-                "ping_ms": store_ms,
+                "ok": watch["state"] != "down",
+                **watch,
             },
-            "features": {
-                "materialized_until": self.materialized_until(),
-                "newest_served": _iso(self.newest_feature_s) if self.newest_feature_s else None,
-            },
-            "lineage": {
-                "model": self.live.lineage,
-                "online_store": self.marker,
-                "warnings": self.warnings,
-            },
-            "prediction_log": (
-                {"written": log.written, "queued": len(log.queue), "dropped": log.dropped} if log else None
-            ),
+            "features": {"newest_served": _iso(self.newest_feature_s) if self.newest_feature_s else None},
+            "lineage": {"model": self.live.lineage, "online_store": self.watch.marker, "warnings": self.warnings},
+            "prediction_log": log.stats() if log else None,
         }
+
+
+def _stat(folder: Any) -> tuple[tuple[str, int, int], ...]:
+    """(name, size, mtime) of an artifact's files: a cheap check before the expensive one (their SHA-256)."""
+    out = []
+    for path in sorted(folder.iterdir()):
+        info = path.stat()
+        out.append((path.name, info.st_size, info.st_mtime_ns))
+    return tuple(out)

@@ -1,19 +1,25 @@
 """Per-key token buckets: in Redis so every worker shares one budget, in-process where there is no Redis.
 
 A bucket refills at ``rate`` tokens per second up to ``burst`` (twice the rate
-by default); a request takes one token or is refused with the seconds until
-one is available (the 429's ``Retry-After``). The Redis bucket is one Lua
-script call, atomic across workers and using the server's clock. A worker
-leases up to 20 ms worth of tokens per call and spends them locally for at most
-a second, so a key allowed 50 requests/s costs one call per request while a
-trusted batch key allowed 100,000/s costs one call per ~2,000 requests — the
-shared limit still holds, since no token is spent that Redis did not grant. If Redis
-does not answer, the limiter falls back to the in-process bucket rather than
-refusing traffic: an outage of the limiter must not become an outage of the API.
+by default); a request takes one token per row it asks for, or is refused with
+the seconds until enough are available (the 429's ``Retry-After``). The Redis
+bucket is one Lua script call, atomic across workers and using the server's
+clock, made with the asyncio client so the event loop never waits on Redis. A
+worker leases up to 20 ms worth of tokens per call and spends them locally for
+at most a second, so a key allowed 50 requests/s costs one call per request
+while a trusted batch key allowed 100,000/s costs one call per ~2,000 requests
+— the shared limit still holds, since no token is spent that Redis did not
+grant.
+
+If Redis does not answer within 50 ms, a breaker opens for a second: requests
+are counted by the in-process bucket instead, with no call to Redis at all,
+and the next call after the second tries Redis again. An outage of the limiter
+must not become an outage — or a slowdown — of the API.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
@@ -45,9 +51,12 @@ redis.call('EXPIRE', key, math.ceil(burst / rate) + 1)
 return {granted, tostring(wait)}
 """
 
+CALL_TIMEOUT_S = 0.05  # a limiter call slower than this counts as a failure
+BREAKER_S = 1.0  # after a failure, the in-process bucket alone for this long
+
 
 class LocalBuckets:
-    """Token buckets in this process (the embedded profile, or the fallback when Redis is away)."""
+    """Token buckets in this process (the embedded profile, the breaker's fallback, failed-key throttling)."""
 
     def __init__(self, rate: float, burst: float | None = None) -> None:
         self.rate = rate
@@ -55,17 +64,28 @@ class LocalBuckets:
         self._state: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def take(self, key: str) -> float:
-        """0.0 if allowed, else the seconds to wait."""
+    def take_now(self, key: str, tokens: int = 1) -> float:
+        """0.0 if ``tokens`` were taken, else the seconds until they would be available."""
         now = time.monotonic()
         with self._lock:
-            tokens, ts = self._state.get(key, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - ts) * self.rate)
-            if tokens >= 1:
-                self._state[key] = (tokens - 1, now)
+            level, ts = self._state.get(key, (self.burst, now))
+            level = min(self.burst, level + (now - ts) * self.rate)
+            if level >= tokens:
+                self._state[key] = (level - tokens, now)
                 return 0.0
-            self._state[key] = (tokens, now)
-            return (1 - tokens) / self.rate
+            self._state[key] = (level, now)
+            return (tokens - level) / self.rate
+
+    def waiting(self, key: str) -> float:
+        """Seconds until ``key`` has one token again, without taking any (0.0: it has one now)."""
+        now = time.monotonic()
+        with self._lock:
+            level, ts = self._state.get(key, (self.burst, now))
+            level = min(self.burst, level + (now - ts) * self.rate)
+        return 0.0 if level >= 1 else (1 - level) / self.rate
+
+    async def take(self, key: str, tokens: int = 1) -> float:
+        return self.take_now(key, tokens)
 
 
 LEASE_SECONDS_OF_RATE = 0.02  # a lease is this many seconds of the key's rate (at least one token)
@@ -76,7 +96,7 @@ class RedisBuckets:
     """Token buckets shared by all workers through Redis, one key per API key under ``prefix``."""
 
     def __init__(self, client: Any, prefix: str, rate: float, burst: float | None = None) -> None:
-        self.client = client
+        self.client = client  # a redis.asyncio client
         self.prefix = prefix
         self.rate = rate
         self.burst = burst if burst is not None else 2 * rate
@@ -84,21 +104,31 @@ class RedisBuckets:
         self.script = client.register_script(_LUA)
         self.fallback = LocalBuckets(rate, self.burst)
         self._leases: dict[str, tuple[int, float]] = {}
+        self.open_until = 0.0  # the breaker: no Redis call before this (monotonic seconds)
+        self.failures = 0
 
-    def take(self, key: str) -> float:
+    async def take(self, key: str, tokens: int = 1) -> float:
         now = time.monotonic()
         left, until = self._leases.get(key, (0, 0.0))
-        if left > 0 and now < until:
-            self._leases[key] = (left - 1, until)
+        if left >= tokens and now < until:
+            self._leases[key] = (left - tokens, until)
             return 0.0
+        if now < self.open_until:
+            return self.fallback.take_now(key, tokens)
+        want = max(tokens, self.lease)
         try:
-            granted, wait = self.script(keys=[f"{self.prefix}{key}"], args=[self.rate, self.burst, self.lease])
-        except (redis.RedisError, OSError):
-            return self.fallback.take(key)
-        granted = int(granted)
-        if granted < 1:
-            return float(wait)
-        self._leases[key] = (granted - 1, now + LEASE_LIFETIME_S)
+            granted, wait = await asyncio.wait_for(
+                self.script(keys=[f"{self.prefix}{key}"], args=[self.rate, self.burst, want]), CALL_TIMEOUT_S
+            )
+        except (redis.RedisError, OSError, TimeoutError):
+            self.failures += 1
+            self.open_until = time.monotonic() + BREAKER_S
+            return self.fallback.take_now(key, tokens)
+        have = int(granted) + (left if now < until else 0)
+        if have < tokens:  # not enough for this request: keep what was granted for the next ones
+            self._leases[key] = (have, now + LEASE_LIFETIME_S)
+            return max(float(wait), (tokens - have) / self.rate)
+        self._leases[key] = (have - tokens, now + LEASE_LIFETIME_S)
         return 0.0
 
 

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model, field_validator
 
-from churn.schema import FEATURES, Feature
+from churn.schema import CUSTOMER_ID_PATTERN, FEATURES, Feature
 
 MAX_BATCH = 1000
-CustomerId = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$"),
-]
+CustomerId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=CUSTOMER_ID_PATTERN)]
 _PYTHON_TYPES: dict[str, Any] = {"int": int, "float": float, "bool": bool, "string": str}
 
 
@@ -24,14 +21,16 @@ def _feature_field(feature: Feature) -> tuple[Any, Any]:
     kind: Any = Literal.__getitem__(feature.categories) if feature.categories else _PYTHON_TYPES[feature.dtype]
     if feature.nullable:
         kind = kind | None
-    numeric = feature.dtype in ("int", "float")
-    ge = feature.min if numeric else None
-    le = feature.max if numeric else None
-    return kind, Field(None, description=feature.description, ge=ge, le=le)
+    bounds: dict[str, Any] = (
+        {"minimum": feature.min, "maximum": feature.max} if feature.dtype in ("int", "float") else {}
+    )
+    return kind, Field(None, description=feature.description, json_schema_extra=bounds or None)
 
 
-# One optional field per feature of the schema, typed and bounded as the schema says: the what-if object is
-# documented feature by feature at /docs.json, and a typo in a name is refused rather than ignored.
+# One optional field per feature of the schema, typed as the schema says: the what-if object is documented feature
+# by feature at /docs.json (bounds included), and a typo in a name is refused rather than ignored. Types are checked
+# here (400); values — ranges, which every numeric feature has — by the core (churn.feature_values), 422 naming the
+# feature, so that a value the model's float32 cannot hold never reaches it.
 FeatureOverrides: Any = create_model(  # type: ignore[call-overload]
     "FeatureOverrides",
     __config__=ConfigDict(extra="forbid", strict=True),
@@ -43,7 +42,7 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     customer_id: CustomerId = Field(description="The customer to score (letters, digits, `_ . : -`; 1–64 chars).")
-    explain: bool = Field(False, description="Add the top factors behind the score (exact TreeSHAP).")
+    explain: bool = Field(False, description="Add the top factors behind the score (exact TreeSHAP; scope explain).")
     top_k: int = Field(3, ge=1, le=20, description="How many factors to return when explaining.")
     features: FeatureOverrides | None = Field(
         None,
@@ -57,9 +56,19 @@ class PredictRequest(BaseModel):
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    customer_ids: list[CustomerId] = Field(min_length=1, max_length=MAX_BATCH, description="Up to 1,000 ids.")
-    explain: bool = False
+    customer_ids: list[CustomerId] = Field(
+        min_length=1, max_length=MAX_BATCH, description="Up to 1,000 distinct ids; each costs one rate-limit token."
+    )
+    explain: bool = Field(False, description="Add the top factors (at most 100 customers; needs the explain scope).")
     top_k: int = Field(3, ge=1, le=20)
+
+    @field_validator("customer_ids")
+    @classmethod
+    def _distinct(cls, ids: list[str]) -> list[str]:
+        repeated = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) < len(ids) else []
+        if repeated:
+            raise ValueError(f"ids appear more than once: {repeated[:5]}")
+        return ids
 
 
 class Decision(BaseModel):

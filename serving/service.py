@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from typing import Any
 
 import bentoml
 import orjson
 from _bentoml_sdk.service import get_current_service
+from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,18 +30,31 @@ from starlette.routing import Route
 from churn.feature_values import FeatureValueError
 from churn.settings import get_settings
 from serving.auth import service_keys
-from serving.engine import Engine, Query
+from serving.engine import Engine, Query, StoreNotReady
 from serving.middleware import GatewayMiddleware, configure_request_log, request_log
 from serving.prediction_writer import PredictionLogWriter
-from serving.ratelimit import LocalBuckets, RedisBuckets
+from serving.ratelimit import LocalBuckets, RedisBuckets, retry_after
 from serving.schemas import BatchRequest, BatchResponse, Prediction, PredictRequest
 from serving.service_metrics import COUNTERS
 from store.online import StoreUnavailable
-from store.redis_online import redis_client
+from store.redis_online import async_redis_client
 
 SETTINGS = get_settings()
-KEYS = service_keys(SETTINGS)
+KEYS = service_keys(SETTINGS, host=SETTINGS.serve_host)
+LIMITER: Any = None  # set below, before the middleware that shares it
 RETRY_AFTER_S = "1"
+MAX_EXPLAINED_ROWS = 100  # exact TreeSHAP costs ~2 ms a row: an explained batch is capped
+
+
+class _QuietValidation(logging.Filter):
+    """BentoML logs every refused request body with a full traceback at ERROR: one line per refusal is ours."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, ValidationError)
+
+
+logging.getLogger("bentoml._internal.server.http_app").addFilter(_QuietValidation())
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -49,7 +64,7 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 def _limiter() -> Any:
     if SETTINGS.profile == "local":
         return LocalBuckets(SETTINGS.rate_limit)
-    client = redis_client(SETTINGS.redis, cluster=SETTINGS.redis_type == "redis_cluster")
+    client = async_redis_client(SETTINGS.redis, cluster=SETTINGS.redis_type == "redis_cluster")
     return RedisBuckets(client, f"churn:ratelimit:{SETTINGS.feast_project}:", SETTINGS.rate_limit)
 
 
@@ -79,7 +94,9 @@ def _error(
 class ChurnService:
     def __init__(self) -> None:
         configure_request_log()
-        self.engine = Engine(SETTINGS, log=PredictionLogWriter(SETTINGS.home_dir))
+        log = PredictionLogWriter(SETTINGS.home_dir)
+        log.on_failure = COUNTERS.log_failure
+        self.engine = Engine(SETTINGS, log=log)
         self._watcher: asyncio.Task[None] | None = None
 
     @bentoml.on_startup
@@ -88,12 +105,14 @@ class ChurnService:
         # out of the collector's reach keeps full collections from pausing requests (p99 spikes of ~150 ms).
         gc.collect()
         gc.freeze()
+        self.engine.watch.start()
         self._watcher = asyncio.create_task(self._watch_registry())
 
     @bentoml.on_shutdown
     def stop(self) -> None:
         if self._watcher:
             self._watcher.cancel()
+        self.engine.watch.stop()
         if self.engine.log:
             self.engine.log.close()
 
@@ -117,16 +136,21 @@ class ChurnService:
 
     async def _answer(self, ctx: bentoml.Context, queries: list[Query], batch: bool) -> Response:
         request = ctx.request
+        state = request.scope.setdefault("state", {})
         _set_state(request, customer_id=queries[0].customer_id if not batch else f"batch:{len(queries)}")
-        request_id = (request.scope.get("state") or {}).get("request_id", "")
+        refused = await self._refuse(ctx, queries, state)
+        if refused is not None:
+            return refused
         try:
             if batch:  # up to 1,000 rows (and TreeSHAP if asked): off the event loop, so single requests keep flowing
-                results = await asyncio.to_thread(self.engine.predict, queries, request_id)
+                results = await asyncio.to_thread(self.engine.predict, queries, state.get("request_id", ""))
             else:
-                results = self.engine.predict(queries, request_id=request_id)
+                results = self.engine.predict(queries, request_id=state.get("request_id", ""))
         except FeatureValueError as err:
             detail = [{"field": f"features.{name}", "problem": problem} for name, problem in err.problems]
             return _error(ctx, 422, "invalid_features", detail)
+        except StoreNotReady as err:
+            return _error(ctx, 503, f"store_{err.state}", str(err), {"Retry-After": RETRY_AFTER_S})
         except StoreUnavailable as err:
             return _error(ctx, 503, "store_unavailable", str(err), {"Retry-After": RETRY_AFTER_S})
         version = self.engine.live.version
@@ -143,6 +167,25 @@ class ChurnService:
         if "error" in results[0]:
             return _error(ctx, 404, "not_found", results[0]["detail"])
         return _json(results[0])
+
+    async def _refuse(self, ctx: bentoml.Context, queries: list[Query], state: dict[str, Any]) -> Response | None:
+        """What the gateway could not judge before the body: explanations need their scope, explained batches are
+        capped, and every row past the first pays a rate-limit token (the gateway took one for the request)."""
+        identity = state.get("identity")
+        explained = sum(1 for q in queries if q.explain)
+        if explained and identity is not None and not identity.may("explain"):
+            detail = "this key may not read explanations (they carry the customer's feature values; scope explain)"
+            return _error(ctx, 403, "forbidden", detail)
+        if explained > MAX_EXPLAINED_ROWS:
+            problem = f"at most {MAX_EXPLAINED_ROWS} customers per explained batch"
+            return _error(ctx, 400, "invalid_request", [{"field": "explain", "problem": problem}])
+        if len(queries) > 1:
+            wait = await LIMITER.take(state.get("rate_bucket", "anonymous"), len(queries) - 1)
+            if wait > 0:
+                after = retry_after(wait)
+                detail = f"rate limit exceeded: this batch needs {len(queries)} tokens; retry after {after} s"
+                return _error(ctx, 429, "rate_limited", detail, {"Retry-After": after})
+        return None
 
     @bentoml.api(route="/predict_churn", input_spec=PredictRequest, output_spec=Prediction)
     async def predict_churn(
@@ -176,7 +219,7 @@ class ChurnService:
         return _json(self.engine.live.info)
 
     async def health(self, request: Request) -> Response:
-        body = await asyncio.to_thread(self.engine.health)
+        body = self.engine.health()  # state already at hand: no I/O on the event loop
         return _json(body, 503 if body["status"] == "unavailable" else 200)
 
     async def admin_reload(self, request: Request) -> Response:
@@ -215,6 +258,7 @@ def _instance() -> Any:
 
 # ChurnService is a bentoml.Service at runtime (mypy sees the class)
 ChurnService.mount_asgi_app(_routes_app(), path="/")  # type: ignore[attr-defined]
+LIMITER = _limiter()
 ChurnService.add_asgi_middleware(  # type: ignore[attr-defined]
-    GatewayMiddleware, keys=KEYS, limiter=_limiter(), counters=COUNTERS
+    GatewayMiddleware, keys=KEYS, limiter=LIMITER, counters=COUNTERS
 )

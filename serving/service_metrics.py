@@ -23,6 +23,7 @@ class Counters:
         )
         self.errors: Any = Counter("churn_errors", "Requests answered with an error, by kind", ["kind"])
         self.reloads: Any = Counter("churn_model_reloads", "Champion model swaps", ["outcome"])
+        self.log_failures: Any = Counter("churn_prediction_log_failures", "Prediction-log writes that failed")
         self._made = True
 
     def prediction(self, kind: str, what_if: bool, action: str, target: bool) -> None:
@@ -35,6 +36,11 @@ class Counters:
         if not self._made:
             self._make()
         self.errors.labels(kind).inc()
+
+    def log_failure(self) -> None:
+        if not self._made:
+            self._make()
+        self.log_failures.inc()
 
     def reload(self, outcome: str) -> None:
         if not self._made:

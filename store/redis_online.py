@@ -23,7 +23,13 @@ from feast.infra.online_stores.redis import RedisOnlineStore, _versioned_fv_name
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
 from google.protobuf.timestamp_pb2 import Timestamp
+from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.cluster import ClusterNode as AsyncNode
+from redis.asyncio.cluster import RedisCluster as AsyncCluster
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
+from redis.retry import Retry
 
 from churn.schema import ENTITY
 from churn.settings import Settings
@@ -31,21 +37,42 @@ from store.feast_store import DEFAULT_SERVICE, feature_service
 from store.online import OnlineFeatures, OnlineRow, StoreUnavailable, rows_to_online_features
 
 
+READ_TIMEOUT_S = 0.1  # a one-key HMGET answers in well under a millisecond; a hung server must not hold a worker
+
+
+def _fail_fast(connect_timeout: float, timeout: float) -> dict[str, Any]:
+    """Short timeouts and no retries: redis-py's default retry (exponential backoff, 3 tries) turned an outage
+    into seconds-long waits behind every call. The platform's own retry lives where it knows what a retry means."""
+    return {
+        "socket_connect_timeout": connect_timeout,
+        "socket_timeout": timeout,
+        "retry": Retry(NoBackoff(), 0),
+    }
+
+
 def redis_client(
-    connection_string: str, connect_timeout: float = 0.25, timeout: float = 0.5, cluster: bool = False
+    connection_string: str, connect_timeout: float = 0.1, timeout: float = READ_TIMEOUT_S, cluster: bool = False
 ) -> Any:
     """A redis-py client for Feast's ``host:port[,db=N][,password=...][,ssl=true]`` string, failing fast.
 
     With ``cluster``, the hosts are a Redis Cluster's startup nodes and the
     client routes each key to its slot's node (a pipeline is split per node).
-    Short timeouts turn an outage into a quick 503 rather than a hung worker.
     """
     nodes, params = RedisOnlineStore._parse_connection_string(connection_string)
-    timeouts: dict[str, Any] = {"socket_connect_timeout": connect_timeout, "socket_timeout": timeout}
+    options = {**_fail_fast(connect_timeout, timeout), **params}
     if cluster:
         startup = [ClusterNode(n["host"], int(n["port"])) for n in nodes]
-        return RedisCluster(startup_nodes=startup, **timeouts, **params)
-    return redis.Redis(host=nodes[0]["host"], port=int(nodes[0]["port"]), **timeouts, **params)
+        return RedisCluster(startup_nodes=startup, **options)
+    return redis.Redis(host=nodes[0]["host"], port=int(nodes[0]["port"]), **options)
+
+
+def async_redis_client(connection_string: str, timeout: float = 0.05, cluster: bool = False) -> Any:
+    """The asyncio twin of :func:`redis_client`, for calls made on an event loop (the HTTP gateway's limiter)."""
+    nodes, params = RedisOnlineStore._parse_connection_string(connection_string)
+    options = {**_fail_fast(timeout, timeout), "retry": AsyncRetry(NoBackoff(), 0), **params}
+    if cluster:
+        return AsyncCluster(startup_nodes=[AsyncNode(n["host"], int(n["port"])) for n in nodes], **options)
+    return AsyncRedis(host=nodes[0]["host"], port=int(nodes[0]["port"]), **options)
 
 
 class RedisOnlineReader:

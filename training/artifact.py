@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from churn.lineage import file_sha256
 from training.encoding import FeatureEncoder
 from training.treeeval import TreeEnsemble, UnsupportedModel
 
@@ -49,6 +50,14 @@ class Calibrator:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Calibrator:
         return cls(**data)
+
+
+ARTIFACT_FILES = ("booster.json", "encoder.json", "calibrator.json")
+
+
+def artifact_digests(folder: Path) -> dict[str, str]:
+    """SHA-256 of each artifact file."""
+    return {name: file_sha256(folder / name) for name in ARTIFACT_FILES if (folder / name).exists()}
 
 
 FAST_ROWS = 16  # up to this many rows, predict with the numpy tree walker (training/treeeval.py)
@@ -87,17 +96,30 @@ class ChurnModel:
         except UnsupportedModel:
             self._trees = None
 
-    def save(self, folder: Path) -> None:
+    def save(self, folder: Path) -> dict[str, str]:
+        """Write the artifact's files; returns their SHA-256 digests, which the registry records."""
         folder.mkdir(parents=True, exist_ok=True)
         self.booster.save_model(str(folder / "booster.json"))
         (folder / "encoder.json").write_text(json.dumps(self.encoder.to_json(), indent=1))
         (folder / "calibrator.json").write_text(json.dumps(self.calibrator.to_json()))
+        return artifact_digests(folder)
 
     @classmethod
-    def load(cls, folder: Path, metadata: dict[str, Any] | None = None, nthread: int = 1) -> ChurnModel:
-        missing = [n for n in ("booster.json", "encoder.json", "calibrator.json") if not (folder / n).exists()]
+    def load(
+        cls,
+        folder: Path,
+        metadata: dict[str, Any] | None = None,
+        nthread: int = 1,
+        digests: dict[str, str] | None = None,
+    ) -> ChurnModel:
+        """Load the artifact; with ``digests``, refuse files whose SHA-256 differs from the recorded one."""
+        missing = [n for n in ARTIFACT_FILES if not (folder / n).exists()]
         if missing:
             raise FileNotFoundError(f"model artifact at {folder} is missing {', '.join(missing)}")
+        if digests:
+            changed = [name for name, found in artifact_digests(folder).items() if digests.get(name) != found]
+            if changed:
+                raise ValueError(f"{', '.join(changed)} differ from the SHA-256 recorded at save (corrupt or altered)")
         booster = xgb.Booster()
         booster.load_model(str(folder / "booster.json"))
         booster.set_param({"nthread": nthread})

@@ -8,7 +8,12 @@ artifact never replaces a working champion.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +25,7 @@ from bentoml._internal.models.model import ModelStore
 from churn.errors import InputError
 from churn.io import write_json
 from churn.settings import Settings
-from training.artifact import ChurnModel
+from training.artifact import ChurnModel, artifact_digests
 
 MODEL_NAME = "churn_model"
 
@@ -56,12 +61,22 @@ def read_pointer(settings: Settings) -> dict[str, Any]:
 
 
 def save_model(settings: Settings, model: ChurnModel, metadata: dict[str, Any]) -> str:
-    """Store the artifact and its metadata; returns the version (``churn_model:<tag>``)."""
+    """Store the artifact and its metadata with each file's SHA-256; returns the version (``churn_model:<tag>``).
+
+    The files are written first, so their digests go into the metadata BentoML
+    keeps beside them; every load (serving, scoring, a promotion) checks them.
+    """
     labels = {"feature_service": str(metadata.get("feature_service", "")), "source": str(metadata.get("source", ""))}
-    with bentoml.models.create(
-        MODEL_NAME, metadata=_jsonable(metadata), labels=labels, _model_store=model_store(settings)
-    ) as bento_model:
-        model.save(Path(bento_model.path))
+    with tempfile.TemporaryDirectory(prefix="churn-artifact-") as staging:
+        digests = model.save(Path(staging))
+        with bentoml.models.create(
+            MODEL_NAME,
+            metadata=_jsonable({**metadata, "artifact_sha256": digests}),
+            labels=labels,
+            _model_store=model_store(settings),
+        ) as bento_model:
+            for name in digests:
+                shutil.copyfile(Path(staging) / name, Path(bento_model.path) / name)
     return str(bento_model.tag)
 
 
@@ -85,13 +100,33 @@ def _stored(settings: Settings, version: str) -> Any:
         raise RegistryError(f"registry: model {version!r} is not in the model store") from None
 
 
+def artifact_folder(settings: Settings, version: str) -> Path:
+    return Path(_stored(settings, version).path)
+
+
 def load_model(settings: Settings, version: str, nthread: int = 1) -> ChurnModel:
-    """Load a version, or raise RegistryError saying what is wrong with it."""
+    """Load a version with its files checked against the SHA-256 recorded at save, or raise RegistryError saying what
+    is wrong with it."""
     stored = _stored(settings, version)
+    metadata = dict(stored.info.metadata)
     try:
-        return ChurnModel.load(Path(stored.path), metadata=dict(stored.info.metadata), nthread=nthread)
+        return ChurnModel.load(
+            Path(stored.path), metadata=metadata, nthread=nthread, digests=metadata.get("artifact_sha256")
+        )
     except Exception as err:
         raise RegistryError(f"registry: model {version!r} is unreadable ({err.__class__.__name__}: {err})") from None
+
+
+def verify_artifact(settings: Settings, version: str) -> str | None:
+    """Why the version's files on disk no longer match their recorded digests, or None when they do."""
+    try:
+        stored = _stored(settings, version)
+    except RegistryError as err:
+        return str(err)
+    recorded = dict(stored.info.metadata).get("artifact_sha256") or {}
+    found = artifact_digests(Path(stored.path))
+    changed = sorted(name for name in set(recorded) | set(found) if recorded.get(name) != found.get(name))
+    return f"model {version}: {', '.join(changed)} differ from the SHA-256 recorded at save" if changed else None
 
 
 def champion_version(settings: Settings, then: str = "") -> str:
@@ -151,49 +186,87 @@ class Decision:
     reasons: list[str]
 
 
-def record(settings: Settings, action: str, version: str, reasons: list[str], new_champion: str | None) -> None:
-    """Append a decision to the history and (maybe) move the pointer, in one atomic write."""
+@contextlib.contextmanager
+def pointer_lock(settings: Settings) -> Iterator[None]:
+    """One writer of the champion pointer at a time, across processes (an exclusive lock on a file beside it).
+
+    Without it, concurrent promotions each read the same history and the last
+    write wins: updates were lost.
+    """
+    path = pointer_path(settings).with_suffix(".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _record(
+    settings: Settings, action: str, version: str, reasons: list[str], champion: str | None = None
+) -> str | None:
+    """Append a decision to the history and set the champion (None: keep it), in one atomic write; the caller holds
+    the pointer lock. Returns the champion before."""
     pointer = read_pointer(settings)
+    previous = pointer.get("champion")
+    new = previous if champion is None else champion
     pointer["history"].append(
         {
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "action": action,
             "version": version,
-            "previous": pointer.get("champion"),
-            "champion": new_champion,
+            "previous": previous,
+            "champion": new,
             "reasons": reasons,
         }
     )
-    pointer["champion"] = new_champion
+    pointer["champion"] = new
     write_json(pointer, pointer_path(settings))
+    return previous
 
 
-def promote(settings: Settings, version: str, reasons: list[str], action: str = "promote") -> None:
+def promote(settings: Settings, version: str, reasons: list[str], action: str = "promote") -> str | None:
+    """Make ``version`` the champion once its artifact loads and matches its digests; returns the one before."""
     load_model(settings, version)  # never point at something that does not load
-    record(settings, action, version, reasons, new_champion=version)
+    with pointer_lock(settings):
+        return _record(settings, action, version, reasons, champion=version)
 
 
 def keep(settings: Settings, version: str, reasons: list[str]) -> None:
-    record(settings, "keep", version, reasons, new_champion=read_pointer(settings).get("champion"))
+    with pointer_lock(settings):
+        _record(settings, "keep", version, reasons)
 
 
 def rollback(settings: Settings) -> tuple[str, str]:
     """Restore the champion before the current one; returns (from, to)."""
-    pointer = read_pointer(settings)
-    current = pointer.get("champion")
-    if not current:
-        raise RegistryError("registry: no champion to roll back from")
-    # walk the history backwards: the champion in force before `current` became champion
-    previous = None
-    for event in reversed(pointer["history"]):
-        if event.get("champion") == current and event.get("previous") not in (None, current):
-            previous = event["previous"]
-            break
-    if previous is None:
-        raise RegistryError(f"registry: {current} has no earlier champion to roll back to")
-    load_model(settings, previous)
-    record(settings, "rollback", previous, [f"rolled back from {current}"], new_champion=previous)
+    with pointer_lock(settings):
+        pointer = read_pointer(settings)
+        current = pointer.get("champion")
+        if not current:
+            raise RegistryError("registry: no champion to roll back from")
+        # walk the history backwards: the champion in force before `current` became champion
+        previous = None
+        for event in reversed(pointer["history"]):
+            if event.get("champion") == current and event.get("previous") not in (None, current):
+                previous = event["previous"]
+                break
+        if previous is None:
+            raise RegistryError(f"registry: {current} has no earlier champion to roll back to")
+        load_model(settings, previous)
+        _record(settings, "rollback", previous, [f"rolled back from {current}"], champion=previous)
     return current, previous
+
+
+def earlier_champions(settings: Settings) -> list[str]:
+    """Every version that was champion before the current one, most recent first (for a fallback at start)."""
+    pointer = read_pointer(settings)
+    seen: list[str] = []
+    for event in reversed(pointer.get("history", [])):
+        for version in (event.get("champion"), event.get("previous")):
+            if version and version != pointer.get("champion") and version not in seen:
+                seen.append(version)
+    return seen
 
 
 def decide(

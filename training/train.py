@@ -39,6 +39,7 @@ from training.candidates import Candidate, HistGBCandidate, LogisticCandidate, R
 from training.config import XGB_START, TrainConfig
 from training.encoding import FeatureEncoder
 from training.leakage import LeakageReport, leakage_gate
+from training.promotion import promotion_decision
 from training.readiness import check_trainable, informative_features
 from training.report import write_model_report
 from training.result import TrainResult
@@ -272,7 +273,8 @@ def train(settings: Settings, config: TrainConfig | None = None, progress: Say |
     version = registry.save_model(settings, model, metadata)
 
     say("promotion decision")
-    decision = _promotion(settings, config, version, metrics["model"], ts.frame[test], leakage.passed)
+    decision = promotion_decision(settings, config.promote, version, metrics["model"], ts.frame[test],
+                                  leakage.passed, config.margin)  # fmt: skip
     result = TrainResult(
         version=version, promoted=decision.promote, decision=decision.reasons, test=metrics["model"],
         intervals=intervals, baselines=compared, oracle=metrics.get("oracle"), windows=ts.windows, leakage=leakage,
@@ -284,38 +286,3 @@ def train(settings: Settings, config: TrainConfig | None = None, progress: Say |
         report = write_model_report(settings, model, result, probabilities, ts.y[test], ts.frame[test], metadata)
         result.report = str(report)
     return result
-
-
-def _promotion(
-    settings: Settings,
-    config: TrainConfig,
-    version: str,
-    challenger: dict[str, float],
-    test_frame: pd.DataFrame,
-    leakage_passed: bool,
-) -> registry.Decision:
-    if config.promote == "never":
-        decision = registry.Decision(False, ["--promote never"])
-        registry.keep(settings, version, decision.reasons)
-        return decision
-    if config.promote == "force":
-        decision = registry.Decision(True, ["--promote force"])
-        registry.promote(settings, version, decision.reasons)
-        return decision
-    current = registry.read_pointer(settings).get("champion")
-    champion_metrics, error = None, None
-    if current:
-        try:
-            champion = registry.load_model(settings, current)
-            p = champion.predict_proba(test_frame)
-            champion_metrics = all_metrics(test_frame[LABEL].to_numpy(), p)
-        except (InputError, KeyError, ValueError) as err:
-            error = str(err)
-    decision = registry.decide(challenger, champion_metrics, leakage_passed, config.margin, error)
-    if current and champion_metrics is not None:
-        decision.reasons.insert(0, f"compared with champion {current} on the same test window")
-    if decision.promote:
-        registry.promote(settings, version, decision.reasons)
-    else:
-        registry.keep(settings, version, decision.reasons)
-    return decision

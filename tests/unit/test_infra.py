@@ -41,7 +41,7 @@ def _check_command(argv: list[str]) -> None:
                 _check_command(words)
         return
     tool = argv[0]
-    assert tool in {"churn", "prefect", "redis-server", "python"}, argv
+    assert tool in {"churn", "prefect", "redis-server", "python", "redis-cli"}, argv
     if tool == "churn":
         assert argv[1] in _cli_verbs(), argv
     if tool == "prefect":
@@ -74,10 +74,16 @@ def test_compose_images_are_pinned_and_services_reference_what_exists() -> None:
             for key in service.get("environment", {}):
                 if key.startswith("CHURN_"):
                     assert key in SETTINGS | OTHER_CHURN_VARS, (name, key)
-    redis = services["redis"]["command"]
-    assert redis[redis.index("--save") + 1] == "" and redis[redis.index("--appendonly") + 1] == "no"
+    # Redis keeps its data across a restart and asks for a password; the platform passes it in CHURN_REDIS
+    redis = " ".join(services["redis"]["command"])
+    assert (
+        "--appendonly yes" in redis and "--requirepass" in redis and "redis-data:/data" in services["redis"]["volumes"]
+    )
+    assert services["redis"]["environment"]["REDIS_PASSWORD"].startswith("${REDIS_PASSWORD:?")
+    assert "password=${REDIS_PASSWORD" in services["api"]["environment"]["CHURN_REDIS"]
     api = services["api"]
-    assert api["ports"] == ["3000:3000"] and "/readyz" in " ".join(api["healthcheck"]["test"])
+    assert api["ports"] == ["127.0.0.1:3000:3000"]  # published on this machine only
+    assert "/readyz" in " ".join(api["healthcheck"]["test"])
     assert api["environment"]["CHURN_PROFILE"] == "shared" and "CHURN_API_KEYS" in api["environment"]
     for mount in services["postgres"]["volumes"]:
         source = mount.split(":")[0]
@@ -93,11 +99,14 @@ def test_no_secret_value_is_committed() -> None:
     assert "${POSTGRES_PASSWORD:?" in env["CHURN_REGISTRY_URL"]
     [secret] = K8S["secret.yaml"]
     assert all("replace" in value for value in secret["stringData"].values())
+    [kustomization] = K8S["kustomization.yaml"]
+    assert "secret.yaml" not in kustomization["resources"]  # applying placeholders would overwrite the real secret
 
 
 def test_kustomization_resources_and_cross_references() -> None:
     [kustomization] = K8S["kustomization.yaml"]
-    assert sorted(kustomization["resources"]) == sorted(n for n in K8S if n != "kustomization.yaml")
+    templates = {"kustomization.yaml", "secret.yaml"}
+    assert sorted(kustomization["resources"]) == sorted(n for n in K8S if n not in templates)
     objects = {(o["kind"], o["metadata"]["name"]): o for docs in K8S.values() for o in docs if "metadata" in o}
     api = objects[("Deployment", "churn-api")]["spec"]
     container = api["template"]["spec"]["containers"][0]
@@ -115,7 +124,7 @@ def test_kustomization_resources_and_cross_references() -> None:
     assert worker["containers"][0]["command"][-1] == yaml.safe_load((ROOT / "prefect.yaml").read_text())[
         "deployments"][0]["work_pool"]["name"]  # fmt: skip
     settings = objects[("ConfigMap", "churn-settings")]["data"]
-    secret = objects[("Secret", "churn-secrets")]["stringData"]
+    secret = next(o for o in K8S["secret.yaml"] if o["kind"] == "Secret")["stringData"]
     for key in [*settings, *secret]:
         if key.startswith("CHURN_"):
             assert key in SETTINGS | OTHER_CHURN_VARS, key
@@ -125,7 +134,19 @@ def test_kustomization_resources_and_cross_references() -> None:
         secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
         assert secrets == {"churn-secrets"}
         mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
-        assert settings["CHURN_SECRETS_DIR"] in mounts and settings["CHURN_HOME"] in mounts
+        assert settings["CHURN_SECRETS_DIR"] in mounts and settings["CHURN_HOME"] in mounts and "/tmp" in mounts
+        # hardened: no token, no privilege escalation, read-only root, no capabilities, the runtime's seccomp
+        assert pod["automountServiceAccountToken"] is False
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        context = pod["containers"][0]["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False and context["readOnlyRootFilesystem"] is True
+        assert context["capabilities"]["drop"] == ["ALL"]
+    budget = objects[("PodDisruptionBudget", "churn-api")]["spec"]
+    assert budget["selector"]["matchLabels"].items() <= api["template"]["metadata"]["labels"].items()
+    policies = {o["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"]: o for (kind, _), o in objects.items()
+                if kind == "NetworkPolicy"}  # fmt: skip
+    assert set(policies) == {"churn-api", "churn-prefect-worker"}
+    assert policies["churn-api"]["spec"]["ingress"] == [{"ports": [{"port": 3000, "protocol": "TCP"}]}]
 
 
 def test_env_example_is_generated_from_the_settings_class() -> None:

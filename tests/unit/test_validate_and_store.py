@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -51,11 +52,14 @@ def test_duplicates_snapshots_after_churn_and_bad_labels_are_caught(small_raw, s
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
+    """The logical tree (through the symlinked generations, without the generations' own hidden names)."""
+    out = {}
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(f for f in files if not f.startswith(".")):
+            path = Path(root) / name
+            out[str(path.relative_to(folder))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
 
 
 def test_rebuild_is_byte_identical_and_round_trips(tmp_path: Path, small_snapshots: Snapshots) -> None:
@@ -85,4 +89,30 @@ def test_a_crash_while_writing_leaves_the_previous_store(tmp_path: Path, small_s
     with pytest.raises(RuntimeError):
         replace_dir(target, crash)
     assert _digest(target) == before
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    live = target.resolve()
+    assert [p for p in tmp_path.iterdir() if p.name.startswith(".")] == [live]  # nothing but the live generation
+
+
+def test_a_kill_before_the_switch_leaves_the_old_folder_and_a_rerun_cleans_up(
+    tmp_path: Path, small_snapshots: Snapshots, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the new generation is built, before the link is switched: the folder is still the old one (it
+    used to vanish between two renames), and the next run removes what the killed one left."""
+    target = tmp_path / "snapshots"
+    write_offline(small_snapshots, target, tmp_path / "labels.parquet")
+    before = _digest(target)
+    real_replace = os.replace
+
+    def killed(src: object, dst: object) -> None:
+        if Path(str(dst)) == target:
+            raise KeyboardInterrupt("killed")  # what a SIGINT at that instant looks like to the code
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        replace_dir(target, lambda folder: (folder / "new.parquet").write_bytes(b"new"))
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert _digest(target) == before and len([p for p in tmp_path.iterdir() if p.name.startswith(".")]) == 3
+    replace_dir(target, lambda folder: (folder / "next.parquet").write_bytes(b"next"))
+    assert _digest(target) == {"next.parquet": hashlib.sha256(b"next").hexdigest()}
+    assert [p for p in tmp_path.iterdir() if p.name.startswith(".")] == [target.resolve()]
