@@ -81,12 +81,13 @@ def write_json(obj: Any, path: Path) -> None:
 def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
     """Text cells that start like a formula (``= + - @``, tab, CR) get a leading quote: opened in a spreadsheet,
     a hand-supplied value must never run as one."""
-    out = df.copy()
-    for column in out.columns:
-        if out[column].dtype == object:
-            values = out[column]
-            risky = values.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_START))
+    out = df
+    for column in df.columns:
+        if df[column].dtype == object:
+            values = df[column]
+            risky = values.str.startswith(FORMULA_START).fillna(False).astype(bool)  # non-text cells: not risky
             if risky.any():
+                out = out.copy() if out is df else out
                 out[column] = values.where(~risky, "'" + values.astype(str))
     return out
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -26,6 +27,7 @@ from churn.settings import Settings
 from churn.simulate import SimulationConfig, simulate
 from churn.temporal import build_snapshots
 from harness.process import free_port, serving
+from serving.auth import SCOPES
 from store.feast_store import apply
 from store.materialize import materialize
 from training.config import DEFAULT_GRID, TrainConfig
@@ -85,10 +87,16 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
+def _plain_key(entry: str) -> str:
+    """The key of a ``[SCOPES:]KEY`` entry (what a client sends)."""
+    head, sep, rest = entry.partition(":")
+    return rest if sep and all(scope in SCOPES for scope in head.split("+")) else entry
+
+
 @contextlib.contextmanager
 def running_server(settings: Settings, log_path: Path, workers: int = 1, **env: str) -> Iterator[Server]:
     """`churn serve` as a user starts it (serving/process.py), with the settings' environment."""
-    key = env.get("CHURN_API_KEYS", "").split(",")[0] or None
+    key = _plain_key(env.get("CHURN_API_KEYS", "").split(",")[0]) or None
     with serving(settings_env(settings, **env), log_path, workers=workers) as (url, process):
         yield Server(url=url, process=process, log_path=log_path, key=key, headers={"X-API-Key": key} if key else {})
 
@@ -112,10 +120,22 @@ class RedisProcess:
             time.sleep(0.05)
         raise TimeoutError(f"redis-server on {self.port} did not start")
 
-    def stop(self) -> None:
+    def stop(self, save: bool = True) -> None:
+        """Shut it down; with ``save``, its data comes back at the next start (else it starts empty)."""
         if self.process is None:
             return
+        if not save:
+            (self.folder / "dump.rdb").unlink(missing_ok=True)
         with contextlib.suppress(redis.ConnectionError):
-            redis.Redis(port=self.port).shutdown(save=True)
+            redis.Redis(port=self.port).shutdown(save=save, nosave=not save)
         self.process.wait(timeout=10)
         self.process = None
+
+    def pause(self) -> None:
+        """Freeze it (SIGSTOP): connections are accepted by the kernel and never answered — a hung server."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGCONT)

@@ -32,7 +32,7 @@ DEFAULT_SCOPES = frozenset({"predict"})
 MIN_KEY_LENGTH = 16
 MIN_KEY_BITS = 64.0  # estimated from the key's own character frequencies
 # keys printed in the project's documentation: never accepted, whatever their entropy
-EXAMPLE_KEYS = frozenset({"replace-me-with-a-long-random-key", "change-me-0123456789abcdef"})
+EXAMPLE_KEYS = frozenset({"change-me-0123456789", "replace-me-with-a-long-random-key"})
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -122,7 +122,7 @@ def presented_key(headers: list[tuple[bytes, bytes]]) -> str | None:
             scheme, _, token = value.decode("latin-1").partition(" ")
             if scheme.lower() == "bearer" and token.strip():
                 found.append(token.strip())
-        elif name == b"x-api-key":
+        elif name == b"x-api-key" and value.strip():
             found.append(value.decode("latin-1").strip())
     if len(found) > 1:
         raise HeaderError("send one API key: in `Authorization: Bearer <key>` or `X-API-Key`, once")

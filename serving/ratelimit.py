@@ -11,10 +11,11 @@ while a trusted batch key allowed 100,000/s costs one call per ~2,000 requests
 — the shared limit still holds, since no token is spent that Redis did not
 grant.
 
-If Redis does not answer within 50 ms, a breaker opens for a second: requests
-are counted by the in-process bucket instead, with no call to Redis at all,
-and the next call after the second tries Redis again. An outage of the limiter
-must not become an outage — or a slowdown — of the API.
+If Redis does not answer within 50 ms, a breaker opens: requests are counted by
+the in-process bucket instead, with no call to Redis at all, while a background
+task pings Redis twice a second and closes the breaker once it answers. No
+request ever waits on a Redis that is down: an outage of the limiter must not
+become an outage — or a slowdown — of the API.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ return {granted, tostring(wait)}
 """
 
 CALL_TIMEOUT_S = 0.05  # a limiter call slower than this counts as a failure
-BREAKER_S = 1.0  # after a failure, the in-process bucket alone for this long
+PROBE_EVERY_S = 0.5  # while the breaker is open, how often the background task asks whether Redis is back
 
 
 class LocalBuckets:
@@ -104,8 +105,9 @@ class RedisBuckets:
         self.script = client.register_script(_LUA)
         self.fallback = LocalBuckets(rate, self.burst)
         self._leases: dict[str, tuple[int, float]] = {}
-        self.open_until = 0.0  # the breaker: no Redis call before this (monotonic seconds)
+        self.open = False  # the breaker: while open, no request calls Redis
         self.failures = 0
+        self._probe: asyncio.Task[None] | None = None
 
     async def take(self, key: str, tokens: int = 1) -> float:
         now = time.monotonic()
@@ -113,7 +115,7 @@ class RedisBuckets:
         if left >= tokens and now < until:
             self._leases[key] = (left - tokens, until)
             return 0.0
-        if now < self.open_until:
+        if self.open:
             return self.fallback.take_now(key, tokens)
         want = max(tokens, self.lease)
         try:
@@ -121,8 +123,7 @@ class RedisBuckets:
                 self.script(keys=[f"{self.prefix}{key}"], args=[self.rate, self.burst, want]), CALL_TIMEOUT_S
             )
         except (redis.RedisError, OSError, TimeoutError):
-            self.failures += 1
-            self.open_until = time.monotonic() + BREAKER_S
+            self._trip()
             return self.fallback.take_now(key, tokens)
         have = int(granted) + (left if now < until else 0)
         if have < tokens:  # not enough for this request: keep what was granted for the next ones
@@ -130,6 +131,22 @@ class RedisBuckets:
             return max(float(wait), (tokens - have) / self.rate)
         self._leases[key] = (have - tokens, now + LEASE_LIFETIME_S)
         return 0.0
+
+    def _trip(self) -> None:
+        """Open the breaker, and watch in the background for Redis to answer again."""
+        self.failures += 1
+        self.open = True
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.get_running_loop().create_task(self._until_back())
+
+    async def _until_back(self) -> None:
+        while self.open:
+            await asyncio.sleep(PROBE_EVERY_S)
+            try:
+                await asyncio.wait_for(self.client.ping(), CALL_TIMEOUT_S)
+            except (redis.RedisError, OSError, TimeoutError):
+                continue
+            self.open = False
 
 
 def retry_after(wait: float) -> str:

@@ -34,8 +34,8 @@ from training.explain import top_factors
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REDIS_DB = 10
-KEY = "test-key-0123456789abcdef"
-OTHER_KEY = "second-key-abcdef0123456789"
+KEY = "test-key-0123456789abcdefGHIJ"  # every scope
+OTHER_KEY = "second-key-abcdef0123456789"  # predict only (the default scope), configured by its hash
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def server(home: Settings, tmp_path_factory: pytest.TempPathFactory) -> Server:
         home,
         log,
         workers=2,
-        CHURN_API_KEYS=f"{KEY},sha256:{__import__('hashlib').sha256(OTHER_KEY.encode()).hexdigest()}",
+        CHURN_API_KEYS=f"predict+explain+admin:{KEY},sha256:{__import__('hashlib').sha256(OTHER_KEY.encode()).hexdigest()}",
         CHURN_RATE_LIMIT="100000",
         CHURN_RELOAD_SECONDS="1",
     ) as srv:
@@ -150,12 +150,13 @@ def base_features(server: Server) -> list[str]:
 @pytest.mark.parametrize(
     ("payload", "status", "field"),
     [
-        ({"customer_id": "C1", "features": {"tenure_months": -3}}, 400, '"features", "tenure_months"'),
-        ({"customer_id": "C1", "features": {"tenure_months": 2.5}}, 400, '"features", "tenure_months"'),
-        ({"customer_id": "C1", "features": {"contract_type": "Lifetime"}}, 400, '"features", "contract_type"'),
-        ({"customer_id": "C1", "features": {"bogus": 1}}, 400, '"features", "bogus"'),
-        ({"customer_id": "C1", "features": {"partner": "yes"}}, 400, '"features", "partner"'),
-        ({"customer_id": "C1", "features": {"gender": None}}, 400, '"features", "gender"'),
+        ({"customer_id": "C1", "features": {"tenure_months": -3}}, 422, "features.tenure_months"),  # a value's range
+        ({"customer_id": "C1", "features": {"charges_trend_6m": 1e308}}, 422, "features.charges_trend_6m"),
+        ({"customer_id": "C1", "features": {"tenure_months": 2.5}}, 400, "features.tenure_months"),  # a type
+        ({"customer_id": "C1", "features": {"contract_type": "Lifetime"}}, 400, "features.contract_type"),
+        ({"customer_id": "C1", "features": {"bogus": 1}}, 400, "features.bogus"),
+        ({"customer_id": "C1", "features": {"partner": "yes"}}, 400, "features.partner"),
+        ({"customer_id": "C1", "features": {"gender": None}}, 400, "features.gender"),
         ({"customer_id": ""}, 400, "customer_id"),
         ({"customer_id": "x" * 65}, 400, "customer_id"),
         ({"customer_id": "a b"}, 400, "customer_id"),
@@ -169,7 +170,10 @@ def base_features(server: Server) -> list[str]:
 def test_bad_requests_name_the_field(server: Server, payload: dict, status: int, field: str) -> None:
     got, _, body = server.request("POST", "/predict_churn", payload)
     assert got == status, body
-    assert field in json.dumps(body)
+    # the documented shape, the field named, nothing of pydantic's internals (class names, links)
+    assert set(body) == {"error", "detail", "request_id"} and len(body["request_id"]) >= 16
+    assert any(p["field"] == field for p in body["detail"]), body
+    assert "pydantic" not in json.dumps(body) and "Request" not in json.dumps(body["detail"])
 
 
 def test_malformed_bodies_and_media_types_are_4xx(server: Server) -> None:
@@ -209,19 +213,29 @@ def test_batch_answers_known_and_reports_unknown(server: Server, customers: pd.D
     assert body["results"][-1]["error"] == "not_found"
     too_many = {"customer_ids": [f"C{i}" for i in range(1001)]}
     status, _, err = server.request("POST", "/predict_churn/batch", too_many)
-    assert status == 400 and "customer_ids" in json.dumps(err)
+    assert status == 400 and err["detail"][0]["field"] == "customer_ids"
+    status, _, err = server.request("POST", "/predict_churn/batch", {"customer_ids": [ids[0], ids[1], ids[0]]})
+    assert status == 400 and "more than once" in err["detail"][0]["problem"] and ids[0] in err["detail"][0]["problem"]
 
 
-def test_api_keys_guard_predictions_but_not_health(server: Server, customers: pd.DataFrame) -> None:
+def test_api_keys_guard_everything_but_the_probes(server: Server, customers: pd.DataFrame) -> None:
     body = {"customer_id": str(customers.index[0])}
     assert server.request("POST", "/predict_churn", body, headers={"X-API-Key": ""})[0] == 401
     assert server.request("POST", "/predict_churn", body, headers={"X-API-Key": "wrong-key-0123456789"})[0] == 401
     assert server.request("POST", "/predict_churn", body, headers={"X-API-Key": OTHER_KEY})[0] == 200
     bearer = {"X-API-Key": "", "Authorization": f"Bearer {KEY}"}
     assert server.request("POST", "/predict_churn", body, headers=bearer)[0] == 200
-    assert server.request("GET", "/model-info", headers={"X-API-Key": ""})[0] == 401
-    for path in ("/healthz", "/livez", "/readyz", "/health", "/metrics"):
+    for path in ("/model-info", "/health", "/metrics"):
+        assert server.request("GET", path, headers={"X-API-Key": ""})[0] == 401, path
+        assert server.request("GET", path, headers={"X-API-Key": OTHER_KEY})[0] == 200, path
+    for path in ("/healthz", "/livez", "/readyz"):
         assert server.request("GET", path, headers={"X-API-Key": ""})[0] == 200, path
+    # scopes: a predict-only key gets no explanations (they carry the customer's values) and no admin route
+    status, _, refused = server.request(
+        "POST", "/predict_churn", {**body, "explain": True}, headers={"X-API-Key": OTHER_KEY}
+    )
+    assert status == 403 and "explain" in refused["detail"]
+    assert server.request("POST", "/admin/reload", headers={"X-API-Key": OTHER_KEY})[0] == 403
     assert KEY not in server.log() and OTHER_KEY not in server.log()
 
 
@@ -233,7 +247,7 @@ def test_model_info_health_and_metrics(server: Server, home: Settings, customers
     assert info["metrics"]["roc_auc"] > 0.5
     status, _, health = server.request("GET", "/health")
     assert status == 200 and health["status"] == "ok" and health["store"]["ok"] is True
-    assert health["features"]["materialized_until"] is not None
+    assert health["store"]["materialized_until"] is not None and health["store"]["state"] == "ready"
     assert health["worker"].startswith(f"{socket.gethostname()}-")
     single = 'churn_predictions_total{kind="single",what_if="false"}'
     not_found = 'churn_errors_total{kind="not_found"}'
