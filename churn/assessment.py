@@ -24,6 +24,7 @@ DEFAULT_CLV_SOURCE = "default (margin × discounted lifetime once retained)"
 class Assessment:
     clv: np.ndarray
     clv_source: str
+    clv_basis: np.ndarray  # per customer: charges, plan median (...), column or none (no value: never targeted)
     decisions: Decisions
     bands: np.ndarray
 
@@ -36,18 +37,52 @@ def _numbers(values: Any) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
-def customer_value(customers: pd.DataFrame | Mapping[str, Any], n: int) -> tuple[np.ndarray, str]:
-    """(CLV per customer, where it came from): a ``clv`` column if the customers carry one, else the default."""
+PEER_KEYS = (("contract_type", "num_services_total", "has_fiber_optic"), ("contract_type",), ())
+
+
+def _peer_charges(customers: pd.DataFrame, charges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Charges for customers with none known yet (a new customer before the first invoice), from peers on the
+    same plan: the median of known charges among customers of the same contract and services, else the same
+    contract, else everyone. Returns (charges filled where possible, basis per row)."""
+    filled = charges.copy()
+    basis = np.where(np.isnan(charges), "none", "charges").astype(object)
+    known = ~np.isnan(charges)
+    if not known.any():
+        return filled, basis
+    for keys in PEER_KEYS:
+        missing = np.isnan(filled)
+        if not missing.any() or not all(k in customers for k in keys):
+            continue
+        if keys:
+            frame = customers[list(keys)].astype(str).reset_index(drop=True)
+            group = pd.Series(charges).where(known).groupby([frame[k] for k in keys]).transform("median")
+            peer = group.to_numpy(np.float64)
+        else:
+            peer = np.full(len(filled), float(np.median(charges[known])))
+        take = missing & ~np.isnan(peer)
+        filled[take] = peer[take]
+        basis[take] = "plan median (" + (", ".join(keys) or "all customers") + ")"
+    return filled, basis
+
+
+def customer_value(customers: pd.DataFrame | Mapping[str, Any], n: int) -> tuple[np.ndarray, str, np.ndarray]:
+    """(CLV per customer, where it came from, basis per row): a ``clv`` column if the customers carry one, else
+    the default on their monthly charges — or, for a customer with no invoice yet, on the charges of peers on
+    the same plan (among the customers valued together; a single customer with none is valued 0, basis none)."""
     if "clv" in customers:
-        return _numbers(customers["clv"]), "column"
+        return _numbers(customers["clv"]), "column", np.full(n, "column", dtype=object)
     if "monthly_charges" not in customers:
-        return np.zeros(n), "none (no monthly_charges to value customers by)"
-    return default_clv(_numbers(customers["monthly_charges"])), DEFAULT_CLV_SOURCE
+        return np.zeros(n), "none (no monthly_charges to value customers by)", np.full(n, "none", dtype=object)
+    charges = _numbers(customers["monthly_charges"])
+    basis = np.where(np.isnan(charges), "none", "charges").astype(object)
+    if isinstance(customers, pd.DataFrame) and np.isnan(charges).any():
+        charges, basis = _peer_charges(customers, charges)
+    return default_clv(charges), DEFAULT_CLV_SOURCE, basis
 
 
 def assess(probability: np.ndarray, customers: pd.DataFrame | Mapping[str, Any], catalogue: Catalogue) -> Assessment:
     """Value, best action (EV > 0 targeted) and risk band for each customer scored ``probability``."""
     p = np.asarray(probability, dtype=np.float64)
-    clv, source = customer_value(customers, len(p))
-    return Assessment(clv=clv, clv_source=source, decisions=best_actions(p, clv, catalogue, customers),
-                      bands=risk_band(p))  # fmt: skip
+    clv, source, basis = customer_value(customers, len(p))
+    return Assessment(clv=clv, clv_source=source, clv_basis=basis,
+                      decisions=best_actions(p, clv, catalogue, customers), bands=risk_band(p))  # fmt: skip

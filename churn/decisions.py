@@ -25,16 +25,28 @@ from churn.schema import CUSTOMER_ID_PATTERN, ENTITY
 
 PLAN_COLUMNS = (
     ENTITY,
+    "status",
     "probability",
     "clv",
-    "action",
+    "clv_basis",
+    "best_action",
     "cost",
     "success_rate",
     "expected_value",
     "rank",
     "targeted",
     "control",
+    "reasons",
 )
+# what ``status`` says, row by row (docs/decisions.md repeats it): the plan file explains itself
+STATUS = {
+    "target": "target: act (best action's EV > 0, within the budget)",
+    "control": "control: would be targeted, held out on purpose (no action) to measure the plan's effect",
+    "over_budget": "not targeted: EV > 0 but outside the budget",
+    "no_gain": "not targeted: no action's EV is above 0 (best_action is the best one considered)",
+    "no_value": "excluded: no value known (no charges and no peers on the same plan)",
+}
+FACTORS = 3
 
 
 @dataclass
@@ -107,6 +119,48 @@ def budget_greedy(ev: np.ndarray, cost: np.ndarray, candidates: np.ndarray, budg
     return chosen, bound
 
 
+def _status(
+    targeted: np.ndarray, control: np.ndarray, would: np.ndarray, gains: np.ndarray, basis: np.ndarray
+) -> np.ndarray:
+    out = np.full(len(targeted), STATUS["no_gain"], dtype=object)
+    out[gains & ~would] = STATUS["over_budget"]
+    out[(basis == "none") & ~would] = STATUS["no_value"]
+    out[control] = STATUS["control"]
+    out[targeted] = STATUS["target"]
+    return out
+
+
+def _factor_text(names: pd.Series, contributions: pd.Series, prefix: str = "") -> np.ndarray:
+    """``prefix + name (+0.25)`` per row ("" where unknown), formatted once per distinct (name, rounded value):
+    a million rows hold few of those, and Python string formatting per row would cost seconds."""
+    hundredths = np.rint(pd.to_numeric(contributions, errors="coerce").to_numpy(np.float64) * 100)
+    ok = names.notna().to_numpy() & np.isfinite(hundredths)
+    name_codes, name_values = pd.factorize(names.astype(str))
+    value_codes, value_values = pd.factorize(np.where(ok, hundredths, 0.0))
+    width = len(value_values) + 1
+    pair_codes, pairs = pd.factorize(name_codes.astype(np.int64) * width + value_codes)
+    texts = np.array(
+        [f"{prefix}{name_values[p // width]} ({value_values[p % width] / 100:+.2f})" for p in pairs] + [""],
+        dtype=object,
+    )
+    return texts[np.where(ok, pair_codes, len(texts) - 1)]
+
+
+def reasons(scores: pd.DataFrame, top_k: int = FACTORS) -> np.ndarray:
+    """The scores' top factors as one readable cell, ``feature (+0.25); ...`` (empty where the scores carry none)."""
+    out = np.full(len(scores), "", dtype=object)
+    first_unknown = None
+    for k in range(1, top_k + 1):
+        if f"factor_{k}" not in scores or f"factor_{k}_contribution" not in scores:
+            break
+        text = _factor_text(scores[f"factor_{k}"], scores[f"factor_{k}_contribution"], "; " if k > 1 else "")
+        first_unknown = text == "" if k == 1 else first_unknown
+        out = out + text
+    if first_unknown is not None and first_unknown.any():  # a later factor known without the first: rare
+        out[first_unknown] = [t[2:] if t.startswith("; ") else t for t in out[first_unknown]]
+    return out
+
+
 def decide(
     scores: pd.DataFrame,
     catalogue: Catalogue,
@@ -131,14 +185,17 @@ def decide(
     frame = pd.DataFrame(
         {
             ENTITY: scores[ENTITY].astype(str).to_numpy(),
+            "status": _status(targeted, control, would, d.targeted, assessed.clv_basis),
             "probability": p,
             "clv": np.round(clv, 2),
-            "action": d.action,
+            "clv_basis": assessed.clv_basis,
+            "best_action": d.action,
             "cost": d.cost,
             "success_rate": d.success_rate,
             "expected_value": np.round(d.expected_value, 2),
             "targeted": targeted,
             "control": control,
+            "reasons": reasons(scores),
         }
     )
     order = np.lexsort((frame[ENTITY].to_numpy(), -d.expected_value, ~would))
@@ -157,8 +214,10 @@ def decide(
         "expected_saved_revenue": round(saved_value, 2),
         "expected_net_value": round(net, 2),
         "roi": round(net / spend, 4) if spend > 0 else None,
-        "actions": {str(k): int(v) for k, v in frame.loc[t, "action"].value_counts().items()},
+        "actions": {str(k): int(v) for k, v in frame.loc[t, "best_action"].value_counts().items()},
         "clv": clv_source,
+        "clv_basis": {str(k): int(v) for k, v in frame["clv_basis"].value_counts().items()},
+        "excluded_no_value": int((frame["clv_basis"] == "none").sum()),
         "catalogue": catalogue.source,
         "control_fraction": control_fraction,
         "seed": seed,

@@ -29,10 +29,59 @@ def emit(result: dict[str, Any], as_json: bool, title: str) -> None:
     if as_json:
         sys.stdout.write(json.dumps(result, default=str, sort_keys=True) + "\n")
         return
+    rows: list[tuple[str, str]] = []
+    lists: list[tuple[str, list[dict[str, Any]]]] = []
+    _flatten("", result, rows, lists)
+    console = output_console()
     table = Table(title=title, show_header=False)
-    for key, value in result.items():
-        table.add_row(str(key), json.dumps(value, default=str) if isinstance(value, dict | list) else str(value))
-    Console().print(table)
+    for key, value in rows:
+        table.add_row(key, value)
+    if rows:
+        console.print(table)
+    for key, items in lists:  # a list of records (models, months, folds) reads best as a table of its own
+        flat = []
+        for item in items:
+            item_rows: list[tuple[str, str]] = []
+            _flatten("", item, item_rows, [])
+            flat.append(dict(item_rows))
+        columns = list(dict.fromkeys(c for row in flat for c in row))
+        sub = Table(title=f"{title}: {key}")
+        for column in columns:
+            sub.add_column(column)
+        for row in flat:
+            sub.add_row(*(row.get(c, "") for c in columns))
+        console.print(sub)
+
+
+def _cell(value: Any) -> str:
+    """A value as a person reads it: 4 significant digits, — for nothing, lists of plain values comma-joined."""
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple) and not any(isinstance(v, dict | list | tuple) for v in value):
+        return ", ".join(_cell(v) for v in value) or "—"
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def _flatten(prefix: str, value: Any, rows: list[tuple[str, str]], lists: list[tuple[str, list[Any]]]) -> None:
+    """Nested results as ``a.b`` rows; lists of records set aside for tables of their own."""
+    if isinstance(value, dict) and value:
+        for key, inner in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), inner, rows, lists)
+    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        lists.append((prefix, value))
+        rows.append((prefix, f"{len(value)} (table below)"))
+    else:
+        rows.append((prefix, _cell(value)))
+
+
+def output_console() -> Console:
+    """stdout for tables: a terminal's own width, and no width limit when piped or logged (rich would cut to 80
+    columns there, and the paths these tables exist to print would be truncated)."""
+    return Console() if sys.stdout.isatty() else Console(width=100_000, soft_wrap=True)
 
 
 def _fault(err: BaseException) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from churn.console_warnings import silence_dependency_warnings
 from cli import data, decisions, features, models, operations, serve
 
 app = typer.Typer(
@@ -22,6 +23,9 @@ app.command("train")(models.train_cmd)
 app.add_typer(models.models_app, name="models")
 app.add_typer(models.benchmark_app, name="benchmark")
 app.command("serve")(serve.serve_cmd)
+keys_app = typer.Typer(help="API keys for the HTTP service.", no_args_is_help=True)
+keys_app.command("new")(serve.keys_new_cmd)
+app.add_typer(keys_app, name="keys")
 app.command("score")(decisions.score_cmd)
 app.command("decide")(decisions.decide_cmd)
 app.command("evaluate-policy")(decisions.evaluate_policy_cmd)
@@ -30,5 +34,10 @@ app.command("demo")(operations.demo_cmd)
 app.command("replay")(operations.replay_cmd)
 
 
-if __name__ == "__main__":
+def main() -> None:
+    silence_dependency_warnings()
     app()
+
+
+if __name__ == "__main__":
+    main()

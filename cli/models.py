@@ -123,6 +123,6 @@ def telco_cmd(
     """The peers' protocol on the Telco file, next to the best published honest figures."""
     from training.telco_benchmark import run
 
-    with progress_bar("telco benchmark"):
-        result = run(path, seed=get_settings().seed, repeats=repeats)
+    with progress_bar("telco benchmark: outer folds", total=5 * repeats) as advance:
+        result = run(path, seed=get_settings().seed, repeats=repeats, progress=lambda done, _total: advance(done))
     emit(result, as_json, "benchmark telco")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from churn.settings import get_settings
-from cli.common import JSON_OPTION, emit, err_console, handle_errors
+from cli.common import JSON_OPTION, emit, err_console, handle_errors, output_console
 from training.config import TrainConfig
 
 
@@ -60,6 +59,6 @@ def replay_cmd(
             "yes" if r["retrained"] else "-", "yes" if r["promoted"] else "-", str(r["champion"]).split(":")[-1],
             f"{r['plan_size']:,}", f"{r['expected_net_value']:,.0f}",
         )  # fmt: skip
-    Console().print(table)
+    output_console().print(table)
     if result["home"]:
         err_console.print(f"the replay's plans and reports: {result['home']}")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from churn.console_warnings import PYTHONWARNINGS
 from churn.settings import get_settings
 from cli.common import err_console, handle_errors
 
@@ -39,6 +40,7 @@ def serve_cmd(
         "BENTOML_HOME": str(Path(tempfile.gettempdir()) / f"churn-serve-{os.getuid()}-{port}"),
         "BENTOML_DO_NOT_TRACK": "true",  # no usage telemetry
         "OMP_NUM_THREADS": "1",
+        "PYTHONWARNINGS": PYTHONWARNINGS,
     }
     err_console.print(f"serving {champion} on http://{host}:{port} ({env['CHURN_SERVE_WORKERS']} workers)")
     cmd = [
@@ -54,3 +56,26 @@ def serve_cmd(
     ]
     os.chdir(ROOT)
     os.execve(sys.executable, cmd, env)
+
+
+@handle_errors
+def keys_new_cmd(
+    scopes: str = typer.Option("predict", help="What the key may do, joined with +: predict, explain, admin."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object on stdout."),
+) -> None:
+    """Make an API key: the key for the client, and its hashed entry for CHURN_API_KEYS.
+
+    Keys are 32 random bytes (URL-safe base64), far above the service's entropy floor;
+    the entry holds only the key's SHA-256, so the server's configuration never holds a usable secret;
+    it is parsed back before it is printed, so what you paste is what the service accepts.
+    """
+    import secrets
+
+    from cli.common import emit
+    from serving.auth import KeyRing, digest
+
+    key = secrets.token_urlsafe(32)
+    entry = f"{scopes}:sha256:{digest(key)}"
+    KeyRing.parse(entry)  # an unknown scope ends here with its name
+    title = "new API key (give `key` to the client; put `entry` in CHURN_API_KEYS)"
+    emit({"key": key, "entry": entry, "scopes": scopes}, as_json, title)

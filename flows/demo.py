@@ -15,6 +15,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from churn.console_warnings import silence_dependency_warnings
 from churn.settings import get_settings
 from flows import notify
 from flows.tasks import TASKS
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--bootstrap", type=int, default=50)
     args = parser.parse_args(argv)
+    silence_dependency_warnings()
     try:
         result = demo_flow(customers=args.customers, months=args.months, seed=args.seed, bootstrap=args.bootstrap)
     except RuntimeError as err:

@@ -175,7 +175,7 @@ def check(
     result["drift_detected"] = result["drift_detected"] or result["served_scores"]["flagged"]
     folder = settings.reports_dir / "drift" / cur_months[-1]
     if report:
-        evidently = _evidently(ref, cur, features, ref_p, cur_p, labelled, folder / "evidently.html")
+        evidently = _evidently(ref, cur, features, ref_p, cur_p, labelled, folder / "evidently.html", t)
         result["evidently_report"] = str(evidently)
         quality_page = evidently.with_name("evidently_quality.html")
         if quality_page.exists():
@@ -240,10 +240,13 @@ def _evidently(
     cur_p: np.ndarray,
     labelled: pd.DataFrame | None,
     path: Path,
+    thresholds: DriftThresholds,
 ) -> Path:
     # imported here: Evidently costs seconds to import (11 s measured cold), and only the HTML reports need it
     from evidently import BinaryClassification, DataDefinition, Dataset, Report
     from evidently.presets import ClassificationPreset, DataDriftPreset
+
+    from monitoring.evidently_psi import churn_psi_stattest
 
     # Evidently refuses a column empty in either window; ours judge those (a feature that stopped arriving)
     features = [f for f in features if ref[f].notna().any() and cur[f].notna().any()]
@@ -258,7 +261,15 @@ def _evidently(
         c = c.sample(REPORT_SAMPLE, random_state=0)
     if len(r) > REPORT_SAMPLE:
         r = r.sample(REPORT_SAMPLE, random_state=0)
-    _save(Report([DataDriftPreset(columns=columns, method="psi")]).run(c, r), path)  # current first
+    # Our PSI (reference deciles, one bin per value for counts) at our threshold, and one drifted column is
+    # dataset drift: Evidently's page then says what ours says about the features and the score.
+    preset = DataDriftPreset(
+        columns=columns,
+        method=churn_psi_stattest(thresholds),
+        threshold=thresholds.psi_significant,
+        drift_share=0.5 / len(columns),
+    )
+    _save(Report([preset]).run(c, r), path)  # current first
     quality = path.with_name("evidently_quality.html")
     quality.unlink(missing_ok=True)  # a page from an earlier check must not pass for this one's
     if labelled is not None and labelled[LABEL].nunique() == 2:
@@ -338,8 +349,9 @@ tr.significant{{background:#fdd}}tr.moderate{{background:#ffd}}</style></head><b
 <h2>PSI and KL per feature</h2>
 <p>Bins from the reference window's deciles (categories, and counts with few values, one bin per value);
 significant above {t["psi_significant"]}, moderate above {t["psi_moderate"]}.
-These numbers decide. <a href="evidently.html">Evidently's data drift report</a> bins PSI by equal widths,
-so its figures differ; it is there for the pictures{quality_link}.</p>
+These numbers decide. <a href="evidently.html">Evidently's data drift report</a> runs this same PSI at the
+same threshold over the features and the score (its dataset verdict is drift when any one column drifts); the
+mean-score shift and the matured labels' quality are judged here only{quality_link}.</p>
 <table><tr><th>feature</th><th>PSI</th><th>KL</th><th>level</th></tr>{body}</table>
 {skipped}
 </body></html>"""

@@ -60,7 +60,10 @@ def _parse_entry(i: int, item: str) -> tuple[str, frozenset[str]]:
     """(digest, scopes) of one ``[SCOPES:]KEY`` entry; raises InputError naming the entry."""
     scopes = DEFAULT_SCOPES
     head, sep, rest = item.partition(":")
-    if sep and head.lower() != "sha256" and all(s in SCOPES for s in head.split("+")):
+    if sep and head.lower() != "sha256" and re.fullmatch(r"[a-z]+(\+[a-z]+)*", head):
+        unknown = sorted(set(head.split("+")) - set(SCOPES))
+        if unknown:
+            raise InputError(f"CHURN_API_KEYS: entry {i} names unknown scope(s) {unknown}; scopes are {list(SCOPES)}")
         scopes, item = frozenset(head.split("+")), rest.strip()
     if item.lower().startswith("sha256:"):
         hexpart = item[7:].strip().lower()

@@ -99,6 +99,8 @@ def error_body(status: int, body: bytes, request_id: str) -> dict[str, Any]:
             return {"error": "invalid_request", "detail": problems, "request_id": request_id}
         if status < 500 or data["error"].startswith("store_"):
             return {"error": data["error"], "detail": detail, "request_id": request_id}
+    if isinstance(data, dict) and status == 503 and "status" in data:  # /health's report of an unavailable store
+        return {**data, "request_id": request_id}
     generic = {
         400: ("invalid_request", "the body is not a valid JSON request"),
         404: ("not_found", "no such route"),
@@ -109,16 +111,15 @@ def error_body(status: int, body: bytes, request_id: str) -> dict[str, Any]:
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
-    payload = json.dumps(body).encode()
+    await _send_bytes(send, status, json.dumps(body).encode(), [(b"content-type", b"application/json"), *headers])
+
+
+async def _send_bytes(send: Send, status: int, payload: bytes, headers: list[tuple[bytes, bytes]]) -> None:
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                *headers,
-            ],
+            "headers": [(b"content-length", str(len(payload)).encode()), *headers],
         }
     )
     await send({"type": "http.response.body", "body": payload})
@@ -127,11 +128,13 @@ async def _send_json(send: Send, status: int, body: dict[str, Any], headers: lis
 class GatewayMiddleware:
     """``keys`` and ``limiter`` come from the service; ``await limiter.take(key_id, n)`` returns seconds to wait."""
 
-    def __init__(self, app: ASGIApp, keys: KeyRing, limiter: Any, counters: Any = None) -> None:
+    def __init__(self, app: ASGIApp, keys: KeyRing, limiter: Any, counters: Any = None, openapi: Any = None) -> None:
         self.app = app
         self.keys = keys
         self.limiter = limiter
         self.counters = counters
+        self.openapi = openapi  # () -> the API's OpenAPI document as bytes (served at /docs.json); None: BentoML's
+        self._openapi: bytes | None = None
         self.failed_keys = LocalBuckets(FAILED_KEYS_PER_S)
         configure_request_log()
 
@@ -156,6 +159,12 @@ class GatewayMiddleware:
                 raise _Refusal(431, "headers_too_large", f"request headers over {MAX_HEADER_BYTES} bytes")
             if path == "/" and scope.get("method") == "GET":
                 await self._docs(send, extra)
+                status = 200
+                return
+            if path == "/docs.json" and scope.get("method") == "GET" and self.openapi is not None:
+                if self._openapi is None:
+                    self._openapi = self.openapi()
+                await _send_bytes(send, 200, self._openapi, [(b"content-type", b"application/json"), *extra])
                 status = 200
                 return
             if protected:

@@ -32,6 +32,7 @@ from churn.settings import get_settings
 from serving.auth import service_keys
 from serving.engine import Engine, Query, StoreNotReady
 from serving.middleware import GatewayMiddleware, configure_request_log, request_log
+from serving.openapi import document as openapi_document
 from serving.prediction_writer import PredictionLogWriter
 from serving.ratelimit import LocalBuckets, RedisBuckets, retry_after
 from serving.schemas import BatchRequest, BatchResponse, Prediction, PredictRequest
@@ -259,6 +260,13 @@ def _instance() -> Any:
 # ChurnService is a bentoml.Service at runtime (mypy sees the class)
 ChurnService.mount_asgi_app(_routes_app(), path="/")  # type: ignore[attr-defined]
 LIMITER = _limiter()
+
+
+def _openapi() -> bytes:
+    generated = ChurnService.openapi_spec.asdict()  # type: ignore[attr-defined]
+    return orjson.dumps(openapi_document(generated))
+
+
 ChurnService.add_asgi_middleware(  # type: ignore[attr-defined]
-    GatewayMiddleware, keys=KEYS, limiter=LIMITER, counters=COUNTERS
+    GatewayMiddleware, keys=KEYS, limiter=LIMITER, counters=COUNTERS, openapi=_openapi
 )

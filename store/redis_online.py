@@ -36,7 +36,6 @@ from churn.settings import Settings
 from store.feast_store import DEFAULT_SERVICE, feature_service
 from store.online import OnlineFeatures, OnlineRow, StoreUnavailable, rows_to_online_features
 
-
 READ_TIMEOUT_S = 0.1  # a one-key HMGET answers in well under a millisecond; a hung server must not hold a worker
 
 

@@ -10,6 +10,7 @@ fold. Nothing is tuned on the folds we report. Baselines use the same folds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,13 +80,17 @@ def _baselines(seed: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def run(path: Path, seed: int = 42, folds: int = 5, repeats: int = 3) -> dict[str, Any]:
+def run(
+    path: Path, seed: int = 42, folds: int = 5, repeats: int = 3, progress: Callable[[int, int], None] | None = None
+) -> dict[str, Any]:
+    """``progress(done, total)`` after each outer fold (each takes a nested grid choice and four fits)."""
 
     X, y = static_matrix(path)
     splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
     scores: dict[str, list[dict[str, float]]] = {}
     chosen: list[int] = []
-    for train_idx, test_idx in splitter.split(X, y):
+    total = folds * repeats
+    for done, (train_idx, test_idx) in enumerate(splitter.split(X, y), start=1):
         pick = _nested_choice(X[train_idx], y[train_idx], seed)
         chosen.append(pick)
         for name, model in {"model": _ours(OUR_GRID[pick], seed), **_baselines(seed)}.items():
@@ -100,6 +105,8 @@ def run(path: Path, seed: int = 42, folds: int = 5, repeats: int = 3) -> dict[st
                     "precision_at_10": top_fraction(yt, p, 0.10)["precision"],
                 }
             )
+        if progress is not None:
+            progress(done, total)
     out: dict[str, Any] = {"protocol": f"{folds}-fold stratified CV × {repeats}", "rows": len(y)}
     for name, rows in scores.items():
         df = pd.DataFrame(rows)

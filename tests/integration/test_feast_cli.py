@@ -74,6 +74,10 @@ def test_feast_by_hand_in_a_rendered_repository(env: dict[str, str], small_snaps
     # nothing exported: the rendered files carry every value
     bare = {k: v for k, v in env.items() if not k.startswith("CHURN_")}
     assert run([FEAST, "-c", str(repo), "apply"], bare).returncode == 0
+    # declarations are stable: applying them again changes nothing (it used to print a 170-line protobuf diff)
+    again = run([FEAST, "-c", str(repo), "apply"], bare)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "Updated" not in again.stdout and "Created" not in again.stdout, again.stdout[-3000:]
     listed = run([FEAST, "-c", str(repo), "feature-services", "list"], bare)
     assert "churn_model_v1" in listed.stdout
     mat = run([FEAST, "-c", str(repo), "materialize", "2023-08-15T00:00:00", "2023-09-01T00:00:01"], bare)

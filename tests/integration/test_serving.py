@@ -404,3 +404,20 @@ def test_rows_are_the_same_from_the_embedded_and_the_redis_store(home: Settings,
             x, y = a[0][name], b[0][name]
             assert type(x) is type(y), (name, x, y)
             assert x == y or (x is None and y is None) or abs(x - y) < 1e-9, (name, x, y)
+
+
+def test_the_openapi_document_describes_this_api(server: Server) -> None:
+    from serving.openapi import TITLE, version
+
+    status, headers, spec = server.request("GET", "/docs.json", headers={"X-API-Key": ""})
+    assert status == 200 and headers["content-type"] == "application/json"
+    assert spec["info"]["title"] == TITLE and spec["info"]["version"] == version() != "None"
+    assert "BentoML" not in json.dumps(spec["info"]) and "contact" not in spec["info"]
+    for path, method in (("/predict_churn", "post"), ("/predict_churn/batch", "post"), ("/model-info", "get"),
+                         ("/health", "get"), ("/admin/reload", "post")):  # fmt: skip
+        operation = spec["paths"][path][method]
+        assert operation["security"] == [{"ApiKey": []}, {"Bearer": []}], path
+    assert spec["paths"]["/predict_churn"]["post"]["responses"]["404"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
+    assert spec["components"]["schemas"]["Error"]["required"] == ["error", "detail", "request_id"]

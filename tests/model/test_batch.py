@@ -88,9 +88,15 @@ def test_decide_writes_the_plan_with_a_control_group(home) -> None:
     summary = json.loads(done.stdout)
     plan = pd.read_csv(summary["latest"], dtype={"customer_id": str})
     assert list(plan.columns) == [
-        "customer_id", "probability", "clv", "action", "cost", "success_rate", "expected_value", "rank", "targeted",
-        "control",
+        "customer_id", "status", "probability", "clv", "clv_basis", "best_action", "cost", "success_rate",
+        "expected_value", "rank", "targeted", "control", "reasons",
     ]  # fmt: skip
+    # the reasons the scores carry, readable in the plan; every row says what it is
+    scored = pd.read_parquet(scores).set_index("customer_id")
+    first = plan.iloc[0]
+    assert first["reasons"].startswith(f"{scored.loc[first.customer_id, 'factor_1']} (")
+    assert plan.loc[plan.targeted, "status"].str.startswith("target:").all()
+    assert plan.loc[plan.control, "status"].str.startswith("control:").all()
     assert summary["targeted"] == int(plan.targeted.sum()) and summary["control"] == int(plan.control.sum())
     assert (plan.loc[plan.targeted, "expected_value"] > 0).all()
     assert summary["spend"] == pytest.approx(plan.loc[plan.targeted, "cost"].sum(), abs=0.01)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -159,3 +160,64 @@ def test_cli_models_commands(trained) -> None:
     bad = subprocess.run([sys.executable, "-m", "cli.main", "models", "promote", "churn_model:nope"],
                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
     assert bad.returncode == 2 and "not in the model store" in bad.stderr and "Traceback" not in bad.stderr
+
+
+PROMOTE = (
+    "import sys; from churn.settings import get_settings; from training import registry; "
+    "registry.promote(get_settings(), sys.argv[1], [sys.argv[2]])"
+)
+
+
+def test_twenty_concurrent_promotions_lose_no_update(trained) -> None:
+    """Ten concurrent `promote` calls used to leave nine history entries: the pointer is now written under a lock.
+
+    Twenty processes of their own (not forks of this one, whose XGBoost and DuckDB threads a fork could inherit
+    mid-lock), each importing only the registry.
+    """
+    settings, result = trained
+    env = clean_env(CHURN_HOME=str(settings.home_dir), CHURN_FEAST_PROJECT=settings.feast_project)
+    before = len(registry.read_pointer(settings)["history"])
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", PROMOTE, result.version, f"concurrent {i}"],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(20)
+    ]
+    deadline = time.monotonic() + 600
+    for p in processes:
+        try:
+            p.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+    codes = [p.wait() for p in processes]
+    assert codes == [0] * 20, [p.stderr.read()[-500:] for p in processes if p.returncode]  # type: ignore[union-attr]
+    history = registry.read_pointer(settings)["history"]
+    assert len(history) == before + 20
+    assert sorted(h["reasons"][0] for h in history[before:]) == sorted(f"concurrent {i}" for i in range(20))
+
+
+def test_a_manual_promotion_that_fails_the_gate_needs_force(trained) -> None:
+    settings, first = trained
+    env = clean_env(CHURN_HOME=str(settings.home_dir), CHURN_FEAST_PROJECT=settings.feast_project)
+    worse = train(settings, replace(CONFIG, report=False, promote="never", bootstrap=0))
+    champion = registry.read_pointer(settings)["champion"]
+
+    def promote(*extra: str) -> subprocess.CompletedProcess[str]:
+        argv = ["models", "promote", worse.version, *extra, "--margin", "0.5", "--json"]
+        return subprocess.run([sys.executable, "-m", "cli.main", *argv], capture_output=True, text=True, env=env,
+                              timeout=300)  # fmt: skip
+
+    refused = promote()
+    assert refused.returncode == 2 and "fails the promotion gate" in refused.stderr and "--force" in refused.stderr
+    assert registry.read_pointer(settings)["champion"] == champion
+    forced = promote("--force")
+    assert forced.returncode == 0, forced.stderr
+    out = json.loads(forced.stdout)
+    assert out["forced"] is True and out["previous"] == champion
+    last = registry.read_pointer(settings)["history"][-1]
+    assert last["reasons"][0] == "promoted by hand with --force" and any("PR-AUC" in r for r in last["reasons"])
+    registry.rollback(settings)
+    assert first.version in {h["version"] for h in registry.read_pointer(settings)["history"]}

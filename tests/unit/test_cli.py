@@ -160,3 +160,30 @@ def test_build_on_empty_raw_data_is_one_line(tmp_path: Path) -> None:
     proc = churn(tmp_path, "build")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "no customers to build snapshots from" in proc.stderr
+
+
+def test_a_truncated_partition_is_one_line_not_a_traceback(home: Path) -> None:
+    part = home / "data" / "offline" / "snapshots" / "snapshot_month=2023-05" / "part-0.parquet"
+    original = part.read_bytes()
+    try:
+        part.write_bytes(original[: len(original) // 2])
+        proc = churn(home, "summary")
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert len(lines) <= 2 and "unreadable" in proc.stderr, proc.stderr
+    finally:
+        part.write_bytes(original)
+
+
+def test_keys_new_makes_a_key_the_service_accepts_with_its_scopes(tmp_path: Path) -> None:
+    from serving.auth import KeyRing
+
+    made = one_json(churn(tmp_path, "keys", "new", "--scopes", "predict+explain", "--json"))
+    assert made["key"] not in made["entry"]  # the server's entry holds the hash only
+    identity = KeyRing.parse(made["entry"]).identify(made["key"])
+    assert identity is not None and identity.scopes == {"predict", "explain"}
+    assert KeyRing.parse(made["entry"]).identify(made["key"] + "x") is None
+    other = one_json(churn(tmp_path, "keys", "new", "--json"))
+    assert other["key"] != made["key"] and other["entry"].startswith("predict:sha256:")
+    refused = churn(tmp_path, "keys", "new", "--scopes", "predict+root")
+    assert refused.returncode == 2 and "root" in refused.stderr and "Traceback" not in refused.stderr

@@ -120,3 +120,34 @@ def test_a_bad_input_leaves_the_previous_plan_in_place(tmp_path: Path) -> None:
     broken.write_text("actions: [{name: x, cost: -1, success_rate: 0.1}]")
     with pytest.raises(InputError, match="cost"):
         make_plan(settings, good, actions=broken)
+
+
+def test_new_customers_are_valued_from_peers_on_their_plan_and_every_row_says_what_it_is() -> None:
+    scores = pd.DataFrame(
+        {
+            "customer_id": ["old1", "old2", "old3", "new1", "new2"],
+            "probability": [0.05, 0.05, 0.05, 0.6, 0.6],
+            "monthly_charges": [100.0, 60.0, 20.0, np.nan, np.nan],
+            "contract_type": ["Month-to-month", "Month-to-month", "Two year", "Month-to-month", "One year"],
+            "factor_1": ["tenure_months", "tenure_months", None, "tenure_months", "contract_type"],
+            "factor_1_contribution": [0.31, -0.2, np.nan, 1.234, 0.5],
+        }
+    )
+    frame = decide(scores, OFFER, control_fraction=0.0).frame.set_index("customer_id")
+    expected = decide(scores.fillna({"monthly_charges": 80.0}), OFFER, control_fraction=0.0).frame
+    # the month-to-month newcomer is valued as the median month-to-month customer; no one-year peer exists,
+    # so the other is valued on everyone's median (60)
+    assert frame.loc["new1", "clv"] == expected.set_index("customer_id").loc["new1", "clv"]
+    assert frame.loc["new1", "clv_basis"] == "plan median (contract_type)"
+    assert frame.loc["new2", "clv_basis"] == "plan median (all customers)" and frame.loc["new2", "clv"] > 0
+    assert frame.loc["new1", "targeted"] and frame.loc["new1", "status"].startswith("target:")
+    assert frame.loc["old1", "clv_basis"] == "charges" and frame.loc["old3", "status"].startswith("not targeted")
+    assert frame.loc["new1", "reasons"] == "tenure_months (+1.23)" and frame.loc["old3", "reasons"] == ""
+
+
+def test_a_customer_with_no_value_and_no_peers_is_excluded_and_says_so() -> None:
+    scores = pd.DataFrame({"customer_id": ["x"], "probability": [0.9], "monthly_charges": [np.nan]})
+    plan = decide(scores, OFFER, control_fraction=0.0)
+    row = plan.frame.iloc[0]
+    assert row["clv"] == 0 and row["clv_basis"] == "none" and row["status"].startswith("excluded")
+    assert plan.summary["excluded_no_value"] == 1

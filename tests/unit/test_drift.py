@@ -107,3 +107,27 @@ def test_matured_labels_stop_a_month_before_the_clock() -> None:
     # at the start of 2024-03 the outcomes of January and February are known, March's is not
     assert matured_labels(labels, parse_month("2024-03")).customer_id.tolist() == ["a", "b"]
     assert matured_labels(labels, parse_month("2024-01")).empty
+
+
+def test_evidently_judges_columns_with_our_psi_and_threshold() -> None:
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    from monitoring.evidently_psi import churn_psi_stattest
+
+    rng = np.random.default_rng(0)
+    ref = pd.DataFrame({"a": rng.normal(size=4000), "b": rng.integers(0, 3, 4000).astype(float)})
+    ref["c"] = rng.choice(["x", "y"], 4000)
+    cur = ref.assign(a=ref["a"] + 0.8, c=rng.choice(["x", "y"], 4000, p=[0.8, 0.2]))
+    t = DriftThresholds()
+    preset = DataDriftPreset(
+        columns=list(ref.columns), method=churn_psi_stattest(t), threshold=t.psi_significant, drift_share=0.5 / 3
+    )
+    values = {str(m["metric_name"]): m["value"] for m in Report([preset]).run(cur, ref).dict()["metrics"]}
+    ours = feature_drift(ref, cur, list(ref.columns), t)
+    for column in ref.columns:
+        theirs = next(v for k, v in values.items() if k.startswith(f"ValueDrift(column={column},"))
+        assert theirs == pytest.approx(ours.loc[column, "psi"], abs=1e-9)
+    drifted = next(v for k, v in values.items() if k.startswith("DriftedColumnsCount"))
+    assert drifted["count"] == (ours.level == "significant").sum() == 2  # a shifted mean and a new category mix
+    assert churn_psi_stattest(t) is churn_psi_stattest(t)  # registered once

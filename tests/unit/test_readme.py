@@ -55,3 +55,20 @@ def test_make_targets_and_paths_the_readme_names_exist() -> None:
     for path in set(re.findall(r"`((?:infra|docs|benchmarks|churn|flows|feature_repo)/[\w./-]+)`", README)):
         assert (ROOT / path.rstrip("/")).exists(), path
     assert (ROOT / ".env.example").exists() and (ROOT / "prefect.yaml").exists()
+
+
+@pytest.mark.slow
+def test_the_customers_the_readme_names_are_active_in_the_demo_data() -> None:
+    """`make demo`'s data (its Makefile sizes, the demo's seed): every id the README uses is scored there."""
+    from churn.schema import PARTITION
+    from churn.simulate import SimulationConfig, simulate
+    from churn.temporal import build_snapshots
+
+    make = (ROOT / "Makefile").read_text()
+    customers = int(re.search(r"^DEMO_CUSTOMERS \?= (\d+)", make, flags=re.M).group(1))  # type: ignore[union-attr]
+    months = int(re.search(r"^DEMO_MONTHS \?= (\d+)", make, flags=re.M).group(1))  # type: ignore[union-attr]
+    ids = set(re.findall(r"\bC\d{7}\b", README))
+    assert ids, "the README names no example customer"
+    features = build_snapshots(simulate(SimulationConfig(customers=customers, months=months, seed=42))).features
+    active = set(features.loc[features[PARTITION] == features[PARTITION].max(), "customer_id"])
+    assert ids <= active, sorted(ids - active)

@@ -49,19 +49,19 @@ def test_keyring_accepts_plain_and_hashed_keys_only() -> None:
         KeyRing.parse("short")
     with pytest.raises(InputError, match="64 hex"):
         KeyRing.parse("sha256:abc")
-    assert presented_key({b"authorization": b"Bearer abc"}) == "abc"
-    assert presented_key({b"x-api-key": b"xyz"}) == "xyz"
-    assert presented_key({b"authorization": b"Basic abc"}) is None
+    assert presented_key([(b"authorization", b"Bearer abc")]) == "abc"
+    assert presented_key([(b"x-api-key", b"xyz")]) == "xyz"
+    assert presented_key([(b"authorization", b"Basic abc")]) is None
 
 
 def test_local_bucket_allows_a_burst_then_refuses_with_a_wait() -> None:
     buckets = LocalBuckets(rate=10.0)
-    waits = [buckets.take("k") for _ in range(25)]
+    waits = [buckets.take_now("k") for _ in range(25)]
     assert waits[:20] == [0.0] * 20 and all(w > 0 for w in waits[20:])
-    assert buckets.take("other") == 0.0
+    assert buckets.take_now("other") == 0.0
     assert retry_after(0.01) == "1" and retry_after(2.2) == "3"
     time.sleep(0.25)
-    assert buckets.take("k") == 0.0  # refilled
+    assert buckets.take_now("k") == 0.0  # refilled
 
 
 def test_prediction_log_round_trip_survives_a_torn_line(tmp_path: Path) -> None:
