@@ -8,7 +8,6 @@ response to each offer. The comparison itself is :func:`churn.policy.compare_pol
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,9 @@ from matplotlib.figure import Figure
 
 from churn.actions import load_catalogue
 from churn.errors import InputError
-from churn.io import write_json, write_text
+from churn.io import write_json
 from churn.offline import read_labels, read_snapshots, snapshot_months
+from churn.pages import write_page
 from churn.policy import compare_policies
 from churn.raw import load_extras
 from churn.schema import ENTITY, LABEL
@@ -91,7 +91,7 @@ def evaluate(settings: Settings, month: str | None = None, actions: Path | None 
         "report": str(folder / "index.html"),
     }
     write_json(result, folder / "policies.json")
-    write_text(_html(result, table, chart.name), folder / "index.html")
+    _page(result, table, chart.name, folder / "index.html")
     return result
 
 
@@ -105,25 +105,36 @@ def _chart(table: pd.DataFrame, path: Path) -> Path:
     fig.tight_layout()
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=90)
+    tmp.chmod(0o600)  # owner-only like every other output
     tmp.replace(path)
     return path
 
 
-def _html(result: dict[str, Any], table: pd.DataFrame, chart: str) -> str:
-    rows = "".join(
-        "<tr><th>" + html.escape(str(name)) + "</th>" + "".join(f"<td>{v}</td>" for v in row) + "</tr>"
-        for name, row in zip(table.index, table.to_numpy(), strict=True)
+RATIO_NOTES = {
+    "ev_over_top10_net_value": "n/a (the baseline's net value is not positive)",
+    "model_over_rule_precision_at_10": "n/a (the rule's precision is 0)",
+}
+
+
+def _page(result: dict[str, Any], table: pd.DataFrame, chart: str, path: Path) -> Path:
+    ratios = [
+        {
+            "name": name,
+            "text": RATIO_NOTES[name] if value is None else f"{value:.3f}×",
+            "target": result["targets"][name],
+            "met": result["met"][name],
+        }
+        for name, value in result["ratios"].items()
+    ]
+    best = table["net_value"].idxmax()
+    headline = (
+        f"The best net value comes from {best} ({table.loc[best, 'net_value']:,.0f}); "
+        f"EV targeting's is {table.loc['ev_positive', 'net_value']:,.0f}."
+        if "ev_positive" in table.index
+        else ""
     )
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
-    ratios = "".join(
-        f"<li>{html.escape(k)}: {v} (target ≥ {result['targets'][k]}: {'met' if result['met'][k] else 'NOT met'})</li>"
-        for k, v in result["ratios"].items()
-    )
-    return (
-        f"<!doctype html><meta charset=utf-8><title>Policies {result['month']}</title>"
-        f"<h1>Does EV targeting pay? {result['month']}</h1>"
-        f"<p>{result['customers']:,} customers, churn rate {result['churn_rate']:.2%}, model {result['model_version']}."
-        " Same customers, same simulated responses to each offer for every policy.</p>"
-        f"<table border=1 cellpadding=4><tr><th>policy</th>{head}</tr>{rows}</table><ul>{ratios}</ul>"
-        f'<img src="{chart}" alt="net value and precision by policy">'
-    )
+    rows = [(str(name), [v.item() if hasattr(v, "item") else v for v in row]) for name, row in table.iterrows()]
+    return write_page(
+        "policy.html", path, **result, columns=list(table.columns), rows=rows, ratios=ratios, chart=chart,
+        headline=headline,
+    )  # fmt: skip

@@ -20,7 +20,6 @@ labels exist (classification quality) and ``summary.json``.
 
 from __future__ import annotations
 
-import html
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -33,9 +32,10 @@ from churn.clock import platform_clock
 from churn.drift import calibration_drift, concept_drift, feature_drift, measurable, score_shift
 from churn.drift_thresholds import DriftThresholds
 from churn.errors import InputError
-from churn.io import write_json, write_text
+from churn.io import write_json
 from churn.metrics import pr_auc, roc_auc
 from churn.offline import read_labels, read_snapshots, snapshot_months
+from churn.pages import png, write_page
 from churn.prediction_log import read_prediction_log
 from churn.schema import ENTITY, EVENT_TIMESTAMP, LABEL
 from churn.settings import Settings
@@ -180,7 +180,8 @@ def check(
         quality_page = evidently.with_name("evidently_quality.html")
         if quality_page.exists():
             result["evidently_quality_report"] = str(quality_page)
-        result["report"] = str(_summary_page(result, folder / "index.html"))
+        figures = _figures(result, ref, cur, ref_p, cur_p)
+        result["report"] = str(_summary_page(result, folder / "index.html", figures))
     result["seconds"] = round(time.perf_counter() - began, 2)
     write_json(result, folder / "summary.json")
     return result
@@ -291,22 +292,54 @@ def _save(snapshot: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.html")
     snapshot.save_html(str(tmp))
+    tmp.chmod(0o600)  # owner-only like every other output (Evidently writes with the umask)
     tmp.replace(path)
 
 
-def _summary_page(result: dict[str, Any], path: Path) -> Path:
-    """Our verdicts for people: the page that decides, linking Evidently's report beside it."""
-    esc = html.escape
-    rows = sorted(result["features"], key=lambda f: -f["psi"])
-    body = "".join(
-        f"<tr class='{esc(f['level'])}'><td>{esc(f['feature'])}</td><td>{f['psi']:.4f}</td>"
-        f"<td>{f['kl']:.4f}</td><td>{esc(f['level'])}</td></tr>"
-        for f in rows
-    )
-    s, q = result["scores"], result["concept"]
-    verdict = "DRIFT DETECTED" if result["drift_detected"] else "no drift"
-    drifted = ", ".join(result["drifted_features"]) or "none"
+def _figures(
+    result: dict[str, Any], ref: pd.DataFrame, cur: pd.DataFrame, ref_p: np.ndarray, cur_p: np.ndarray
+) -> dict[str, Any]:
+    """PSI per feature, and reference vs current for the drifted features and the score (at most six)."""
+    from matplotlib.figure import Figure
+
     t = result["thresholds"]
+    rows = sorted(result["features"], key=lambda f: f["psi"])
+    fig = Figure(figsize=(10, 0.28 * len(rows) + 1.2))
+    ax = fig.subplots()
+    colours = ["#d64545" if f["psi"] > t["psi_significant"] else "#f0b429" if f["psi"] > t["psi_moderate"]
+               else "#9fb3c8" for f in rows]  # fmt: skip
+    ax.barh([f["feature"] for f in rows], [f["psi"] for f in rows], color=colours)
+    ax.axvline(t["psi_significant"], color="#d64545", lw=0.8, ls="--")
+    ax.axvline(t["psi_moderate"], color="#f0b429", lw=0.8, ls=":")
+    ax.set(xlabel="PSI (reference deciles)", title="Population stability per feature")
+    ax.tick_params(axis="y", labelsize=8)
+    figures: dict[str, Any] = {"psi": png(fig), "distributions": []}
+    pairs = [(name, ref[name], cur[name]) for name in result["drifted_features"][:5]]
+    pairs.append(("churn probability (score)", pd.Series(ref_p), pd.Series(cur_p)))
+    for name, r, c in pairs:
+        fig = Figure(figsize=(5, 3))
+        ax = fig.subplots()
+        if pd.api.types.is_numeric_dtype(r) and not pd.api.types.is_bool_dtype(r):
+            r_num = pd.to_numeric(r, errors="coerce").dropna().to_numpy(np.float64)
+            c_num = pd.to_numeric(c, errors="coerce").dropna().to_numpy(np.float64)
+            both = np.concatenate([r_num, c_num])
+            edges = np.unique(np.quantile(both, np.linspace(0, 1, 31))) if len(both) else np.array([0.0, 1.0])
+            ax.hist(r_num, bins=list(edges), density=True, alpha=0.55, label="reference", color="#486581")
+            ax.hist(c_num, bins=list(edges), density=True, alpha=0.55, label="current", color="#d64545")
+        else:
+            shares = pd.DataFrame({"reference": r.astype(str).value_counts(normalize=True),
+                                   "current": c.astype(str).value_counts(normalize=True)}).fillna(0.0)  # fmt: skip
+            shares.plot.bar(ax=ax, color=["#486581", "#d64545"], alpha=0.8, rot=30)
+        ax.set_title(name, fontsize=10)
+        ax.legend(fontsize=7)
+        figures["distributions"].append((name, png(fig)))
+    return figures
+
+
+def _summary_page(result: dict[str, Any], path: Path, figures: dict[str, Any]) -> Path:
+    """Our verdicts for people: the page that decides, linking Evidently's report beside it."""
+    s, q, t = result["scores"], result["concept"], result["thresholds"]
+    verdict = "DRIFT DETECTED" if result["drift_detected"] else "no drift"
     if "roc_auc_current" in q:
         c = q["calibration"]
         quality = (
@@ -318,45 +351,54 @@ def _summary_page(result: dict[str, Any], path: Path) -> Path:
             f"{t['calibration_ratio']:.0%}); {'flagged' if q['flagged'] else 'not flagged'}."
         )
     else:
-        quality = esc(q.get("note", ""))
+        quality = q.get("note", "")
     served = result["served_scores"]
     served_text = (
         f"Served predictions: mean {served['mean_reference']:.4f} → {served['mean_current']:.4f} "
         f"({served['relative_change']:+.1%}) over {served['reference_rows']:,} / {served['current_rows']:,} answers; "
         f"{'flagged' if served['flagged'] else 'not flagged'}."
         if "mean_current" in served
-        else f"Served predictions: {esc(served.get('note', ''))}."
+        else f"Served predictions: {served.get('note', '')}."
     )
-    quality_link = (
-        ', with <a href="evidently_quality.html">classification quality on the matured labels</a>'
-        if result.get("evidently_quality_report")
-        else ""
+    reasons = []
+    if result["drifted_features"]:
+        reasons.append(f"{len(result['drifted_features'])} feature(s) moved beyond PSI {t['psi_significant']}")
+    if s["flagged"]:
+        reasons.append(f"the mean score moved {s['relative_change']:+.1%}")
+    if q.get("flagged"):
+        reasons.append("the model did worse on the labels that have matured")
+    if served.get("flagged"):
+        reasons.append("the served scores shifted")
+    headline = (
+        "Drift: " + "; ".join(reasons) + ". The drift flow retrains and the promotion gate decides."
+        if result["drift_detected"]
+        else "No drift: every feature, the scores and (where labels have matured) the model's quality are within "
+        "their thresholds."
     )
-    skipped = "".join(f"<li>{esc(k)}: {esc(v)}</li>" for k, v in result.get("skipped_features", {}).items())
-    skipped = f"<h2>Not judged</h2><ul id='skipped'>{skipped}</ul>" if skipped else ""
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Drift {esc(verdict)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:60em}}td,th{{padding:2px 10px;text-align:left}}
-tr.significant{{background:#fdd}}tr.moderate{{background:#ffd}}</style></head><body>
-<h1 id="verdict">Drift check: {esc(verdict)}</h1>
-<p>Reference {esc(", ".join(result["reference"]["months"]))} ({result["reference"]["rows"]:,} rows) → current
-{esc(", ".join(result["current"]["months"]))} ({result["current"]["rows"]:,} rows); champion
-{esc(result["model_version"])}.</p>
-<h2>Drifted features</h2><p id="drifted">{esc(drifted)}</p>
-<h2>Scores</h2><p>Mean probability {s["mean_reference"]:.4f} → {s["mean_current"]:.4f}
-({s["relative_change"]:+.1%}); PSI of the scores {s["psi"]:.3f}; {"flagged" if s["flagged"] else "not flagged"}.
-{served_text}</p>
-<h2>Concept drift</h2><p>{quality}</p>
-<h2>PSI and KL per feature</h2>
-<p>Bins from the reference window's deciles (categories, and counts with few values, one bin per value);
-significant above {t["psi_significant"]}, moderate above {t["psi_moderate"]}.
-These numbers decide. <a href="evidently.html">Evidently's data drift report</a> runs this same PSI at the
-same threshold over the features and the score (its dataset verdict is drift when any one column drifts); the
-mean-score shift and the matured labels' quality are judged here only{quality_link}.</p>
-<table><tr><th>feature</th><th>PSI</th><th>KL</th><th>level</th></tr>{body}</table>
-{skipped}
-</body></html>"""
-    write_text(page, path)
-    return path
+    return write_page(
+        "drift.html",
+        path,
+        verdict=verdict,
+        detected=result["drift_detected"],
+        headline=headline,
+        reference_months=", ".join(result["reference"]["months"]),
+        reference_rows=result["reference"]["rows"],
+        current_months=", ".join(result["current"]["months"]),
+        current_rows=result["current"]["rows"],
+        model_version=result["model_version"],
+        drifted=", ".join(result["drifted_features"]) or "none",
+        figures=figures,
+        scores_text=(
+            f"Mean probability {s['mean_reference']:.4f} → {s['mean_current']:.4f} ({s['relative_change']:+.1%}); "
+            f"PSI of the scores {s['psi']:.3f}; {'flagged' if s['flagged'] else 'not flagged'}."
+        ),
+        served_text=served_text,
+        quality=quality,
+        t=t,
+        quality_page=bool(result.get("evidently_quality_report")),
+        features=sorted(result["features"], key=lambda f: -f["psi"]),
+        skipped=list(result.get("skipped_features", {}).items()),
+    )
 
 
 def scheduled_dates(settings: Settings) -> tuple[str, str]:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -14,17 +11,17 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from churn.io import write_text
-from churn.metrics import METRIC_NAMES
+from churn.pages import num, png, write_page
 from churn.settings import Settings
 from training.artifact import ChurnModel
+from training.explain import contributions
 from training.result import TrainResult
 
-
-def _png(fig: Figure) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    return base64.b64encode(buf.getvalue()).decode()
+LEAD = ("pr_auc", "recall_at_10", "precision_at_10", "lift_at_10", "brier", "ece", "roc_auc", "log_loss", "emp")
+LABELS = {
+    "pr_auc": "PR-AUC", "recall_at_10": "recall @10%", "precision_at_10": "precision @10%", "lift_at_10": "lift @10%",
+    "brier": "Brier", "ece": "ECE", "roc_auc": "ROC-AUC", "log_loss": "log loss", "emp": "EMP",
+}  # fmt: skip
 
 
 def _axes() -> tuple[Figure, Any]:
@@ -33,8 +30,8 @@ def _axes() -> tuple[Figure, Any]:
     return fig, fig.subplots()
 
 
-def _curves(probabilities: dict[str, np.ndarray], y: np.ndarray) -> dict[str, str]:
-    figs = {}
+def _curves(probabilities: dict[str, np.ndarray], y: np.ndarray) -> list[tuple[str, str]]:
+    figs = []
     fig, ax = _axes()
     for name, p in probabilities.items():
         fpr, tpr, _ = roc_curve(y, p)
@@ -42,28 +39,35 @@ def _curves(probabilities: dict[str, np.ndarray], y: np.ndarray) -> dict[str, st
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
     ax.legend(fontsize=7)
-    figs["roc"] = _png(fig)
+    figs.append(("roc", png(fig)))
 
     fig, ax = _axes()
+    top = 0.0
     for name, p in probabilities.items():
         prec, rec, _ = precision_recall_curve(y, p)
-        ax.plot(rec, prec, label=name, lw=1.2)
-    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall")
+        keep = rec >= 0.01  # the first few customers' precision (1.0 at recall 0) would squash the rest
+        ax.plot(rec[keep], prec[keep], label=name, lw=1.2)
+        top = max(top, float(prec[keep].max(initial=0.0)))
+    ax.axhline(float(y.mean()), color="k", ls=":", lw=0.8, label="base rate")
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall", ylim=(0, min(1.0, top * 1.1 + 0.01)))
     ax.legend(fontsize=7)
-    figs["pr"] = _png(fig)
+    figs.append(("precision-recall", png(fig)))
 
     fig, ax = _axes()
+    hi = 0.0
     for name in ("model", "oracle", "xgboost_design_params"):
         if name in probabilities:
             p = probabilities[name]
-            order = np.argsort(p)
-            bins = np.array_split(order, 10)
-            ax.plot([p[b].mean() for b in bins], [y[b].mean() for b in bins], "o-", label=name, ms=3)
-    hi = max(float(np.max(v)) for v in probabilities.values())
+            bins = np.array_split(np.argsort(p), 10)
+            means, observed = [p[b].mean() for b in bins], [y[b].mean() for b in bins]
+            ax.plot(means, observed, "o-", label=name, ms=3)
+            hi = max(hi, *means, *observed)
+    hi = hi * 1.05 or 1.0  # the deciles' range, not the single largest probability
     ax.plot([0, hi], [0, hi], "k:", lw=0.8)
-    ax.set(xlabel="predicted probability (decile mean)", ylabel="observed churn rate", title="Calibration")
+    ax.set(xlabel="predicted probability (decile mean)", ylabel="observed churn rate", title="Calibration",
+           xlim=(0, hi), ylim=(0, hi))  # fmt: skip
     ax.legend(fontsize=7)
-    figs["calibration"] = _png(fig)
+    figs.append(("calibration", png(fig)))
 
     fig, ax = _axes()
     share = np.linspace(0, 1, 101)
@@ -73,27 +77,64 @@ def _curves(probabilities: dict[str, np.ndarray], y: np.ndarray) -> dict[str, st
         idx = (share * len(y)).astype(int)
         ax.plot(share, captured[idx], label=name, lw=1.2)
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax.axvline(0.1, color="#999", lw=0.6, ls="--")
     ax.set(xlabel="share of customers targeted (by score)", ylabel="share of churners reached", title="Gains")
     ax.legend(fontsize=7)
-    figs["gains"] = _png(fig)
+    figs.append(("gains", png(fig)))
     return figs
 
 
-def _table(result: TrainResult) -> str:
+def _rows(result: TrainResult) -> list[dict[str, Any]]:
     rows = [("model (shipped)", result.test, result.intervals.get("model", {}))]
     rows += [(name, m, result.intervals.get(name, {})) for name, m in result.baselines.items()]
     if result.oracle is not None:
         rows.append(("oracle (true hazard)", result.oracle, result.intervals.get("oracle", {})))
-    head = "".join(f"<th>{k}</th>" for k in METRIC_NAMES)
-    body = ""
+    out = []
     for name, m, ci in rows:
-        cells = ""
-        for k in METRIC_NAMES:
+        cells = []
+        for k in LEAD:
             lo_hi = ci.get(k)
-            extra = f"<br><small>[{lo_hi[0]:.3f}, {lo_hi[1]:.3f}]</small>" if lo_hi else ""
-            cells += f"<td>{m[k]:.4f}{extra}</td>"
-        body += f"<tr><th>{html.escape(name)}</th>{cells}</tr>"
-    return f"<table><tr><th></th>{head}</tr>{body}</table>"
+            cells.append({"value": f"{m[k]:.4f}", "interval": f"[{lo_hi[0]:.3f}, {lo_hi[1]:.3f}]" if lo_hi else ""})
+        out.append({"name": name, "cells": cells})
+    return out
+
+
+def _summary(result: TrainResult, base_rate: float) -> str:
+    t = result.test
+    return (
+        f"Targeting the 10% of customers the model rates riskiest reaches {t['recall_at_10']:.0%} of the customers "
+        f"who churned in the test months — {t['lift_at_10']:.1f}× what a random 10% would reach. "
+        f"{t['precision_at_10']:.1%} of those targeted churned, against {base_rate:.1%} of all customers. "
+        f"The probabilities are calibrated: on average they are off by {t['ece']:.3f} (ECE), so p × CLV can be "
+        "read as money at risk."
+    )
+
+
+def _details(result: TrainResult) -> list[dict[str, Any]]:
+    def flat(prefix: str, value: Any, rows: list[tuple[str, str]]) -> None:
+        if isinstance(value, dict) and value:
+            for k, v in value.items():
+                flat(f"{prefix}.{k}" if prefix else str(k), v, rows)
+        elif isinstance(value, list) and value and all(isinstance(v, str | int | float) for v in value):
+            rows.append((prefix, ", ".join(num(v) for v in value)))
+        else:
+            rows.append((prefix, num(value) if isinstance(value, int | float) else json.dumps(value, default=str)))
+
+    sections = {
+        "Data windows": result.windows.to_dict(),
+        "Chosen parameters": result.params,
+        "Calibration": result.calibration,
+        "Leakage gate": result.leakage.to_dict(),
+        "Training time (s)": result.seconds,
+    }
+    out = []
+    for title, value in sections.items():
+        rows: list[tuple[str, str]] = []
+        flat("", value, rows)
+        out.append({"title": title, "rows": rows})
+    tuning = [(json.dumps(t.get("params", t), default=str), num(t.get("pr_auc_mean"))) for t in result.tuning]
+    out.append({"title": f"Tuning ({len(tuning)} candidates: parameters → mean PR-AUC over the folds)", "rows": tuning})
+    return out
 
 
 def write_model_report(
@@ -107,68 +148,51 @@ def write_model_report(
 ) -> Path:
     folder = settings.reports_dir / "models" / result.version.replace(":", "-")
     folder.mkdir(parents=True, exist_ok=True)
-    figs = _curves(probabilities, y)
-    shap_png = shap_summary_plot(model, test_frame, folder / "shap_summary.png", seed=settings.seed)
-    figs["shap"] = base64.b64encode(shap_png.read_bytes()).decode()
-    imgs = "".join(f'<img alt="{k}" src="data:image/png;base64,{v}">' for k, v in figs.items() if k != "shap")
-    features = "".join(f"<li><code>{html.escape(f)}</code></li>" for f in metadata["features"])
-    dropped = "".join(
-        f"<li><code>{html.escape(k)}</code>: {html.escape(v)}</li>"
-        for k, v in (metadata.get("dropped_features") or {}).items()
+    base_rate = float(np.mean(y)) if len(y) else 0.0
+    return write_page(
+        "model.html",
+        folder / "index.html",
+        version=result.version,
+        trained_at=metadata["trained_at"],
+        feature_service=metadata["feature_service"],
+        source=str(metadata.get("source")),
+        code_version=metadata["code_version"],
+        summary=_summary(result, base_rate),
+        promoted=result.promoted,
+        decision="; ".join(result.decision),
+        test_months=", ".join(result.windows.test),
+        metrics=[{"name": k, "label": LABELS[k]} for k in LEAD],
+        rows=_rows(result),
+        base_rate=base_rate,
+        curves=_curves(probabilities, y),
+        shap=shap_summary_plot(model, test_frame, seed=settings.seed),
+        features=metadata["features"],
+        dropped=list((metadata.get("dropped_features") or {}).items()),
+        details=_details(result),
     )
-    if dropped:
-        dropped = (
-            "<h3>Left out of the model</h3><p>No information in the development window; the service still accepts "
-            f"them, the model does not read them.</p><ul>{dropped}</ul>"
-        )
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Model {html.escape(result.version)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}} table{{border-collapse:collapse;font-size:13px}}
-td,th{{border:1px solid #ccc;padding:4px 6px;text-align:right}} img{{max-width:32%;margin:4px}}
-pre{{background:#f6f6f6;padding:8px;font-size:12px;overflow:auto}}</style></head><body>
-<h1>Churn model <code>{html.escape(result.version)}</code></h1>
-<p>Trained {html.escape(metadata["trained_at"])} on feature service <code>{
-        html.escape(metadata["feature_service"])
-    }</code>
-({html.escape(str(metadata.get("source")))} data), code version {html.escape(metadata["code_version"])}.
-Promoted: <b>{"yes" if result.promoted else "no"}</b> — {html.escape("; ".join(result.decision))}.</p>
-<h2>Test window {html.escape(", ".join(result.windows.test))}: metrics with 95% bootstrap intervals over customers</h2>
-{_table(result)}
-<p>Every model was fitted on the same development months, calibrated (sigmoid or isotonic, the lower cross-fitted
-Brier score) on the same holdout, and scored on the same test months. EMP: expected maximum profit per customer
-(Verbraken et al. 2013; α=6, β=14, CLV=200, d=10, f=1).</p>
-<h2>Curves</h2>{imgs}
-<h2>What drives the score (SHAP, test window sample)</h2><img style="max-width:60%" alt="shap"
-src="data:image/png;base64,{figs["shap"]}">
-<h2>Features ({len(metadata["features"])})</h2><ul>{features}</ul>{dropped}
-<h2>Data windows</h2><pre>{html.escape(json.dumps(result.windows.to_dict(), indent=1))}</pre>
-<h2>Parameters and tuning</h2><pre>{
-        html.escape(
-            json.dumps(
-                {"chosen": result.params, "tuning": result.tuning, "calibration": result.calibration},
-                indent=1,
-                default=str,
-            )
-        )
-    }</pre>
-<h2>Leakage gate</h2><pre>{html.escape(json.dumps(result.leakage.to_dict(), indent=1))}</pre>
-<h2>Training time (s)</h2><pre>{html.escape(json.dumps(result.seconds, indent=1))}</pre>
-</body></html>"""
-    path = folder / "index.html"
-    write_text(page, path)
-    return path
 
 
-def shap_summary_plot(model: ChurnModel, frame: pd.DataFrame, path: Path, sample: int = 2000, seed: int = 0) -> Path:
-    """Global picture with the shap package: which features move risk, and which way."""
+def shap_summary_plot(model: ChurnModel, frame: pd.DataFrame, sample: int = 2000, seed: int = 0) -> str:
+    """Which features move risk, and which way: the shap package's summary plot of the API's own factors."""
     # imported here: shap costs ~6 s to import, and only the report draws with it
     import matplotlib.pyplot as plt
     import shap
 
     rows = frame.sample(n=min(sample, len(frame)), random_state=seed) if len(frame) > sample else frame
-    X = model.encoder.transform(rows)
-    values = shap.TreeExplainer(model.booster).shap_values(X)
-    shap.summary_plot(values, pd.DataFrame(X, columns=model.encoder.columns), show=False, max_display=20)
-    plt.tight_layout()
-    plt.savefig(path, dpi=90)
+    values = contributions(model, rows)  # exact TreeSHAP, one-hot columns folded back per feature
+    shown = pd.DataFrame(
+        {
+            name: (
+                rows[name].astype("category").cat.codes
+                if name in model.encoder.categories
+                else pd.to_numeric(rows[name], errors="coerce")
+            )
+            for name in model.encoder.features
+        }
+    )
+    shap.summary_plot(values, shown, show=False, max_display=20)
+    fig = plt.gcf()
+    fig.tight_layout()
+    image = png(fig)
     plt.close("all")
-    return path
+    return image

@@ -122,3 +122,34 @@ def test_the_default_yaml_is_the_local_profile_for_the_default_home() -> None:
     for section in ("registry", "online_store"):
         by_hand[section]["path"] = str((REPO_DIR / by_hand[section]["path"]).resolve())
     assert by_hand == platform
+
+
+def test_feast_ui_serves_the_platform_registry(env: dict[str, str]) -> None:
+    """`feast ui` on a rendered repository starts and answers (it crashed at start without grpcio)."""
+    import time
+    import urllib.request
+
+    from harness.process import free_port
+
+    rendered = churn_json(env, "features", "render")
+    churn_json(env, "features", "apply")
+    bare = {k: v for k, v in env.items() if not k.startswith("CHURN_")}
+    port = free_port()
+    ui = subprocess.Popen(
+        [FEAST, "-c", rendered["repo"], "ui", "--host", "127.0.0.1", "--port", str(port)],
+        env=bare, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline, answered = time.monotonic() + 120, None
+        while time.monotonic() < deadline and ui.poll() is None and answered is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/projects-list.json", timeout=5) as resp:
+                    answered = json.loads(resp.read())
+            except OSError:
+                time.sleep(0.5)
+        output = ui.stdout.read()[-3000:] if ui.poll() is not None and ui.stdout else ""
+        assert answered is not None, output
+        assert env["CHURN_FEAST_PROJECT"] in [p["id"] for p in answered["projects"]], answered
+    finally:
+        ui.terminate()
+        ui.wait(timeout=30)

@@ -127,3 +127,9 @@ def test_evaluate_policy_compares_every_policy_on_the_same_customers(home) -> No
         ev_met = policies["ev_positive"]["net_value"] >= 1.2 * top10["net_value"]
         assert result["met"]["ev_over_top10_net_value"] == ev_met
     assert Path(result["report"]).exists() and (Path(result["report"]).parent / "net_value.png").exists()
+    page = Path(result["report"]).read_text()
+    # counts print as counts, a ratio that cannot be taken says why, and the page has the shared look
+    assert f"<td>{int(policies['rule_based']['targeted']):,}</td>" in page and ".0</td>" not in page
+    assert "None" not in page and "<header>" in page
+    if top10["net_value"] <= 0:
+        assert "n/a (the baseline&#39;s net value is not positive)" in page

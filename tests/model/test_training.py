@@ -103,6 +103,12 @@ def test_report_is_written(trained) -> None:
     page = Path(result.report).read_text()
     for section in ("Test window", "ROC", "Calibration", "Gains", "SHAP", "Data windows", "Leakage gate", "oracle"):
         assert section.lower() in page.lower(), section
+    # a plain-language summary first, with the shipped model's own figures; the measures it is judged by lead;
+    # no raw JSON dumps; owner-only like every output
+    t = result.test
+    assert f"reaches {t['recall_at_10']:.0%} of the customers who churned" in page
+    assert page.index("PR-AUC") < page.index("ROC-AUC") and "accuracy" not in page.split("<table>")[1].lower()
+    assert "<pre>" not in page and Path(result.report).stat().st_mode & 0o777 == 0o600
 
 
 def test_leakage_gate_stops_a_leaky_feature(trained) -> None:
