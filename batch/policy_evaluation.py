@@ -134,7 +134,8 @@ def _page(result: dict[str, Any], table: pd.DataFrame, chart: str, path: Path) -
         else ""
     )
     rows = [(str(name), [v.item() if hasattr(v, "item") else v for v in row]) for name, row in table.iterrows()]
+    context = {k: v for k, v in result.items() if k != "ratios"}
     return write_page(
-        "policy.html", path, **result, columns=list(table.columns), rows=rows, ratios=ratios, chart=chart,
+        "policy.html", path, **context, columns=list(table.columns), rows=rows, ratios=ratios, chart=chart,
         headline=headline,
     )  # fmt: skip

@@ -186,7 +186,9 @@ def _upper_hull(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 # --- Everything at once, with bootstrap intervals over customers ------------------------------------------------------
 
-METRIC_NAMES = ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "precision_at_10", "recall_at_10", "lift_at_10", "emp")
+# every metric all_metrics returns, in the order the model is judged by: ranking for targeting first, calibration
+# next, then the rest (the report's table follows it)
+METRIC_NAMES = ("pr_auc", "recall_at_10", "precision_at_10", "lift_at_10", "brier", "ece", "roc_auc", "log_loss", "emp")
 
 
 def all_metrics(y: np.ndarray, p: np.ndarray, emp_max_cuts: int | None = None) -> dict[str, float]:

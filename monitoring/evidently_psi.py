@@ -4,7 +4,8 @@ Evidently's own ``psi`` bins by equal widths over 30 bins at a 0.1 threshold,
 and calls a dataset drifted when half its columns drift; left at those defaults
 its page said "not detected" beside ours saying "DRIFT DETECTED". Registering
 ``churn.drift``'s binning here makes the per-column scores identical to the ones
-in ``drift.html`` (imported only where the Evidently report is built: Evidently
+in ``index.html`` wherever a column has no missing values (Evidently drops them before calling a test; ours
+count them as a bin of their own) (imported only where the Evidently report is built: Evidently
 takes seconds to import).
 """
 

@@ -161,10 +161,8 @@ class GatewayMiddleware:
                 await self._docs(send, extra)
                 status = 200
                 return
-            if path == "/docs.json" and scope.get("method") == "GET" and self.openapi is not None:
-                if self._openapi is None:
-                    self._openapi = self.openapi()
-                await _send_bytes(send, 200, self._openapi, [(b"content-type", b"application/json"), *extra])
+            if path == "/docs.json" and scope.get("method") == "GET" and self._document() is not None:
+                await _send_bytes(send, 200, self._openapi or b"", [(b"content-type", b"application/json"), *extra])
                 status = 200
                 return
             if protected:
@@ -179,6 +177,16 @@ class GatewayMiddleware:
         finally:
             if protected:
                 self._log(scope, request_id, status, outcome, started, identity)
+
+    def _document(self) -> bytes | None:
+        """The API's own OpenAPI document, built once; None (BentoML's then) if it cannot be built."""
+        if self._openapi is None and self.openapi is not None:
+            try:
+                self._openapi = self.openapi()
+            except Exception:  # a document we cannot build must not take /docs.json down with it
+                request_log.exception("could not build the OpenAPI document; serving BentoML's")
+                self.openapi = None
+        return self._openapi
 
     async def _docs(self, send: Send, extra: list[tuple[bytes, bytes]]) -> None:
         payload = DOCS_PAGE.encode()

@@ -101,6 +101,10 @@ def document(generated: dict[str, Any], model_version: str | None = None) -> dic
         "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
         "Bearer": {"type": "http", "scheme": "bearer"},
     }
+    for item in paths.values():  # BentoML keys some responses by int, OpenAPI by string: one key per status
+        for operation in item.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["responses"] = {str(code): answer for code, answer in operation["responses"].items()}
     for route in ("/predict_churn", "/predict_churn/batch"):
         for operation in (paths.get(route) or {}).values():
             if isinstance(operation, dict):

@@ -264,7 +264,7 @@ LIMITER = _limiter()
 
 def _openapi() -> bytes:
     generated = ChurnService.openapi_spec.asdict()  # type: ignore[attr-defined]
-    return orjson.dumps(openapi_document(generated))
+    return orjson.dumps(openapi_document(generated), option=orjson.OPT_NON_STR_KEYS)  # status codes may be ints
 
 
 ChurnService.add_asgi_middleware(  # type: ignore[attr-defined]

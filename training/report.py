@@ -11,13 +11,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from churn.metrics import METRIC_NAMES
 from churn.pages import num, png, write_page
 from churn.settings import Settings
 from training.artifact import ChurnModel
 from training.explain import contributions
 from training.result import TrainResult
 
-LEAD = ("pr_auc", "recall_at_10", "precision_at_10", "lift_at_10", "brier", "ece", "roc_auc", "log_loss", "emp")
 LABELS = {
     "pr_auc": "PR-AUC", "recall_at_10": "recall @10%", "precision_at_10": "precision @10%", "lift_at_10": "lift @10%",
     "brier": "Brier", "ece": "ECE", "roc_auc": "ROC-AUC", "log_loss": "log loss", "emp": "EMP",
@@ -92,7 +92,7 @@ def _rows(result: TrainResult) -> list[dict[str, Any]]:
     out = []
     for name, m, ci in rows:
         cells = []
-        for k in LEAD:
+        for k in METRIC_NAMES:
             lo_hi = ci.get(k)
             cells.append({"value": f"{m[k]:.4f}", "interval": f"[{lo_hi[0]:.3f}, {lo_hi[1]:.3f}]" if lo_hi else ""})
         out.append({"name": name, "cells": cells})
@@ -161,7 +161,7 @@ def write_model_report(
         promoted=result.promoted,
         decision="; ".join(result.decision),
         test_months=", ".join(result.windows.test),
-        metrics=[{"name": k, "label": LABELS[k]} for k in LEAD],
+        metrics=[{"name": k, "label": LABELS[k]} for k in METRIC_NAMES],
         rows=_rows(result),
         base_rate=base_rate,
         curves=_curves(probabilities, y),

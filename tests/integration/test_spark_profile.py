@@ -44,7 +44,7 @@ def test_spark_batch_scoring_equals_the_single_machine_path(homes) -> None:
     local, spark = homes
     # a cheap, effective action makes many customers targets, so exact reasons are compared too
     catalogue = parse_catalogue({"actions": [{"name": "none", "cost": 0, "success_rate": 0},
-                                             {"name": "sms", "cost": 0.5, "success_rate": 0.3}]}, "test")  # fmt: skip
+                                             {"name": "sms", "cost": 3.0, "success_rate": 0.3}]}, "test")  # fmt: skip
     single = score(local, catalogue=catalogue)
     a = pd.read_parquet(single.path).sort_values("customer_id").reset_index(drop=True)
     on_spark = score(spark, catalogue=catalogue)  # what the CLI and the flows call: the profile picks the engine

@@ -39,7 +39,7 @@ def _churn(settings, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 # a cheap action most customers would get, so that exact and approximate factors are both exercised
-GENEROUS = parse_catalogue({"actions": [{"name": "call", "cost": 1.0, "success_rate": 0.5}]}, "test")
+GENEROUS = parse_catalogue({"actions": [{"name": "call", "cost": 5.0, "success_rate": 0.5}]}, "test")
 
 
 def test_scores_are_point_in_time_and_match_the_model(home) -> None:

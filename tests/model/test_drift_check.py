@@ -93,7 +93,11 @@ def test_the_reports_show_the_drifted_columns_in_a_browser(shock_check) -> None:
     for feature in result["drifted_features"]:
         found = re.search(rf"{feature} num Detected PSI \(churn\) ([\d.]+)", evidently)
         assert found, evidently[:2000]
-        assert float(found.group(1)) == pytest.approx(psi[feature], abs=1e-3)
+        assert float(found.group(1)) > result["thresholds"]["psi_significant"]
+        # Evidently drops missing values before a stat test (ours count them as a bin; new customers have no
+        # charges yet), so the figures agree closely rather than to the digit (tests/unit/test_drift.py: exactly,
+        # on columns without missing values)
+        assert float(found.group(1)) == pytest.approx(psi[feature], rel=0.15)
     assert f"{len(result['features']) + 1} Columns" in evidently  # every feature and the score were compared
     quality = _rendered_text(Path(result["evidently_quality_report"]))
     # the quality page, on the matured labels, shows the ROC-AUC our verdict used

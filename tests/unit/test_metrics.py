@@ -102,3 +102,12 @@ def test_bootstrap_resamples_customers(sample) -> None:
         lo, hi = ci[name]
         assert lo < point[name] < hi, name
     assert ci == bootstrap_intervals(y, p, groups, n_boot=60, seed=0)  # seeded
+
+
+def test_the_metric_list_names_exactly_what_all_metrics_returns() -> None:
+    from churn.metrics import METRIC_NAMES, all_metrics
+
+    y = np.array([0, 0, 1, 0, 1, 0, 0, 0, 1, 0] * 5)
+    p = np.linspace(0.01, 0.9, len(y))
+    assert sorted(METRIC_NAMES) == sorted(all_metrics(y, p)) and len(set(METRIC_NAMES)) == len(METRIC_NAMES)
+    assert METRIC_NAMES[0] == "pr_auc"  # the report leads with what the model is judged by

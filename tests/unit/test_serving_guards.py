@@ -104,3 +104,19 @@ def test_csv_cells_that_look_like_formulas_are_neutralised(tmp_path: Path) -> No
     write_csv(frame, tmp_path / "plan.csv")
     back = pd.read_csv(tmp_path / "plan.csv")
     assert back["note"].tolist() == ["'=HYPERLINK(1)", "'+1", "plain"] and back["value"].tolist() == [-1.5, 2.0, 3.0]
+
+
+def test_the_openapi_document_has_one_key_per_status_and_every_route() -> None:
+    from serving.openapi import document
+
+    generated = {
+        "info": {"title": "churn", "version": "None", "contact": {"name": "BentoML Team"}},
+        "paths": {"/predict_churn": {"post": {"responses": {200: {"description": "ok"}, 400: {"description": "x"}}}}},
+        "components": {"schemas": {}},
+    }
+    spec = document(generated)
+    responses = spec["paths"]["/predict_churn"]["post"]["responses"]
+    assert all(isinstance(code, str) for code in responses) and {"200", "400", "401", "429", "503"} <= set(responses)
+    assert spec["info"]["title"] != "churn" and "contact" not in spec["info"]
+    assert {"/model-info", "/health", "/admin/reload"} <= set(spec["paths"])
+    assert generated["paths"]["/predict_churn"]["post"]["responses"].keys() == {200, 400}  # the input is untouched
