@@ -121,7 +121,9 @@ def test_materialization_spreads_customers_over_the_nodes_and_reads_agree(cluste
 def test_the_service_serves_from_the_cluster(cluster_home, tmp_path: Path) -> None:
     month = snapshot_months(cluster_home.snapshots_dir)[-1]
     ids = read_snapshots(cluster_home.snapshots_dir, [month]).customer_id.astype(str).head(30).tolist()
-    with running_server(cluster_home, tmp_path / "serve.log", CHURN_API_KEYS="predict+explain:cluster-key-0123456789") as server:
+    with running_server(
+        cluster_home, tmp_path / "serve.log", CHURN_API_KEYS="predict+explain:cluster-key-0123456789"
+    ) as server:
         status, _, one = server.request("POST", "/predict_churn", {"customer_id": ids[0], "explain": True})
         assert status == 200 and 0 < one["probability"] < 1 and one["factors"], one
         status, _, many = server.request("POST", "/predict_churn/batch", {"customer_ids": [*ids, "nobody"]})
