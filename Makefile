@@ -64,6 +64,7 @@ test-fast: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_foundation.py
+	$(BIN)/python benchmarks/bench_byod.py
 	$(BIN)/python benchmarks/bench_feast.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_telco.py

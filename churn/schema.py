@@ -125,6 +125,15 @@ RAW_TABLES: dict[str, RawTable] = {
     )
 }
 
+# The platform's labels of each raw category column: a mapping places a source's own labels onto these.
+CATEGORY_VALUES: dict[str, tuple[str, ...]] = {
+    "gender": GENDERS,
+    "contract": CONTRACTS,
+    "internet_service": INTERNET_SERVICES,
+    "payment_method": PAYMENT_METHODS,
+}
+assert set(CATEGORY_VALUES) == {c for t in RAW_TABLES.values() for c, kind in t.columns.items() if kind == "category"}
+
 # --- Features (the offline/online store's columns and the model's inputs) ------------------------------------------
 
 FeatureDtype = Literal["int", "float", "bool", "string"]
@@ -231,56 +240,3 @@ PARTITION = "snapshot_month"
 LABEL = "churned"
 
 SNAPSHOT_COLUMNS: tuple[str, ...] = (ENTITY, EVENT_TIMESTAMP, CREATED_TIMESTAMP, *FEATURE_NAMES)
-
-# --- The IBM Telco file -----------------------------------------------------------------------------------------------
-
-TELCO_YES_NO = ("Yes", "No")
-
-
-@dataclass(frozen=True)
-class TelcoColumn:
-    name: str
-    kind: Literal["id", "category", "int", "float", "blank_float"]
-    allowed: tuple[str, ...] = ()
-    min: float | None = None
-    max: float | None = None
-
-
-TELCO_COLUMNS: tuple[TelcoColumn, ...] = (
-    TelcoColumn("customerID", "id"),
-    TelcoColumn("gender", "category", GENDERS),
-    TelcoColumn("SeniorCitizen", "category", ("0", "1")),
-    TelcoColumn("Partner", "category", TELCO_YES_NO),
-    TelcoColumn("Dependents", "category", TELCO_YES_NO),
-    TelcoColumn("tenure", "int", min=0, max=120),
-    TelcoColumn("PhoneService", "category", TELCO_YES_NO),
-    TelcoColumn("MultipleLines", "category", ("Yes", "No", "No phone service")),
-    TelcoColumn("InternetService", "category", INTERNET_SERVICES),
-    *(
-        TelcoColumn(name, "category", ("Yes", "No", "No internet service"))
-        for name in (
-            "OnlineSecurity",
-            "OnlineBackup",
-            "DeviceProtection",
-            "TechSupport",
-            "StreamingTV",
-            "StreamingMovies",
-        )
-    ),
-    TelcoColumn("Contract", "category", CONTRACTS),
-    TelcoColumn("PaperlessBilling", "category", TELCO_YES_NO),
-    TelcoColumn("PaymentMethod", "category", PAYMENT_METHODS),
-    TelcoColumn("MonthlyCharges", "float", min=0, max=10_000),
-    TelcoColumn("TotalCharges", "blank_float", min=0, max=1e7),
-    TelcoColumn("Churn", "category", TELCO_YES_NO),
-)
-
-# Telco column -> raw service_changes column, for the add-on services.
-TELCO_ADDONS = {
-    "OnlineSecurity": "online_security",
-    "OnlineBackup": "online_backup",
-    "DeviceProtection": "device_protection",
-    "TechSupport": "tech_support",
-    "StreamingTV": "streaming_tv",
-    "StreamingMovies": "streaming_movies",
-}

@@ -122,26 +122,37 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
 @contextmanager
 def progress_bar(description: str, total: float | None = None) -> Iterator[Callable[..., None]]:
-    """Yield ``advance(done=None, description=None)``; the bar draws on stderr."""
+    """Yield ``advance(done=None, desc=None, total=None)``; the bar draws on stderr.
+
+    A step that learns its total only once it runs (training: folds × grid) passes ``total`` with its first
+    update; from then on the bar shows ``done/total``.
+    """
     with Progress(
         SpinnerColumn(),
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed:.0f}/{task.total:.0f}" if total else ""),
+        TextColumn("{task.fields[count]}"),
         TimeElapsedColumn(),
         console=err_console,
         transient=False,
     ) as bar:
-        task = bar.add_task(description, total=total)
+        task = bar.add_task(description, total=total, count=f"0/{total:.0f}" if total else "")
 
-        def advance(done: float | None = None, desc: str | None = None) -> None:
+        def advance(done: float | None = None, desc: str | None = None, total: float | None = None) -> None:
+            if total is not None:
+                bar.update(task, total=total)
             if done is not None:
                 bar.update(task, completed=done)
             else:
                 bar.advance(task)
+            known = bar.tasks[task]
+            if known.total:
+                bar.update(task, count=f"{known.completed:.0f}/{known.total:.0f}")
             if desc is not None:
                 bar.update(task, description=f"{description}: {desc}")
 
         yield advance
-        if total:
-            bar.update(task, completed=total)
+        if bar.tasks[task].total:
+            bar.update(
+                task, completed=bar.tasks[task].total, count=f"{bar.tasks[task].total:.0f}/{bar.tasks[task].total:.0f}"
+            )

@@ -4,13 +4,71 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from churn.settings import get_settings
 from cli.common import JSON_OPTION, emit, err_console, handle_errors, progress_bar
 
-ingest_app = typer.Typer(help="Bring an external data file into the raw schema.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from churn.cross_section import CrossSectionIngest
+    from churn.mapped_ingest import MappedIngest
+
+ingest_app = typer.Typer(
+    help="Bring external data into the raw schema: `churn ingest --mapping FILE` (docs/byod.md); `ingest telco`."
+)
+
+
+@ingest_app.callback(invoke_without_command=True)
+@handle_errors
+def ingest_cmd(
+    ctx: typer.Context,
+    mapping: Path = typer.Option(None, "--mapping", help="A source mapping (YAML) declaring your files: docs/byod.md."),
+    as_of: str = typer.Option(
+        None, "--as-of", help="Last month the export fully covers, YYYY-MM (overrides the mapping)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be ingested; write nothing."),
+    max_reject_share: float = typer.Option(
+        0.05, help="Refuse the ingest (exit 2, nothing replaced) when more than this share of rows is rejected."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Ingest your exports through a declared mapping: rename, convert, quarantine bad rows in data/raw/rejects.csv."""
+    if ctx.invoked_subcommand is not None:
+        if mapping is not None:
+            raise typer.BadParameter("--mapping is for `churn ingest --mapping FILE`, not with a subcommand")
+        return
+    if mapping is None:
+        err_console.print(ctx.get_help())
+        raise typer.Exit(code=2)
+    from churn.cross_section import ingest_cross_section
+    from churn.mapped_ingest import ingest_mapped
+    from churn.mapping import load_mapping
+    from churn.raw import REJECTS_FILE, check_rejects, replace_raw
+
+    settings = get_settings()
+    declared = load_mapping(mapping)
+    base = mapping.resolve().parent
+    with progress_bar(f"ingesting {declared.source} through {mapping.name}"):
+        result: MappedIngest | CrossSectionIngest = (
+            ingest_cross_section(declared, base, as_of=as_of)
+            if declared.cross_section is not None
+            else ingest_mapped(declared, base, as_of=as_of, mapping_path=mapping.resolve())
+        )
+    summary = result.summary()
+    if dry_run:
+        emit({**summary, "dry_run": True, "written": False}, as_json, "ingest (dry run: nothing written)")
+        return
+    check_rejects(result.raw, settings.raw_dir, result.rows, result.accepted, max_reject_share)
+    saved = replace_raw(result.raw, settings.raw_dir)
+    summary = {**summary, **saved, "raw_dir": str(settings.raw_dir)}
+    if result.rejected:
+        summary["rejects"] = str(settings.raw_dir / REJECTS_FILE)
+        err_console.print(f"[yellow]{result.rejected} row(s) rejected[/]: see {summary['rejects']}")
+    if saved["note"]:
+        err_console.print(f"[yellow]warning:[/] {saved['note']}")
+    emit(summary, as_json, "ingest")
 
 
 @handle_errors

@@ -46,7 +46,7 @@ def train_cmd(
         report=report,
     )
     with progress_bar("training") as advance:
-        result = train(get_settings(), config, progress=lambda msg: advance(desc=msg))
+        result = train(get_settings(), config, progress=lambda msg, done, total: advance(done, desc=msg, total=total))
     out = result.to_dict()
     if as_json:
         emit(out, True, "train")

@@ -50,7 +50,13 @@ def refresh_online(settings: Settings) -> dict[str, Any]:
 
 
 def train(settings: Settings, config: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
-    result = fit(settings, config, progress=progress)
+    say = progress
+
+    def counted(message: str, done: int, total: int | None) -> None:  # the flows' and the demo's log lines
+        if say is not None:
+            say(f"training: {message} ({done}/{total})" if total else f"training: {message}")
+
+    result = fit(settings, config, progress=counted)
     return {
         "version": result.version,
         "promoted": result.promoted,

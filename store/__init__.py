@@ -14,3 +14,7 @@ Feast only through here:
 - ``materialize``: materialization, the online store's health and its refresh
 - ``offline_build``: raw data → offline store, in this process or on Spark (``spark``)
 """
+
+from feature_repo.fast_import import skip_feast_typechecks
+
+skip_feast_typechecks()  # before any Feast import (feature_repo/fast_import.py)

@@ -27,7 +27,7 @@ from xgboost import XGBClassifier
 
 from churn.lineage import file_sha256
 from churn.metrics import brier, pr_auc, roc_auc, top_fraction
-from churn.telco import IBM_TELCO_SHA256, _read, _validate
+from churn.telco import IBM_TELCO_SHA256, telco_rows
 from training.config import HGB_PARAMS, XGB_START
 
 PUBLISHED = {"roc_auc": 0.849, "pr_auc": 0.669, "brier": 0.134, "precision_at_10": 0.76}
@@ -44,12 +44,13 @@ OUR_GRID: tuple[dict[str, Any], ...] = (
 
 def static_matrix(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """One-hot categories, numeric tenure and charges; bad rows are left out exactly as ingest rejects them."""
-    good, _ = _validate(_read(path))
-    y = (good.pop("Churn") == "Yes").to_numpy().astype(int)
-    good = good.drop(columns=["customerID"])
-    numeric = ["tenure", "MonthlyCharges", "TotalCharges"]
-    X = pd.get_dummies(good.drop(columns=numeric), dtype=float)
-    X[numeric] = good[numeric].astype(float)
+    good = telco_rows(path)
+    y = good.pop("churned").to_numpy().astype(int)
+    good = good.drop(columns=["customer_id"])
+    categories = ["gender", "contract", "internet_service", "payment_method"]
+    X = pd.get_dummies(good[categories], dtype=float)
+    rest = good.drop(columns=categories)
+    X[list(rest.columns)] = rest.astype(float)
     return X.to_numpy(dtype=np.float64), y
 
 

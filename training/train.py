@@ -46,6 +46,8 @@ from training.result import TrainResult
 from training.windows import Windows, make_windows
 
 Say = Callable[[str], None]
+# progress(message, done, total): total is None until the tuning folds are known (after reading the training set)
+Progress = Callable[[str, int, int | None], None]
 
 
 class LeakageError(InputError):
@@ -211,15 +213,36 @@ def evaluate(
     return metrics, intervals
 
 
-def train(settings: Settings, config: TrainConfig | None = None, progress: Say | None = None) -> TrainResult:
+class _Steps:
+    """Counts the run's steps for a progress bar with a fraction: each stage and each fit is one step."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.done = 0
+        self.total: int | None = None
+
+    def __call__(self, message: str) -> None:
+        if not message.startswith("left out "):  # a note, not a step
+            self.done += 1
+        if self.progress is not None:
+            self.progress(message, self.done, self.total)
+
+    def expect(self, ts: TrainingSet, config: TrainConfig) -> None:
+        fits = len(config.grid) * len(ts.windows.folds)
+        # read + gate + fits + final + 4 baselines + evaluation + promotion (+ report)
+        self.total = 1 + 1 + fits + 1 + 4 + 1 + 1 + (1 if config.report else 0)
+
+
+def train(settings: Settings, config: TrainConfig | None = None, progress: Progress | None = None) -> TrainResult:
     config = config or TrainConfig()
     if config.promote not in ("auto", "force", "never"):
         raise InputError(f"--promote: must be auto, force or never, got {config.promote!r}")
-    say = progress or (lambda _msg: None)
+    say = _Steps(progress)
     clock: dict[str, float] = {}
     began = time.perf_counter()
 
     ts = prepare(settings, config, say)
+    say.expect(ts, config)
     clock["read"] = time.perf_counter() - began
     say("leakage gate")
     leakage = gate_leakage(ts, config)

@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from churn.cross_section import _invoice_cents
 from churn.errors import InputError
-from churn.telco import CHURN_SPREAD_MONTHS, _invoice_cents, ingest_telco, stable_hash
+from churn.hashing import stable_hash
+from churn.telco import CHURN_SPREAD_MONTHS, ingest_telco
 from churn.temporal import build_snapshots
 
 

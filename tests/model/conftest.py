@@ -14,6 +14,7 @@ from training.config import DEFAULT_GRID, TrainConfig
 from training.train import train
 
 CONFIG = TrainConfig(folds=2, bootstrap=20, grid=DEFAULT_GRID[:2])
+PROGRESS: list[tuple[str, int, int | None]] = []  # what the session's first training reported, step by step
 
 
 @pytest.fixture(scope="session")
@@ -25,4 +26,4 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     save_raw(raw, settings.raw_dir)
     write_offline(build_snapshots(raw), settings.snapshots_dir, settings.labels_path)
     apply(settings)
-    return settings, train(settings, CONFIG)
+    return settings, train(settings, CONFIG, progress=lambda *step: PROGRESS.append(step))

@@ -100,8 +100,11 @@ def test_the_reports_show_the_drifted_columns_in_a_browser(shock_check) -> None:
         assert float(found.group(1)) == pytest.approx(psi[feature], rel=0.15)
     assert f"{len(result['features']) + 1} Columns" in evidently  # every feature and the score were compared
     quality = _rendered_text(Path(result["evidently_quality_report"]))
-    # the quality page, on the matured labels, shows the ROC-AUC our verdict used
-    assert f"{result['concept']['roc_auc_current']:.3f} ROC AUC" in quality, quality[:2000]
+    # the quality page, on the matured labels, leads with the ROC-AUC our verdict used, then precision and recall
+    # at the top decile; no accuracy (high by flagging nobody at a low base rate), no confusion-matrix heat map
+    assert f"RocAuc metric {result['concept']['roc_auc_current']:.3f}" in quality, quality[:2000]
+    assert quality.index("RocAuc metric") < quality.index("Precision metric") < quality.index("Recall metric")
+    assert "Accuracy" not in quality and "Confusion" not in quality
 
 
 def test_a_stable_simulation_raises_no_alarm(stable) -> None:

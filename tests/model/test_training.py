@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -171,38 +170,49 @@ def test_cli_models_commands(trained) -> None:
     assert bad.returncode == 2 and "not in the model store" in bad.stderr and "Traceback" not in bad.stderr
 
 
-PROMOTE = (
-    "import sys; from churn.settings import get_settings; from training import registry; "
-    "registry.promote(get_settings(), sys.argv[1], [sys.argv[2]])"
-)
+# One process imports the registry once, then forks twenty promoters that wait on one pipe and start together:
+# real processes contending for the pointer's lock, without twenty 4-second imports on a two-core machine.
+PROMOTE = """
+import os, sys, traceback
+from churn.settings import get_settings
+from training import registry
+
+settings, version, n = get_settings(), sys.argv[1], int(sys.argv[2])
+start_r, start_w = os.pipe()
+children = []
+for i in range(n):
+    pid = os.fork()
+    if pid == 0:
+        os.close(start_w)
+        os.read(start_r, 1)
+        try:
+            registry.promote(settings, version, [f"concurrent {i}"])
+        except BaseException:
+            traceback.print_exc()
+            os._exit(1)
+        os._exit(0)
+    children.append(pid)
+os.close(start_r)
+os.write(start_w, b"go" * n)
+codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
+print(codes)
+sys.exit(1 if any(codes) else 0)
+"""
 
 
 def test_twenty_concurrent_promotions_lose_no_update(trained) -> None:
     """Ten concurrent `promote` calls used to leave nine history entries: the pointer is now written under a lock.
 
-    Twenty processes of their own (not forks of this one, whose XGBoost and DuckDB threads a fork could inherit
-    mid-lock), each importing only the registry.
+    Twenty processes (forked from a fresh interpreter that imported only the registry, never from this one, whose
+    XGBoost and DuckDB threads a fork could inherit mid-lock), released together.
     """
     settings, result = trained
     env = clean_env(CHURN_HOME=str(settings.home_dir), CHURN_FEAST_PROJECT=settings.feast_project)
     before = len(registry.read_pointer(settings)["history"])
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", PROMOTE, result.version, f"concurrent {i}"],
-            env=env,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(20)
-    ]
-    deadline = time.monotonic() + 600
-    for p in processes:
-        try:
-            p.wait(timeout=max(1.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-    codes = [p.wait() for p in processes]
-    assert codes == [0] * 20, [p.stderr.read()[-500:] for p in processes if p.returncode]  # type: ignore[union-attr]
+    proc = subprocess.run(
+        [sys.executable, "-c", PROMOTE, result.version, "20"], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
     history = registry.read_pointer(settings)["history"]
     assert len(history) == before + 20
     assert sorted(h["reasons"][0] for h in history[before:]) == sorted(f"concurrent {i}" for i in range(20))
@@ -230,3 +240,15 @@ def test_a_manual_promotion_that_fails_the_gate_needs_force(trained) -> None:
     assert last["reasons"][0] == "promoted by hand with --force" and any("PR-AUC" in r for r in last["reasons"])
     registry.rollback(settings)
     assert first.version in {h["version"] for h in registry.read_pointer(settings)["history"]}
+
+
+def test_training_reports_progress_with_a_fraction_that_ends_at_its_total(trained) -> None:
+    from tests.model.conftest import PROGRESS
+
+    assert PROGRESS[0] == ("reading the training set through the feature service", 1, None)
+    done = [d for _, d, _ in PROGRESS]
+    assert done == sorted(done)  # never backwards
+    total = PROGRESS[-1][2]
+    # read, gate, 2 configurations × 2 folds, final fit, 4 baselines, evaluation, promotion, report
+    assert total == 1 + 1 + 4 + 1 + 4 + 1 + 1 + 1 and PROGRESS[-1][1] == total
+    assert ("tuning: fit 4 of 4", 6, total) in PROGRESS

@@ -1,0 +1,301 @@
+"""Bring your own data: the simulator's raw tables re-exported as another company's files (harness/acme.py),
+ingested by a mapping, build exactly the snapshots the native tables build; malformed mappings and bad rows."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+from churn.errors import InputError
+from churn.mapped_ingest import ingest_mapped
+from churn.mapping import SCHEMA_PATH, load_mapping, parse_mapping, schema_text
+from churn.raw import RawData
+from churn.temporal import build_snapshots
+from harness.acme import ADDONS, acme_mapping, export_acme, seconds_only
+from harness.settings import clean_env
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def acme(tmp_path_factory: pytest.TempPathFactory, small_raw: RawData) -> tuple[Path, RawData]:
+    folder = tmp_path_factory.mktemp("acme")
+    native = seconds_only(small_raw)
+    export_acme(native, folder / "exports")
+    (folder / "acme.yaml").write_text(yaml.safe_dump(acme_mapping(native), sort_keys=False))
+    return folder, native
+
+
+def _sorted(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    out = df.copy()
+    for col in out.columns:
+        if isinstance(out[col].dtype, pd.CategoricalDtype):
+            out[col] = out[col].astype(str)
+    return out.sort_values(keys, ignore_index=True)
+
+
+def test_acme_exports_build_the_native_snapshots(acme: tuple[Path, RawData]) -> None:
+    folder, native = acme
+    mapping = load_mapping(folder / "acme.yaml")
+    # the mapping's paths are relative to the mapping file; the exports live in a subfolder
+    mapping = parse_mapping(
+        {
+            **mapping.model_dump(mode="json", exclude_none=True),
+            "tables": {
+                name: {**spec, "files": [f"exports/{f}" for f in spec["files"]]}
+                for name, spec in mapping.model_dump(mode="json", exclude_none=True)["tables"].items()
+            },
+        }
+    )
+    result = ingest_mapped(mapping, folder)
+    assert result.rejected == 0 and result.rows == sum(len(t) for t in native.tables.values())
+    assert result.raw.first_snapshot_month == native.first_snapshot_month
+    assert result.raw.last_snapshot_month == native.last_snapshot_month
+    assert result.raw.behaviour_tables == ["payments", "tickets"]
+    assert result.tables["customers"]["columns_ignored"] == ["crm_note"]
+    assert result.tables["service_changes"]["files"] == ["contracts_2016-2020.csv", "contracts_2021-.csv"]
+    assert any("billing rows were known 1 day(s) after billed_at" in a for a in result.summary()["assumptions"])
+    ours, theirs = build_snapshots(native), build_snapshots(result.raw)
+    keys = ["customer_id", "snapshot_month"]
+    pd.testing.assert_frame_equal(_sorted(theirs.features, keys), _sorted(ours.features, keys), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        _sorted(theirs.labels, ["customer_id", "event_timestamp"]),
+        _sorted(ours.labels, ["customer_id", "event_timestamp"]),
+        check_dtype=False,
+    )
+
+
+def _mapping_at(folder: Path) -> dict[str, Any]:
+    document = yaml.safe_load((folder / "acme.yaml").read_text())
+    for spec in document["tables"].values():
+        files = spec["files"] if isinstance(spec["files"], list) else [spec["files"]]
+        spec["files"] = [str(folder / "exports" / f) for f in files]
+    return document
+
+
+def _error(document: dict[str, Any]) -> str:
+    with pytest.raises(InputError) as caught:
+        mapping = parse_mapping(document)
+        ingest_mapped(mapping, Path("."))
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_every_malformed_mapping_is_one_line_naming_the_key(acme: tuple[Path, RawData]) -> None:
+    folder, _ = acme
+    doc = _mapping_at(folder)
+    typo = json.loads(json.dumps(doc))
+    typo["tables"]["billing"]["colums"] = typo["tables"]["billing"].pop("columns")
+    assert _error(typo) == "mapping tables.billing.colums: unknown key (and 1 more)"
+    wrong_column = json.loads(json.dumps(doc))
+    wrong_column["tables"]["customers"]["columns"]["gender"] = "gender_code"
+    message = _error(wrong_column)
+    assert message.startswith("tables.customers.columns: column(s) gender_code not in clients.csv (its columns: ")
+    gap = json.loads(json.dumps(doc))
+    del gap["tables"]["service_changes"]["categories"]["contract"]["annual-24"]
+    message = _error(gap)
+    assert message.startswith("tables.service_changes.categories.contract: value(s) the mapping does not place: ")
+    assert "'annual-24' (" in message and "contracts_2016-2020.csv:" in message
+    no_known = json.loads(json.dumps(doc))
+    del no_known["tables"]["billing"]["known_at"]
+    message = _error(no_known)
+    assert message.startswith("mapping tables.billing.known_at: the export has no known-at column")
+    assert "known_at: {after: period_month" not in message and "after: billed_at" in message
+    constant = json.loads(json.dumps(doc))
+    constant["tables"]["customers"]["columns"]["senior_citizen"] = {"value": False}
+    assert "needs an `assumption`" in _error(constant)
+    unknown_raw = json.loads(json.dumps(doc))
+    unknown_raw["tables"]["customers"]["columns"]["age"] = "age"
+    assert _error(unknown_raw).startswith("mapping tables.customers.columns.age: not a column of customers")
+    missing_table = json.loads(json.dumps(doc))
+    del missing_table["tables"]["billing"]
+    assert _error(missing_table) == "mapping (top level): required table(s) missing: billing"
+    bad_zone = json.loads(json.dumps(doc))
+    bad_zone["timezone"] = "Mars/Olympus"
+    assert "unknown time zone 'Mars/Olympus'" in _error(bad_zone)
+
+
+def test_bad_rows_are_quarantined_with_table_file_line_and_reason(acme: tuple[Path, RawData], tmp_path: Path) -> None:
+    folder, _ = acme
+    doc = _mapping_at(folder)
+    clients = pd.read_csv(folder / "exports" / "clients.csv", dtype=str)
+    clients.loc[3, "joined"] = "31/02/2020 10:00:00"
+    clients.loc[5, "senior"] = "maybe"
+    broken = tmp_path / "clients.csv"
+    clients.to_csv(broken, index=False)
+    doc["tables"]["customers"]["files"] = [str(broken)]
+    result = ingest_mapped(parse_mapping(doc), tmp_path)
+    rejects = result.raw.rejects
+    assert rejects is not None
+    by_field = rejects.set_index("field")  # the export's own column names: what the user can look up
+    assert by_field.loc["joined", "line"] == 5 and by_field.loc["joined", "file"] == "clients.csv"
+    assert by_field.loc["joined", "table"] == "customers"
+    assert "not a date in the format %d/%m/%Y %H:%M:%S" in by_field.loc["joined", "reason"]
+    assert by_field.loc["senior", "value"] == "maybe" and by_field.loc["senior", "line"] == 7
+    # the two customers' other records cannot stand alone: rejected too, each with its reason
+    orphans = rejects[rejects["reason"].str.startswith("no such customer")]
+    assert set(orphans["value"]) == {clients.loc[3, "client_ref"], clients.loc[5, "client_ref"]}
+    assert set(orphans["table"]) >= {"service_changes", "billing"} and (orphans["line"] > 0).all()
+    assert (orphans[orphans["table"] == "billing"]["file"] == "invoices.parquet").all()
+    assert result.accepted + result.rejected == result.rows
+
+
+def test_the_published_json_schema_is_current() -> None:
+    assert SCHEMA_PATH.read_text() == schema_text(), "regenerate: python -m churn.mapping > docs/mapping.schema.json"
+
+
+@pytest.mark.slow
+def test_cli_dry_run_writes_nothing_and_ingest_replaces_raw(acme: tuple[Path, RawData], tmp_path: Path) -> None:
+    folder, _ = acme
+    mapping = tmp_path / "acme.yaml"
+    mapping.write_text(yaml.safe_dump(_mapping_at(folder)))
+    home = tmp_path / "home"
+
+    def churn(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cli.main", *args],
+            capture_output=True,
+            text=True,
+            env=clean_env(CHURN_HOME=str(home)),
+            cwd=ROOT,
+            timeout=300,
+        )
+
+    dry = churn("ingest", "--mapping", str(mapping), "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    shown = json.loads(dry.stdout)
+    assert shown["dry_run"] is True and shown["rejected"] == 0 and shown["source"] == "acme"
+    assert shown["tables"]["customers"]["columns_ignored"] == ["crm_note"]
+    assert shown["tables"]["billing"]["columns_mapped"]["amount"] == "amount_cents"
+    assert not (home / "data" / "raw").exists()
+    done = churn("ingest", "--mapping", str(mapping), "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["lineage"]["source"] == "acme"
+    assert (home / "data" / "raw" / "billing.parquet").exists()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nsource: acme\ntables: {customers: {files: x.csv, colums: {}}}\n")
+    refused = churn("ingest", "--mapping", str(bad))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "tables.customers.colums: unknown key" in refused.stderr
+
+
+def test_the_documented_example_is_the_tested_mapping(small_raw: RawData) -> None:
+    """docs/byod.md's complete example is this module's mapping (only its months and folder differ)."""
+    text = (ROOT / "docs" / "byod.md").read_text()
+    example = text.split("## A complete example", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    documented = parse_mapping(yaml.safe_load(example)).model_dump(mode="json")
+    tested = acme_mapping(seconds_only(small_raw))
+    for spec in tested["tables"].values():
+        files = spec["files"] if isinstance(spec["files"], list) else [spec["files"]]
+        spec["files"] = [f"exports/{f}" for f in files]
+    tested = parse_mapping({**tested, "as_of": "2024-06", "first_snapshot_month": "2023-07"}).model_dump(mode="json")
+    assert documented == tested
+
+
+def _saved(raw: RawData, folder: Path) -> dict[str, bytes]:
+    from churn.raw import save_raw
+
+    save_raw(raw, folder)
+    return {p.name: p.read_bytes() for p in sorted(folder.resolve().glob("*"))}
+
+
+def test_the_telco_shortcut_and_its_mapping_write_the_same_bytes(telco_csv: Path, tmp_path: Path) -> None:
+    from churn.cross_section import ingest_cross_section
+    from churn.telco import TELCO_MAPPING, ingest_telco
+
+    copy = tmp_path / "mine.yaml"
+    document = yaml.safe_load(TELCO_MAPPING.read_text())
+    document["cross_section"]["files"] = str(telco_csv)  # a user's copy, pointing at their file
+    copy.write_text(yaml.safe_dump(document))
+    shortcut = _saved(ingest_telco(telco_csv, "2024-12").raw, tmp_path / "a")
+    mapped = _saved(ingest_cross_section(load_mapping(copy), tmp_path, "2024-12").raw, tmp_path / "b")
+    assert shortcut == mapped and set(shortcut) >= {"customers.parquet", "billing.parquet", "manifest.json"}
+
+
+def test_a_cross_section_of_another_layout_ingests_and_builds(tmp_path: Path) -> None:
+    """One row per customer: account length in days, plans as yes/no, 'True.'/'False.' churn, usage columns the
+    platform has no feature for yet (listed as ignored, never silently dropped), no demographics (stated constants)."""
+    import numpy as np
+
+    from churn.cross_section import ingest_cross_section
+
+    rng = np.random.default_rng(5)
+    n = 400
+    days = rng.integers(1, 240, n)
+    frame = pd.DataFrame(
+        {
+            "State": rng.choice(["KS", "OH", "NJ"], n),
+            "Phone": [f"{382 + i // 1000}-{i % 1000:04d}" for i in range(n)],
+            "Account length": days,
+            "Area code": rng.choice([408, 415, 510], n),
+            "International plan": rng.choice(["yes", "no"], n),
+            "Voice mail plan": rng.choice(["yes", "no"], n),
+            "Total day minutes": rng.normal(180, 50, n).round(1),
+            "Total day charge": rng.normal(30, 8, n).clip(1).round(2),
+            "Customer service calls": rng.poisson(1.5, n),
+            "Churn": rng.choice(["True.", "False."], n, p=[0.15, 0.85]),
+        }
+    )
+    frame.loc[7, "Churn"] = "maybe"
+    frame.to_csv(tmp_path / "cell2cell.csv", index=False)
+    no = {"value": False, "assumption": "the file has no such service"}
+    document = {
+        "version": 1,
+        "source": "mobile-cs",
+        "as_of": "2024-06",
+        "cross_section": {
+            "files": "cell2cell.csv",
+            "unplaced_labels": "error",
+            "columns": {
+                "customer_id": "Phone",
+                "churned": {"column": "Churn", "true_values": ["True."], "false_values": ["False."]},
+                "tenure_months": {"column": "Account length", "unit": "days"},
+                "monthly_charges": "Total day charge",
+                "gender": {"value": "Female", "assumption": "not recorded; a constant carries no information"},
+                "senior_citizen": {"value": False, "assumption": "not recorded"},
+                "partner": {"value": False, "assumption": "not recorded"},
+                "dependents": {"value": False, "assumption": "not recorded"},
+                "contract": {"value": "Month-to-month", "assumption": "prepaid mobile: no contract term"},
+                "phone_service": {"value": True, "assumption": "every customer has a mobile line"},
+                "multiple_lines": {"column": "International plan"},
+                "internet_service": {"value": "No", "assumption": "mobile voice only"},
+                **{a: no for a in ADDONS},
+                "payment_method": {"value": "Credit card (automatic)", "assumption": "not recorded"},
+                "paperless_billing": {"column": "Voice mail plan"},
+            },
+        },
+    }
+    (tmp_path / "mobile.yaml").write_text(yaml.safe_dump(document))
+    result = ingest_cross_section(load_mapping(tmp_path / "mobile.yaml"), tmp_path)
+    assert (result.rows, result.accepted, result.rejected) == (400, 399, 1)
+    reject = result.raw.rejects.iloc[0]  # type: ignore[union-attr]
+    assert (reject["line"], reject["field"], reject["value"]) == (9, "Churn", "maybe")
+    assert set(result.ignored_columns) == {"State", "Area code", "Total day minutes", "Customer service calls"}
+    assumptions = result.raw.manifest["assumptions"]
+    assert "no total-charges column: invoices are flat at the monthly charge" in assumptions
+    assert "cross_section.contract = 'Month-to-month' for every row: prepaid mobile: no contract term" in assumptions
+    snaps = build_snapshots(result.raw)
+    last = snaps.features[snaps.features.snapshot_month == "2024-07"].set_index("customer_id")
+    kept = frame.drop(index=7).set_index("Phone")
+    stayed = kept[kept["Churn"] == "False."]
+    assert set(last.index) == set(stayed.index)
+    expected = np.floor(stayed["Account length"] / (365.25 / 12)).astype(int)
+    np.testing.assert_array_equal(last.loc[stayed.index, "tenure_months"], expected)
+    assert snaps.labels["churned"].sum() == ((kept["Churn"] == "True.") & (kept["Account length"] >= 365.25 / 12)).sum()
+
+
+def test_the_documented_cross_section_parses_and_unquoted_yes_is_named() -> None:
+    text = (ROOT / "docs" / "byod.md").read_text()
+    example = text.split("## A cross-section file", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    parsed = parse_mapping(yaml.safe_load(example))
+    assert parsed.cross_section is not None and parsed.cross_section.spec("tenure_months").unit == "days"  # type: ignore[union-attr]
+    unquoted = yaml.safe_load(example.replace('true_values: ["True."]', "true_values: [Yes]"))
+    with pytest.raises(InputError, match=r"cross_section.columns.churned.true_values: YAML read an unquoted"):
+        parse_mapping(unquoted)
