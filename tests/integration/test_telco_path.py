@@ -53,7 +53,7 @@ def telco_home(tmp_path_factory: pytest.TempPathFactory, telco_csv: Path) -> dic
     steps["ingest"] = churn(home, "ingest", "telco", str(telco_csv), "--as-of", "2024-12")
     steps["build"] = churn(home, "build")
     steps["apply"] = churn(home, "features", "apply")
-    steps["train"] = churn(home, "train", "--promote", "auto", "--bootstrap", "10")
+    steps["train"] = churn(home, "train", "--promote", "auto", "--bootstrap", "10", "--folds", "2")
     steps["materialize"] = churn(home, "features", "materialize")
     steps["score"] = churn(home, "score")
     steps["decide"] = churn(home, "decide")
