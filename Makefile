@@ -57,7 +57,7 @@ typecheck: install
 	$(BIN)/mypy
 
 test: lint typecheck
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	$(BIN)/pytest -q
 
 test-fast: install
 	$(BIN)/pytest -q -m "not slow and not integration" -x

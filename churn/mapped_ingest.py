@@ -74,7 +74,7 @@ def _convert(name: str, spec: TableSpec, read: ReadFiles, mapping: SourceMapping
     return frame[~reader.bad_rows()].reset_index(drop=True), reader
 
 
-def _orphans(tables: dict[str, pd.DataFrame], lines: dict[str, pd.Series]) -> list[pd.DataFrame]:
+def _orphans(tables: dict[str, pd.DataFrame], lines: dict[str, pd.DataFrame]) -> list[pd.DataFrame]:
     """Records of customers not in the customers table (or whose row was rejected) follow them to the rejects."""
     known = set(tables["customers"]["customer_id"])
     found = []
@@ -96,7 +96,6 @@ def _orphans(tables: dict[str, pd.DataFrame], lines: dict[str, pd.Series]) -> li
             )
         )
         tables[name] = frame[~orphan].reset_index(drop=True)
-        lines[name] = where.iloc[0:0]
     return found
 
 

@@ -18,3 +18,12 @@ def stop_spark_after_the_module() -> Iterator[None]:
         active = SparkContext._active_spark_context
         if active is not None:
             active.stop()
+        gateway = SparkContext._gateway  # stopping the context leaves its JVM running: end that too
+        if gateway is not None:
+            gateway.shutdown()
+            process = getattr(gateway, "proc", None)
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
+            SparkContext._gateway = None
+            SparkContext._jvm = None
