@@ -45,9 +45,7 @@ def ingest_cmd(
     from churn.cross_section import ingest_cross_section
     from churn.mapped_ingest import ingest_mapped
     from churn.mapping import load_mapping
-    from churn.raw import REJECTS_FILE, check_rejects, replace_raw
 
-    settings = get_settings()
     declared = load_mapping(mapping)
     base = mapping.resolve().parent
     with progress_bar(f"ingesting {declared.source} through {mapping.name}"):
@@ -56,19 +54,26 @@ def ingest_cmd(
             if declared.cross_section is not None
             else ingest_mapped(declared, base, as_of=as_of, mapping_path=mapping.resolve())
         )
-    summary = result.summary()
     if dry_run:
-        emit({**summary, "dry_run": True, "written": False}, as_json, "ingest (dry run: nothing written)")
+        emit({**result.summary(), "dry_run": True, "written": False}, as_json, "ingest (dry run: nothing written)")
         return
+    _keep(result, max_reject_share, as_json, "ingest")
+
+
+def _keep(result: MappedIngest | CrossSectionIngest, max_reject_share: float, as_json: bool, title: str) -> None:
+    """Refuse an ingest with too many rejects (nothing replaced), else replace the raw data and say what it did."""
+    from churn.raw import REJECTS_FILE, check_rejects, replace_raw
+
+    settings = get_settings()
     check_rejects(result.raw, settings.raw_dir, result.rows, result.accepted, max_reject_share)
     saved = replace_raw(result.raw, settings.raw_dir)
-    summary = {**summary, **saved, "raw_dir": str(settings.raw_dir)}
+    summary = {**result.summary(), **saved, "raw_dir": str(settings.raw_dir)}
     if result.rejected:
         summary["rejects"] = str(settings.raw_dir / REJECTS_FILE)
         err_console.print(f"[yellow]{result.rejected} row(s) rejected[/]: see {summary['rejects']}")
     if saved["note"]:
         err_console.print(f"[yellow]warning:[/] {saved['note']}")
-    emit(summary, as_json, "ingest")
+    emit(summary, as_json, title)
 
 
 @handle_errors
@@ -132,21 +137,11 @@ def ingest_telco_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Validate the Telco CSV, quarantine bad rows in data/raw/rejects.csv, reconstruct monthly histories."""
-    from churn.raw import REJECTS_FILE, check_rejects, replace_raw
     from churn.telco import ingest_telco
 
-    settings = get_settings()
     with progress_bar("ingesting telco file") as _:
         result = ingest_telco(path, as_of)
-    check_rejects(result.raw, settings.raw_dir, result.rows, result.accepted, max_reject_share)
-    saved = replace_raw(result.raw, settings.raw_dir)
-    summary = {**result.summary(), **saved, "raw_dir": str(settings.raw_dir)}
-    if result.rejected:
-        summary["rejects"] = str(settings.raw_dir / REJECTS_FILE)
-        err_console.print(f"[yellow]{result.rejected} row(s) rejected[/]: see {summary['rejects']}")
-    if saved["note"]:
-        err_console.print(f"[yellow]warning:[/] {saved['note']}")
-    emit(summary, as_json, "ingest telco")
+    _keep(result, max_reject_share, as_json, "ingest telco")
 
 
 @handle_errors
