@@ -48,11 +48,18 @@ def ingest_cmd(
 
     declared = load_mapping(mapping)
     base = mapping.resolve().parent
-    with progress_bar(f"ingesting {declared.source} through {mapping.name}"):
+    tables = len(declared.tables or {}) or None
+    with progress_bar(f"ingesting {declared.source} through {mapping.name}", total=tables) as advance:
         result: MappedIngest | CrossSectionIngest = (
             ingest_cross_section(declared, base, as_of=as_of)
             if declared.cross_section is not None
-            else ingest_mapped(declared, base, as_of=as_of, mapping_path=mapping.resolve())
+            else ingest_mapped(
+                declared,
+                base,
+                as_of=as_of,
+                mapping_path=mapping.resolve(),
+                progress=lambda done, _total, name: advance(done, desc=f"{name} read"),
+            )
         )
     if dry_run:
         emit({**result.summary(), "dry_run": True, "written": False}, as_json, "ingest (dry run: nothing written)")
