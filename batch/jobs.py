@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from batch.scoring import ScoreResult, score_in_process
-from batch.spark_scoring import score_spark
+from batch.scoring import IN_PROCESS_STEPS, ScoreResult, score_in_process
+from batch.spark_scoring import SPARK_STEPS, score_spark
 from churn.actions import Catalogue
 from churn.settings import Settings
 
@@ -25,3 +25,8 @@ def score(
     if settings.profile == "spark":
         return score_spark(settings, day, catalogue, progress)
     return score_in_process(settings, day, catalogue, progress)
+
+
+def step_count(settings: Settings) -> int:
+    """How many progress messages the profile's scoring job reports: the CLI's bar shows step k of this."""
+    return SPARK_STEPS if settings.profile == "spark" else IN_PROCESS_STEPS

@@ -143,6 +143,9 @@ def score_frame(
     return out
 
 
+IN_PROCESS_STEPS = 4  # the progress messages score_in_process reports, in order (a bar shows step k of 4)
+
+
 def score_in_process(
     settings: Settings,
     day: str | None = None,

@@ -38,6 +38,9 @@ def _arrow_schema(template: pd.DataFrame) -> pa.Schema:
     return pa.schema([pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in schema])
 
 
+SPARK_STEPS = 3  # the progress messages score_spark reports
+
+
 def score_spark(
     settings: Settings,
     day: str | None = None,

@@ -162,7 +162,8 @@ class SourceMapping(_Strict):
 
 def _location(loc: tuple[Any, ...]) -> str:
     """Pydantic's error location as the mapping key a user would look for (``tables.billing.columns.amount``)."""
-    parts = [str(p) for p in loc if not str(p).startswith(("function-", "str", "ColumnSpec"))]
+    union_branches = {"str", "ColumnSpec"}  # pydantic names the branch of `str | ColumnSpec` it tried
+    parts = [str(p) for p in loc if str(p) not in union_branches and not str(p).startswith("function-")]
     return ".".join(parts) or "(top level)"
 
 

@@ -21,9 +21,9 @@ def score_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Score every active customer point-in-time with the champion into outputs/batch_scores_DATE.parquet."""
-    from batch.jobs import score
+    from batch.jobs import score, step_count
 
-    with progress_bar("batch scoring") as advance:
+    with progress_bar("batch scoring", total=step_count(get_settings())) as advance:
         result = score(get_settings(), date, progress=lambda step: advance(desc=step))
     for warning in result.warnings:
         err_console.print(f"[yellow]warning:[/] {warning}")

@@ -117,6 +117,9 @@ def test_every_malformed_mapping_is_one_line_naming_the_key(acme: tuple[Path, Ra
     missing_table = json.loads(json.dumps(doc))
     del missing_table["tables"]["billing"]
     assert _error(missing_table) == "mapping (top level): required table(s) missing: billing"
+    bad_unit = json.loads(json.dumps(doc))  # a key that starts like pydantic's branch names is still named whole
+    bad_unit["tables"]["service_changes"]["columns"]["streaming_tv"] = {"column": "opt_streaming_tv", "unit": "feet"}
+    assert _error(bad_unit).startswith("mapping tables.service_changes.columns.streaming_tv.unit: Input should be")
     bad_zone = json.loads(json.dumps(doc))
     bad_zone["timezone"] = "Mars/Olympus"
     assert "unknown time zone 'Mars/Olympus'" in _error(bad_zone)

@@ -45,9 +45,15 @@ def test_spark_batch_scoring_equals_the_single_machine_path(homes) -> None:
     # a cheap, effective action makes many customers targets, so exact reasons are compared too
     catalogue = parse_catalogue({"actions": [{"name": "none", "cost": 0, "success_rate": 0},
                                              {"name": "sms", "cost": 3.0, "success_rate": 0.3}]}, "test")  # fmt: skip
-    single = score(local, catalogue=catalogue)
+    from batch.jobs import step_count
+
+    steps: dict[str, list[str]] = {"local": [], "spark": []}
+    single = score(local, catalogue=catalogue, progress=steps["local"].append)
     a = pd.read_parquet(single.path).sort_values("customer_id").reset_index(drop=True)
-    on_spark = score(spark, catalogue=catalogue)  # what the CLI and the flows call: the profile picks the engine
+    # what the CLI and the flows call: the profile picks the engine
+    on_spark = score(spark, catalogue=catalogue, progress=steps["spark"].append)
+    # the CLI's bar counts the steps each engine reports
+    assert (len(steps["local"]), len(steps["spark"])) == (step_count(local), step_count(spark)) == (4, 3)
     assert on_spark.path == single.path  # the same file, rewritten whole
     b = pd.read_parquet(on_spark.path).sort_values("customer_id").reset_index(drop=True)
     assert on_spark.customers == single.customers == len(a) == len(b)
