@@ -34,8 +34,8 @@ from churn.errors import InputError
 from churn.hashing import stable_hash
 from churn.lineage import lineage
 from churn.mapped_columns import ColumnReader, as_text, read_files, used_columns, zone
-from churn.mapping import SourceMapping, cross_section_columns
-from churn.raw import RawData
+from churn.mapping import SourceMapping, cross_section_columns, mapping_identity
+from churn.raw import IngestResult, RawData
 from churn.schema import ADDON_SERVICES, RAW_TABLES
 from churn.timeutil import month_label, month_start, parse_month
 
@@ -44,29 +44,14 @@ TENURE_BOUNDS = (0, 1200)  # months: the snapshot schema's bounds for tenure_mon
 MONTHLY_BOUNDS = (0, 10_000)
 TOTAL_BOUNDS = (0, 1e7)
 ASSUMPTIONS = __doc__
-# what a fingerprint leaves out: where the files are (their bytes count) and the words around the mapping
-WHERE_NOT_WHAT: Any = {"as_of": True, "description": True, "cross_section": {"files"}}
 
 
 @dataclass
-class CrossSectionIngest:
-    raw: RawData
-    rows: int
-    accepted: int
-    rejected: int
+class CrossSectionIngest(IngestResult):
     ignored_columns: list[str]
-    file: Path
 
     def summary(self) -> dict[str, Any]:
-        return {
-            "source": self.raw.manifest["source"],
-            "rows": self.rows,
-            "accepted": self.accepted,
-            "rejected": self.rejected,
-            "ignored_columns": self.ignored_columns,
-            "first_snapshot_month": self.raw.first_snapshot_month,
-            "last_snapshot_month": self.raw.last_snapshot_month,
-        }
+        return {**super().summary(), "ignored_columns": self.ignored_columns}
 
 
 def _typed(mapping: SourceMapping, base: Path) -> tuple[pd.DataFrame, ColumnReader]:
@@ -202,7 +187,7 @@ def ingest_cross_section(mapping: SourceMapping, base: Path, as_of: str | None =
                 files=sorted(hashes.values()),
                 as_of=month_label(as_of_month),
                 spread_months=spec.churn_spread_months,
-                mapping=mapping.model_dump(mode="json", exclude=WHERE_NOT_WHAT),
+                mapping=mapping_identity(mapping),
             ),
             "file": ", ".join(str(p) for p in read.files),
             "as_of": month_label(as_of_month),
@@ -217,4 +202,4 @@ def ingest_cross_section(mapping: SourceMapping, base: Path, as_of: str | None =
         rejects=rejects,
     )
     ignored = [str(c) for c in read.frame.columns if c not in used_columns(spec)]
-    return CrossSectionIngest(raw, len(read.frame), len(good), rejected, ignored, read.files[0])
+    return CrossSectionIngest(raw, len(read.frame), len(good), rejected, ignored)

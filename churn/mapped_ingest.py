@@ -23,8 +23,8 @@ import pandas as pd
 from churn.errors import InputError
 from churn.lineage import lineage
 from churn.mapped_columns import REJECT_COLUMNS, ColumnReader, ReadFiles, read_files, used_columns, zone
-from churn.mapping import OPTIONAL_TABLES, SourceMapping, TableSpec
-from churn.raw import RawData
+from churn.mapping import OPTIONAL_TABLES, SourceMapping, TableSpec, mapping_identity
+from churn.raw import IngestResult, RawData
 from churn.schema import RAW_TABLES
 from churn.timeutil import month_index_of, month_label, parse_month
 
@@ -32,24 +32,11 @@ DEFAULT_HISTORY_MONTHS = 12
 
 
 @dataclass
-class MappedIngest:
-    raw: RawData
-    rows: int
-    accepted: int
-    rejected: int
+class MappedIngest(IngestResult):
     tables: dict[str, dict[str, Any]]
 
     def summary(self) -> dict[str, Any]:
-        return {
-            "source": self.raw.manifest["source"],
-            "rows": self.rows,
-            "accepted": self.accepted,
-            "rejected": self.rejected,
-            "tables": self.tables,
-            "first_snapshot_month": self.raw.first_snapshot_month,
-            "last_snapshot_month": self.raw.last_snapshot_month,
-            "assumptions": self.raw.manifest["assumptions"],
-        }
+        return {**super().summary(), "tables": self.tables, "assumptions": self.raw.manifest["assumptions"]}
 
 
 def _convert(name: str, spec: TableSpec, read: ReadFiles, mapping: SourceMapping) -> tuple[pd.DataFrame, ColumnReader]:
@@ -157,7 +144,7 @@ def ingest_mapped(
         "source": mapping.source,
         "lineage": lineage(
             mapping.source,
-            mapping=mapping.model_dump(mode="json", exclude={"description": True, "tables": {"__all__": {"files"}}}),
+            mapping=mapping_identity(mapping),
             files=sorted(hashes.values()),
             as_of=as_of_label,
         ),

@@ -160,6 +160,18 @@ class SourceMapping(_Strict):
         return self
 
 
+def mapping_identity(mapping: SourceMapping) -> dict[str, Any]:
+    """What of a mapping determines the data, for its lineage fingerprint: not where the files are (their bytes are
+    fingerprinted on their own), not the month (passed on its own, it may come from --as-of), not the words."""
+    exclude: Any = {
+        "as_of": True,
+        "description": True,
+        "tables": {"__all__": {"files"}},
+        "cross_section": {"files"},
+    }
+    return mapping.model_dump(mode="json", exclude=exclude)
+
+
 def _location(loc: tuple[Any, ...]) -> str:
     """Pydantic's error location as the mapping key a user would look for (``tables.billing.columns.amount``)."""
     union_branches = {"str", "ColumnSpec"}  # pydantic names the branch of `str | ColumnSpec` it tried

@@ -54,6 +54,26 @@ class RawData:
         return list(self.manifest.get("behaviour_tables", []))
 
 
+@dataclass
+class IngestResult:
+    """What an ingest read and kept, before it is saved: the CLI refuses or replaces the raw data from this."""
+
+    raw: RawData
+    rows: int
+    accepted: int
+    rejected: int
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "source": self.raw.manifest["source"],
+            "rows": self.rows,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "first_snapshot_month": self.raw.first_snapshot_month,
+            "last_snapshot_month": self.raw.last_snapshot_month,
+        }
+
+
 def _to_arrow(df: pd.DataFrame) -> pa.Table:
     """Ids as dictionary-encoded strings: millions of repeated ids cost a few bytes each."""
     table = pa.Table.from_pandas(df, preserve_index=False)

@@ -12,8 +12,7 @@ from churn.settings import get_settings
 from cli.common import JSON_OPTION, emit, err_console, handle_errors, progress_bar
 
 if TYPE_CHECKING:
-    from churn.cross_section import CrossSectionIngest
-    from churn.mapped_ingest import MappedIngest
+    from churn.raw import IngestResult
 
 ingest_app = typer.Typer(
     help="Bring external data into the raw schema: `churn ingest --mapping FILE` (docs/byod.md); `ingest telco`."
@@ -50,7 +49,7 @@ def ingest_cmd(
     base = mapping.resolve().parent
     tables = len(declared.tables or {}) or None
     with progress_bar(f"ingesting {declared.source} through {mapping.name}", total=tables) as advance:
-        result: MappedIngest | CrossSectionIngest = (
+        result: IngestResult = (
             ingest_cross_section(declared, base, as_of=as_of)
             if declared.cross_section is not None
             else ingest_mapped(
@@ -67,7 +66,7 @@ def ingest_cmd(
     _keep(result, max_reject_share, as_json, "ingest")
 
 
-def _keep(result: MappedIngest | CrossSectionIngest, max_reject_share: float, as_json: bool, title: str) -> None:
+def _keep(result: IngestResult, max_reject_share: float, as_json: bool, title: str) -> None:
     """Refuse an ingest with too many rejects (nothing replaced), else replace the raw data and say what it did."""
     from churn.raw import REJECTS_FILE, check_rejects, replace_raw
 
