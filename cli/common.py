@@ -96,8 +96,9 @@ def _fault(err: BaseException) -> str | None:
 
 
 def _say_error(message: str) -> None:
-    """``error: <message>`` on stderr; the message is text, never read as rich markup (it may hold brackets)."""
-    err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
+    """``error: <message>`` on stderr as one line (rich would break it at 80 columns in a log or a pipe); the
+    message is text, never read as rich markup (it may hold brackets)."""
+    err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:

@@ -187,3 +187,12 @@ def test_keys_new_makes_a_key_the_service_accepts_with_its_scopes(tmp_path: Path
     assert other["key"] != made["key"] and other["entry"].startswith("predict:sha256:")
     refused = churn(tmp_path, "keys", "new", "--scopes", "predict+root")
     assert refused.returncode == 2 and "root" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_an_error_is_one_line_in_a_narrow_log(tmp_path: Path) -> None:
+    """Piped to a log 40 columns wide, an error is still one line (rich used to break it at the width)."""
+    env = clean_env(CHURN_HOME=str(tmp_path), COLUMNS="40")
+    proc = subprocess.run([sys.executable, "-m", "cli.main", "ingest", "telco", "/no/such/file.csv", "--as-of",
+                           "2024-12"], capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and errors == ["error: telco file: /no/such/file.csv does not exist"], proc.stderr
