@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -19,12 +20,15 @@ from churn.errors import InputError
 from churn.io import write_json
 from churn.offline import read_labels, read_snapshots, snapshot_months
 from churn.pages import write_page
-from churn.policy import compare_policies
-from churn.raw import load_extras
+from churn.policy import compare_policies, compare_valuations
+from churn.raw import load_extras, load_manifest
 from churn.schema import ENTITY, LABEL
 from churn.settings import Settings
+from churn.simulate import SimulationConfig
 from churn.timeutil import month_index_of, month_label, parse_month
+from churn.true_value import true_value
 from training import registry
+from training.lifetime import load_champion_lifetime
 
 TARGETS = {"ev_over_top10_net_value": 1.2, "model_over_rule_precision_at_10": 1.86}
 
@@ -53,12 +57,27 @@ def policy_frame(settings: Settings, month: str | None = None) -> tuple[str, pd.
     if oracle_hazard is not None:
         oracle = oracle_hazard[oracle_hazard["snapshot_month"] == month][[ENTITY, "hazard"]]
         frame = frame.merge(oracle, on=ENTITY, how="left")
-    return month, frame
+    return month, _with_lifetime_values(settings, month, frame)
+
+
+def _with_lifetime_values(settings: Settings, month: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The lifetime champion's CLV (``clv_model``) and, on a simulation, the true CLV (``true_clv``) of each
+    customer, so the replay can say which valuation targets better; unchanged without a lifetime model."""
+    lifetime = load_champion_lifetime(settings)
+    manifest = load_manifest(settings.raw_dir)
+    if lifetime is None or "simulation" not in manifest:
+        return frame
+    charges = pd.to_numeric(frame["monthly_charges"], errors="coerce").to_numpy(np.float64)
+    frame["clv_model"] = lifetime.margin * charges * lifetime.annuity(lifetime.curves(frame))
+    config = SimulationConfig(**manifest["simulation"])
+    truth = true_value(config, month, lifetime.horizon, lifetime.margin, lifetime.monthly_discount)
+    return frame.merge(truth[[ENTITY, "true_clv"]], on=ENTITY, how="left")
 
 
 def evaluate(settings: Settings, month: str | None = None, actions: Path | None = None) -> dict[str, Any]:
     month, frame = policy_frame(settings, month)
-    table = compare_policies(frame, load_catalogue(actions))
+    catalogue = load_catalogue(actions)
+    table = compare_policies(frame, catalogue)
     ev, top10, rule = table.loc["ev_positive"], table.loc["top10_probability"], table.loc["rule_based"]
     ratios = {
         "ev_over_top10_net_value": round(ev.net_value / top10.net_value, 3) if top10.net_value > 0 else None,
@@ -90,6 +109,11 @@ def evaluate(settings: Settings, month: str | None = None, actions: Path | None 
         "met": met,
         "report": str(folder / "index.html"),
     }
+    if "true_clv" in frame and frame["true_clv"].notna().all():
+        valuations = compare_valuations(frame, catalogue)
+        result["valuations"] = valuations.reset_index().to_dict("records")
+        formula, model = (valuations.loc[f"ev_budget, {k} CLV", "net_value"] for k in ("formula", "model"))
+        result["model_clv_over_formula_net_value"] = round(model / formula, 3) if formula > 0 else None
     write_json(result, folder / "policies.json")
     _page(result, table, chart.name, folder / "index.html")
     return result

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from churn.actions import Catalogue, load_catalogue
-from churn.assessment import assess
+from churn.assessment import assess, valuation_of
 from churn.clock import platform_clock
 from churn.errors import InputError
 from churn.io import write_parquet
@@ -36,6 +36,7 @@ from store.training_sets import build_training_set
 from training import registry
 from training.artifact import ChurnModel
 from training.explain import factor_columns
+from training.lifetime import LifetimeModel, load_champion_lifetime
 
 
 @dataclass
@@ -84,6 +85,7 @@ class ScoringJob:
     model: ChurnModel
     service: str
     warnings: list[str]
+    lifetime: LifetimeModel | None = None  # the lifetime champion, when one is registered: model CLV, not the formula
 
 
 def scoring_job(settings: Settings, day: str | None, nthread: int) -> ScoringJob:
@@ -99,7 +101,9 @@ def scoring_job(settings: Settings, day: str | None, nthread: int) -> ScoringJob
     model = registry.load_model(settings, version, nthread=nthread)
     service = str(model.metadata.get("feature_service") or DEFAULT_SERVICE)
     warning = source_warning(model.metadata.get("lineage"), offline_lineage(settings.offline_dir), "snapshots")
-    return ScoringJob(when, when.strftime("%Y-%m-%d"), month, version, model, service, [warning] if warning else [])
+    lifetime = load_champion_lifetime(settings, nthread=nthread)
+    return ScoringJob(when, when.strftime("%Y-%m-%d"), month, version, model, service, [warning] if warning else [],
+                      lifetime)  # fmt: skip
 
 
 def active_customers(settings: Settings, month: str) -> list[str]:
@@ -114,17 +118,21 @@ def score_frame(
     version: str,
     when: pd.Timestamp,
     features: list[str] | None = None,
+    lifetime: LifetimeModel | None = None,
 ) -> pd.DataFrame:
     """The batch-score rows of point-in-time ``frame``: one function for the single-machine and the Spark path.
 
     Exact factors for the customers the catalogue would target, Saabas for the
     rest; the order of ``frame`` is kept. ``features`` (default: the model's) are
     copied into the rows: the service's whole vector, so the decision engine can
-    segment on a feature the model left out.
+    segment on a feature the model left out. With a ``lifetime`` model, each row also carries its survival
+    summary (``clv_annuity``, ``clv_margin``, ``clv_source``, expected lifetime, churn within 1/3/6/12 months),
+    from which the decision engine values the customer.
     """
     frame = frame.reset_index(drop=True)
     p = model.predict_proba(frame)
-    assessed = assess(p, frame, catalogue)
+    survival = lifetime_columns(lifetime, frame)
+    assessed = assess(p, frame, catalogue, valuation_of(survival))
     targeted = assessed.decisions.targeted
     exact = factor_columns(model, frame.loc[targeted])
     approx = factor_columns(model, frame.loc[~targeted], approximate=True)
@@ -138,8 +146,18 @@ def score_frame(
             "model_version": version,
         }
     )
-    out = pd.concat([out, frame[list(features or model.features)], factors], axis=1)
+    out = pd.concat([out, frame[list(features or model.features)], survival, factors], axis=1)
     out["factors_method"] = np.where(targeted, "exact", "approximate")
+    return out
+
+
+def lifetime_columns(lifetime: LifetimeModel | None, frame: pd.DataFrame) -> pd.DataFrame:
+    """The lifetime model's columns for ``frame`` (none without a model)."""
+    if lifetime is None:
+        return pd.DataFrame(index=frame.index)
+    out = pd.DataFrame(lifetime.summary(lifetime.curves(frame)), index=frame.index)
+    out["clv_margin"] = lifetime.margin
+    out["clv_source"] = lifetime.source
     return out
 
 
@@ -164,7 +182,7 @@ def score_in_process(
     frame = build_training_set(store, entity, job.service)
     say("scoring and explaining")
     features = service_features(store, job.service)
-    out = score_frame(job.model, frame, catalogue or load_catalogue(), job.version, job.when, features)
+    out = score_frame(job.model, frame, catalogue or load_catalogue(), job.version, job.when, features, job.lifetime)
     say("writing")
     path = scores_path(settings, job.day)
     write_parquet(out, path)

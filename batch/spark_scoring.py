@@ -69,15 +69,15 @@ def score_spark(
     # the output schema from a few rows of the month's own snapshot (same features): no Spark job runs twice
     part = settings.snapshots_dir / f"snapshot_month={month}" / "part-0.parquet"
     sample = ds.dataset(str(part), format="parquet").head(64).to_pandas()
-    template = score_frame(model, sample, catalogue, version, when, features)
+    template = score_frame(model, sample, catalogue, version, when, features, job.lifetime)
     schema = _arrow_schema(template)
-    shared = spark.sparkContext.broadcast(model)
+    shared = spark.sparkContext.broadcast((model, job.lifetime))
 
     def score_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        champion = shared.value
+        champion, lifetime = shared.value
         for batch in batches:
             if len(batch):
-                yield score_frame(champion, batch, catalogue, version, when, features)
+                yield score_frame(champion, batch, catalogue, version, when, features, lifetime)
 
     say("scoring, deciding and explaining (Spark)")
     parts = settings.outputs_dir / f".spark-{day}-{uuid.uuid4().hex[:8]}"

@@ -20,6 +20,15 @@ from churn.economics import default_clv, risk_band
 DEFAULT_CLV_SOURCE = "default (margin × discounted lifetime once retained)"
 
 
+@dataclass(frozen=True)
+class Valuation:
+    """A lifetime model's view of each customer: CLV = margin × monthly charges × annuity (Σ_t S(t) / (1 + d)^t)."""
+
+    annuity: np.ndarray
+    margin: float
+    source: str
+
+
 @dataclass
 class Assessment:
     clv: np.ndarray
@@ -65,24 +74,48 @@ def _peer_charges(customers: pd.DataFrame, charges: np.ndarray) -> tuple[np.ndar
     return filled, basis
 
 
-def customer_value(customers: pd.DataFrame | Mapping[str, Any], n: int) -> tuple[np.ndarray, str, np.ndarray]:
-    """(CLV per customer, where it came from, basis per row): a ``clv`` column if the customers carry one, else
-    the default on their monthly charges — or, for a customer with no invoice yet, on the charges of peers on
-    the same plan (among the customers valued together; a single customer with none is valued 0, basis none)."""
+def valuation_of(customers: pd.DataFrame | Mapping[str, Any]) -> Valuation | None:
+    """The lifetime model's valuation carried by scores (``clv_annuity``, ``clv_margin``, ``clv_source``), if any."""
+    if "clv_annuity" not in customers or "clv_margin" not in customers:
+        return None
+    margin = np.asarray(customers["clv_margin"], dtype=np.float64)
+    source = np.asarray(customers["clv_source"], dtype=object) if "clv_source" in customers else ["lifetime model"]
+    return Valuation(_numbers(customers["clv_annuity"]), float(margin[0]) if len(margin) else 0.0,
+                     str(source[0]) if len(source) else "lifetime model")  # fmt: skip
+
+
+def customer_value(
+    customers: pd.DataFrame | Mapping[str, Any], n: int, valuation: Valuation | None = None
+) -> tuple[np.ndarray, str, np.ndarray]:
+    """(CLV per customer, where it came from, basis per row): a ``clv`` column if the customers carry one (its
+    ``clv_source`` column says where it came from), else the lifetime model's ``valuation`` or the default
+    formula on their monthly charges — or, for a customer with no invoice yet, on the charges of peers on the
+    same plan (among the customers valued together; a single customer with none is valued 0, basis none)."""
     if "clv" in customers:
-        return _numbers(customers["clv"]), "column", np.full(n, "column", dtype=object)
+        source = "column"
+        if "clv_source" in customers and n:
+            source = str(np.asarray(customers["clv_source"], dtype=object)[0])
+        return _numbers(customers["clv"]), source, np.full(n, "column", dtype=object)
     if "monthly_charges" not in customers:
         return np.zeros(n), "none (no monthly_charges to value customers by)", np.full(n, "none", dtype=object)
     charges = _numbers(customers["monthly_charges"])
     basis = np.where(np.isnan(charges), "none", "charges").astype(object)
     if isinstance(customers, pd.DataFrame) and np.isnan(charges).any():
         charges, basis = _peer_charges(customers, charges)
+    if valuation is not None:
+        value = valuation.margin * np.nan_to_num(charges) * np.asarray(valuation.annuity, dtype=np.float64)
+        return value, valuation.source, basis
     return default_clv(charges), DEFAULT_CLV_SOURCE, basis
 
 
-def assess(probability: np.ndarray, customers: pd.DataFrame | Mapping[str, Any], catalogue: Catalogue) -> Assessment:
+def assess(
+    probability: np.ndarray,
+    customers: pd.DataFrame | Mapping[str, Any],
+    catalogue: Catalogue,
+    valuation: Valuation | None = None,
+) -> Assessment:
     """Value, best action (EV > 0 targeted) and risk band for each customer scored ``probability``."""
     p = np.asarray(probability, dtype=np.float64)
-    clv, source, basis = customer_value(customers, len(p))
+    clv, source, basis = customer_value(customers, len(p), valuation or valuation_of(customers))
     return Assessment(clv=clv, clv_source=source, clv_basis=basis,
                       decisions=best_actions(p, clv, catalogue, customers), bands=risk_band(p))  # fmt: skip

@@ -138,3 +138,28 @@ def compare_policies(frame: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
         h = frame["hazard"].to_numpy(float)
         rows.append(_outcome("oracle_top10", frame, clv, top(h), fixed_name, fixed_cost, h))
     return pd.DataFrame(rows).set_index("policy")
+
+
+def compare_valuations(frame: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
+    """EV targeting with the formula's CLV against EV targeting with the lifetime model's (``clv_model``), each with
+    and without the top-10% policy's budget, every saved customer worth their true CLV (``true_clv``, the
+    simulator's): which valuation spends the budget better, judged by what customers are really worth."""
+    missing = [c for c in (*NEEDED, "clv_model", "true_clv") if c not in frame]
+    if missing:
+        raise InputError(f"valuation comparison: missing column(s) {missing}")
+    n = len(frame)
+    p = frame["probability"].to_numpy(float)
+    worth = frame["true_clv"].to_numpy(float)
+    cost, _, _ = action_economics(catalogue, frame, n)
+    fixed = fixed_action(catalogue)
+    k = max(1, math.ceil(0.10 * n))
+    budget = float(cost[np.argsort(-p, kind="mergesort")[:k], fixed].sum())
+    rows = []
+    for label, clv in (("formula", default_clv(frame["monthly_charges"].to_numpy(float))),
+                       ("model", np.nan_to_num(frame["clv_model"].to_numpy(float))),
+                       ("true (the limit)", worth)):  # fmt: skip
+        d = best_actions(p, clv, catalogue, frame)
+        rows.append(_outcome(f"ev_positive, {label} CLV", frame, worth, d.targeted, d.action, d.cost, p))
+        within, _ = budget_greedy(d.expected_value, d.cost, d.targeted, budget)
+        rows.append(_outcome(f"ev_budget, {label} CLV", frame, worth, within, d.action, d.cost, p))
+    return pd.DataFrame(rows).set_index("policy")

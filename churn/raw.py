@@ -181,6 +181,12 @@ def load_raw(raw_dir: Path, with_extras: bool = False, customers: list[str] | No
     return raw
 
 
+def load_manifest(raw_dir: Path) -> dict[str, Any]:
+    """The raw folder's manifest, or {} when there is none yet."""
+    path = Path(raw_dir) / "manifest.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def load_extras(raw_dir: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """The simulator's oracle hazards and offer responses (None where the source has none), without the raw tables."""
     raw_dir = Path(raw_dir)

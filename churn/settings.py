@@ -49,6 +49,19 @@ class Settings(BaseSettings):
         62 * 24 * 3600, gt=0, description="Seconds a Redis online-store key lives after it is written (two months)."
     )
 
+    packed_champion: str | None = Field(
+        None, description="Set by `churn package` in a Bento: the churn model it carries, used without a registry."
+    )
+    packed_lifetime: str | None = Field(
+        None, description="Set by `churn package` in a Bento: the lifetime model it carries, used without a registry."
+    )
+    clv_margin: float = Field(
+        0.30, gt=0, le=1, description="Share of monthly charges kept as margin, for a customer's lifetime value."
+    )
+    clv_monthly_discount: float = Field(
+        0.01, ge=0, lt=1, description="Monthly discount rate of future margin in a customer's lifetime value."
+    )
+
     api_keys: SecretStr | None = Field(
         None,
         description="API keys for the HTTP service, comma-separated, each plain or sha256:<hex>; required by `redis`.",

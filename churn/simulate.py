@@ -141,6 +141,16 @@ class _State:
         except KeyError:
             raise AttributeError(name) from None
 
+    def subset(self, rows: np.ndarray) -> _State:
+        """A new state holding copies of ``rows`` (repeated rows become independent customers)."""
+        out = _State(capacity=max(len(rows), 1))
+        for name in self.FIELDS:
+            out.arrays[name] = self.arrays[name][rows].copy()
+        out.addons, out.bills, out.late, out.tickets = (a[rows].copy() for a in (self.addons, self.bills, self.late,
+                                                                                 self.tickets))  # fmt: skip
+        out.n = out.capacity = len(rows)
+        return out
+
     def reserve(self, extra: int) -> None:
         if self.n + extra <= self.capacity:
             return
@@ -294,6 +304,8 @@ class _Run:
         self.state = _State(capacity=int(config.customers * 1.5) + 16)
         self.changes, self.bills, self.pays, self.tickets, self.churns, self.oracle = (_Records() for _ in range(6))
         self.ticket_seq = 0
+        self.survivors_only = False  # a forked run for the truth: nobody churns, the hazards are kept instead
+        self.last_hazard = np.zeros(0)
         init_rng = _month_rng(config.seed, 1 << 30)
         tenure0 = np.minimum(init_rng.geometric(0.03, size=config.customers) - 1, MAX_INITIAL_TENURE)
         _new_customers(self.state, init_rng, config.customers, np.sort(self.loop_start - 1 - tenure0))
@@ -313,7 +325,8 @@ class _Run:
         self._late_payments(rng, active, stayers, m)
         self._support_tickets(rng, active, stayers, m, m_start)
         self._service_changes(rng, stayers, m, m_start)
-        if m >= self.loop_start and len(leavers):  # joiners balance leavers from the burn-in on
+        # joiners balance leavers from the burn-in on (not in a forked run for the truth)
+        if m >= self.loop_start and len(leavers) and not self.survivors_only:
             new = _new_customers(state, rng, len(leavers), np.full(len(leavers), m))
             _record_state(self.changes, state, new, state.signup_ns[new])
 
@@ -324,6 +337,8 @@ class _Run:
             drifted = self.config.scenario == "concept_drift" and m >= self.drift
             h = hazard(feats, self.drifted_coef if drifted else self.base_coef)
             churned = rng.random(len(active)) < h
+            if self.survivors_only:
+                self.last_hazard, churned = h, np.zeros(len(active), dtype=bool)
             if m >= self.start:
                 self.oracle.add(customer=active, month=np.full(len(active), m), hazard=h)
         else:

@@ -76,6 +76,16 @@ def evaluate_policy_cmd(
         verdict = "met" if result["met"][name] else "NOT met"
         shown = value if value is not None else "n/a (the baseline's net value is not positive)"
         console.print(f"{name}: {shown} (target ≥ {result['targets'][name]}: {verdict})")
+    if "valuations" in result:
+        values = Table(title="the same EV targeting valued by the formula, the lifetime model and the truth "
+                             "(every saved customer worth their true CLV)")  # fmt: skip
+        for c in columns:
+            values.add_column(c)
+        for row in result["valuations"]:
+            values.add_row(*(str(row[c]) for c in columns))
+        console.print(values)
+        ratio = result["model_clv_over_formula_net_value"]
+        console.print(f"model CLV over formula, net value within the budget: {ratio}")
     console.print(f"report: {result['report']}")
 
 

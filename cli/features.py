@@ -51,13 +51,14 @@ def materialize_cmd(
     settings = get_settings()
     if workers < 1 or (workers > 1 and settings.profile == "local"):
         raise InputError("--workers: must be 1 on the local profile (SQLite takes one writer) and at least 1")
-    with progress_bar("feast materialize"):
+    with progress_bar("feast materialize") as advance:
         result = materialize(
             settings,
             start=_when(start, "--start"),
             end=_when(end, "--end"),
             incremental=incremental,
             workers=workers,
+            progress=lambda msg, done, total: advance(done, desc=msg, total=total),
         )
     emit(result.to_dict(), as_json, "features materialize")
 

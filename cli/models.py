@@ -52,17 +52,35 @@ def train_cmd(
         emit(out, True, "train")
         return
     err_console.print(f"model [bold]{result.version}[/] — promoted: {result.promoted} ({'; '.join(result.decision)})")
+    clv = result.clv or {}
+    if clv.get("registered"):
+        err_console.print(f"lifetime model [bold]{clv['version']}[/] — promoted: {clv['promoted']} "
+                          f"({'; '.join(clv['decision'])})")  # fmt: skip
+    elif clv:
+        err_console.print(f"lifetime model: none — {clv.get('reason')}")
     emit({k: out[k] for k in ("version", "promoted", "test", "report")}, False, "train")
+
+
+KIND_OPTION = typer.Option("churn", "--kind", help="churn (the churn model) or clv (the lifetime model).")
+
+
+def _kind(kind: str) -> str:
+    from churn.errors import InputError
+    from training.registry import KINDS
+
+    if kind not in KINDS:
+        raise InputError(f"--kind: must be one of {', '.join(KINDS)}, got {kind!r}")
+    return kind
 
 
 @models_app.command("list")
 @handle_errors
-def list_cmd(as_json: bool = JSON_OPTION) -> None:
-    """Every registered version, oldest first."""
+def list_cmd(kind: str = KIND_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Every registered version of a kind, oldest first."""
     from training import registry
 
-    rows = registry.list_models(get_settings())
-    emit({"models": rows, "champion": registry.read_pointer(get_settings()).get("champion")}, as_json, "models")
+    rows = registry.list_models(get_settings(), _kind(kind))
+    emit({"models": rows, "champion": registry.read_pointer(get_settings(), kind).get("champion")}, as_json, "models")
 
 
 @models_app.command("show")
@@ -84,29 +102,34 @@ def promote_cmd(
 ) -> None:
     """Make VERSION the champion: it must load, match its recorded digests and pass the gate (or --force)."""
     from training import registry
+    from training.lifetime_fit import judge_registered_lifetime
     from training.promotion import judge_registered
 
     settings = get_settings()
     registry.load_model(settings, version)  # a version that does not load is refused before anything is judged
-    decision = judge_registered(settings, version, margin)
+    kind = registry.kind_of(version)
+    if kind == "clv":
+        decision = judge_registered_lifetime(settings, version)
+    else:
+        decision = judge_registered(settings, version, margin)
     if not decision.promote and not force:
         raise registry.RegistryError(
             f"registry: {version} fails the promotion gate ({'; '.join(decision.reasons)}); "
             "promote it anyway with --force"
         )
     reasons = ["promoted by hand" + ("" if decision.promote else " with --force"), *decision.reasons]
-    previous = registry.promote(settings, version, reasons)
+    previous = registry.promote(settings, version, reasons, kind=kind)
     emit({"champion": version, "previous": previous, "gate": decision.reasons, "forced": not decision.promote},
          as_json, "promote")  # fmt: skip
 
 
 @models_app.command("rollback")
 @handle_errors
-def rollback_cmd(as_json: bool = JSON_OPTION) -> None:
-    """Restore the previous champion in one command."""
+def rollback_cmd(kind: str = KIND_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Restore the previous champion (of the churn or the lifetime model) in one command."""
     from training import registry
 
-    current, previous = registry.rollback(get_settings())
+    current, previous = registry.rollback(get_settings(), _kind(kind))
     emit({"champion": previous, "rolled_back_from": current}, as_json, "rollback")
 
 

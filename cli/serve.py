@@ -59,6 +59,17 @@ def serve_cmd(
 
 
 @handle_errors
+def package_cmd(as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object.")) -> None:
+    """Build a Bento of the service with the churn and lifetime champions inside (`bentoml build` packs no model)."""
+    from cli.common import emit
+    from operations.package import package
+
+    with err_console.status("bentoml build (packing the champions)"):
+        result = package(get_settings())
+    emit(result, as_json, "package")
+
+
+@handle_errors
 def keys_new_cmd(
     scopes: str = typer.Option("predict", help="What the key may do, joined with +: predict, explain, admin."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object on stdout."),

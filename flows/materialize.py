@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow
+from prefect import flow, get_run_logger
 
 from churn.settings import get_settings
 from flows import notify
@@ -13,6 +13,6 @@ from flows.tasks import TASKS
 
 @flow(name="materialize", log_prints=True)
 def materialize_flow(as_of: str | None = None) -> dict[str, Any]:
-    result = TASKS.refresh_online(get_settings().at(as_of))
+    result = TASKS.refresh_online(get_settings().at(as_of), get_run_logger().info)
     notify.materialization(result)
     return result

@@ -27,7 +27,7 @@ def demo(
     say("registering the feature repository")
     steps.apply(settings)
     say("loading the online store")
-    online = steps.refresh_online(settings)
+    online = steps.refresh_online(settings, progress)
     say("training")
     trained = steps.train(settings, TrainConfig(promote="auto", bootstrap=bootstrap), progress)
     say("scoring every active customer")

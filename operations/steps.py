@@ -45,8 +45,14 @@ def apply(settings: Settings) -> dict[str, Any]:
     return asdict(feast_apply(settings))
 
 
-def refresh_online(settings: Settings) -> dict[str, Any]:
-    return refresh(settings)
+def refresh_online(settings: Settings, progress: Progress | None = None) -> dict[str, Any]:
+    say = progress
+
+    def counted(message: str, done: int, total: int) -> None:  # the flows' and the demo's log lines
+        if say is not None:
+            say(f"materialize: {message} ({done}/{total})")
+
+    return refresh(settings, progress=counted)
 
 
 def train(settings: Settings, config: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:

@@ -10,18 +10,19 @@ batch score for the same vector agree.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
 from churn.actions import Catalogue, load_catalogue
-from churn.assessment import assess
+from churn.assessment import Valuation, assess
 from churn.feature_values import check_feature_values
 from churn.lineage import source_warning
 from churn.prediction_log import make_record
 from churn.settings import Settings
+from churn.survival import DEFAULT_HORIZONS
 from serving.prediction_writer import PredictionLogWriter, utc_now_iso, worker_id
 from serving.store_watch import StoreWatch
 from store.feast_store import DEFAULT_SERVICE, get_store
@@ -30,6 +31,7 @@ from store.readers import online_reader
 from training import registry
 from training.artifact import ChurnModel
 from training.explain import top_factors_rows
+from training.lifetime import LifetimeModel, load_champion_lifetime
 
 
 class StoreNotReady(StoreUnavailable):
@@ -46,6 +48,7 @@ class Query:
     explain: bool = False
     top_k: int = 3
     features: dict[str, Any] | None = None
+    horizons: tuple[int, ...] = DEFAULT_HORIZONS
 
 
 @dataclass
@@ -59,6 +62,7 @@ class Live:
     loaded_at: str = field(default_factory=utc_now_iso)
     lineage: dict[str, Any] = field(default_factory=dict)  # what the model was trained on
     files: tuple[tuple[str, int, int], ...] = ()  # the artifact's files as loaded (name, size, mtime)
+    lifetime: LifetimeModel | None = None  # the lifetime champion (model CLV and horizons), None: the formula
 
 
 def _iso(seconds: float | None) -> str | None:
@@ -80,6 +84,7 @@ class Engine:
         self.newest_feature_s = 0.0
         self.warnings: list[str] = []
         self.degraded: list[str] = []  # why the service runs in less than its intended state (fallback model ...)
+        self.lifetime_problem: str | None = None
         self.live = self._first_model()
         self.watch = StoreWatch(settings, self.store, self.live.reader)
         self._judge_lineage()
@@ -135,7 +140,22 @@ class Engine:
         }
         folder = registry.artifact_folder(self.settings, version)
         return Live(model=model, version=version, reader=reader, info=summary, lineage=summary["lineage"],
-                    files=_stat(folder))  # fmt: skip
+                    files=_stat(folder), lifetime=self._lifetime(reader))  # fmt: skip
+
+    def _lifetime(self, reader: Any) -> LifetimeModel | None:
+        """The lifetime champion if there is one that loads and reads only features the service has; else the
+        formula values customers, and /health says why when a registered one was passed over."""
+        self.lifetime_problem = None
+        try:
+            lifetime = load_champion_lifetime(self.settings)
+        except registry.RegistryError as err:
+            self.lifetime_problem = f"lifetime model not used ({err}); CLV from the formula"
+            return None
+        if lifetime is not None and set(lifetime.features) - set(reader.names):
+            missing = sorted(set(lifetime.features) - set(reader.names))
+            self.lifetime_problem = f"lifetime model {lifetime.version} needs {missing}; CLV from the formula"
+            return None
+        return lifetime
 
     def reload(self) -> dict[str, Any]:
         """Load the registry's champion if it changed; the old model serves until the new one is ready.
@@ -149,7 +169,12 @@ class Engine:
         with self._reload_lock:
             try:
                 version = registry.read_pointer(self.settings).get("champion")
-                if not version or version == self.live.version:
+                clv = registry.read_pointer(self.settings, "clv").get("champion")
+                same_clv = clv == (self.live.lifetime.version if self.live.lifetime else None)
+                if version and version == self.live.version and not same_clv:
+                    self.live = replace(self.live, lifetime=self._lifetime(self.live.reader))
+                    result = {"changed": True, "version": version, "lifetime": clv}
+                elif not version or version == self.live.version:
                     result = {"changed": False, "version": self.live.version}
                     self._check_files()
                 else:
@@ -219,11 +244,18 @@ class Engine:
         vectors = [vector for _, vector, _ in scored]
         p = live.model.predict_rows(vectors)
         columns = {c: np.array([v.get(c) for v in vectors], dtype=object) for c in self.value_columns}
-        assessed = assess(p, columns, self.catalogue)
+        lifetime = (
+            live.lifetime.summary(live.lifetime.curves_rows(vectors), _horizons(queries)) if live.lifetime else {}
+        )
+        valuation = (
+            Valuation(lifetime["clv_annuity"], live.lifetime.margin, live.lifetime.source) if live.lifetime else None
+        )
+        assessed = assess(p, columns, self.catalogue, valuation)
         factors = self._factors(live.model, [(k, queries[i]) for k, (i, _, _) in enumerate(scored)], vectors)
         logged_at = utc_now_iso() if self.log else ""
         for k, (i, vector, stamp) in enumerate(scored):
-            decision = {"clv": round(float(assessed.clv[k]), 2), **assessed.decisions.row(k)}
+            decision = {"clv": round(float(assessed.clv[k]), 2), "clv_source": assessed.clv_source,
+                        **assessed.decisions.row(k)}  # fmt: skip
             decision["expected_value"] = round(decision["expected_value"], 2)
             answer: dict[str, Any] = {
                 "customer_id": queries[i].customer_id,
@@ -234,6 +266,10 @@ class Engine:
                 "what_if": overrides[i] is not None,
                 "decision": decision,
             }
+            if lifetime:
+                answer["expected_lifetime_months"] = round(float(lifetime["expected_lifetime_months"][k]), 2)
+                answer["horizons"] = {str(h): round(float(lifetime[f"churn_within_{h}m"][k]), 6)
+                                      for h in queries[i].horizons}  # fmt: skip
             if k in factors:
                 answer["factors"] = factors[k]
             if self.warnings:
@@ -311,6 +347,8 @@ class Engine:
         log = self.log
         watch = self.watch.to_dict()
         problems = [*self.degraded, *self.warnings, *(log.problems() if log else [])]
+        if self.lifetime_problem:
+            problems.append(self.lifetime_problem)
         if watch["state"] != "ready":
             problems.append(watch["detail"])
         status = "unavailable" if watch["state"] == "down" else ("degraded" if problems else "ok")
@@ -335,6 +373,10 @@ class Engine:
             "lineage": {"model": self.live.lineage, "online_store": self.watch.marker, "warnings": self.warnings},
             "prediction_log": log.stats() if log else None,
         }
+
+
+def _horizons(queries: list[Query]) -> tuple[int, ...]:
+    return tuple(sorted({h for q in queries for h in q.horizons}))
 
 
 def _stat(folder: Any) -> tuple[tuple[str, int, int], ...]:

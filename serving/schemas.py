@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_mod
 from churn.schema import CUSTOMER_ID_PATTERN, FEATURES, Feature
 
 MAX_BATCH = 1000
+Horizon = Annotated[int, Field(ge=1, le=60)]
 CustomerId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=CUSTOMER_ID_PATTERN)]
 _PYTHON_TYPES: dict[str, Any] = {"int": int, "float": float, "bool": bool, "string": str}
 
@@ -51,6 +52,12 @@ class PredictRequest(BaseModel):
             "does not know. Validated against the feature schema; the answer is marked what_if."
         ),
     )
+    horizons: list[Horizon] | None = Field(
+        None,
+        min_length=1,
+        max_length=12,
+        description="Months (1–60) to give P(churn within) for; default 1, 3, 6 and 12 (needs a lifetime model).",
+    )
 
 
 class BatchRequest(BaseModel):
@@ -74,6 +81,7 @@ class BatchRequest(BaseModel):
 class Decision(BaseModel):
     action: str
     clv: float
+    clv_source: str = Field(description="Where the CLV came from: the survival model's version, or the formula.")
     cost: float
     success_rate: float
     expected_value: float
@@ -95,6 +103,12 @@ class Prediction(BaseModel):
     feature_timestamp: str | None
     what_if: bool
     decision: Decision
+    expected_lifetime_months: float | None = Field(
+        None, description="Expected months as a customer after this one, within 60 (the lifetime model's)."
+    )
+    horizons: dict[str, float] | None = Field(
+        None, description="P(churn within h months) by h, from the lifetime model's survival curve."
+    )
     factors: list[Factor] | None = None
     warnings: list[str] | None = Field(
         None, description="Present when the answer deserves caution, e.g. a model trained on another data source."

@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from churn.feature_values import FeatureValueError
 from churn.settings import get_settings
+from churn.survival import DEFAULT_HORIZONS
 from serving.auth import service_keys
 from serving.engine import Engine, Query, StoreNotReady
 from serving.middleware import GatewayMiddleware, configure_request_log, request_log
@@ -195,11 +196,13 @@ class ChurnService:
         explain: bool = False,
         top_k: int = 3,
         features: Any = None,
+        horizons: list[int] | None = None,
         ctx: bentoml.Context = None,  # type: ignore[assignment]
     ) -> Response:
         """Churn probability, risk band, retention decision and (with explain) the reasons, for one customer."""
         given = features.model_dump(exclude_unset=True) if features is not None else None
-        query = Query(customer_id=customer_id, explain=explain, top_k=top_k, features=given)
+        query = Query(customer_id=customer_id, explain=explain, top_k=top_k, features=given,
+                      horizons=tuple(horizons) if horizons else DEFAULT_HORIZONS)  # fmt: skip
         return await self._answer(ctx, [query], batch=False)
 
     @bentoml.api(route="/predict_churn/batch", input_spec=BatchRequest, output_spec=BatchResponse)

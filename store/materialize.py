@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -100,6 +101,7 @@ def materialize(
     profile: str | None = None,
     incremental: bool = False,
     workers: int = 1,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> MaterializeResult:
     """Load snapshots into the online store.
 
@@ -112,6 +114,7 @@ def materialize(
     held another source's customers is cleared first. ``workers`` > 1
     materializes groups of feature views in parallel processes (online stores
     that take concurrent writers only: Redis, not SQLite); incremental runs use one.
+    ``progress(message, done, total)`` is told as each feature view (or group of views, in parallel) is loaded.
     """
     store = get_store(settings, profile)
     if (profile or settings.profile) == "spark":
@@ -139,16 +142,24 @@ def materialize(
         clear_online(store, settings)  # another source's customers must not be served beside this one's
     began = time.perf_counter()
     groups = _view_groups(store, 1 if incremental else workers)
+    say = progress or (lambda *_: None)
     if customers == 0:
         pass  # nothing new since the watermark: Feast would only rewrite the registry
     elif len(groups) == 1:
-        _materialize_views(settings, profile, None, start, end, incremental)
+        views = groups[0]
+        for k, view in enumerate(views, start=1):  # one view at a time: a fraction to show, same writes
+            say(f"{view} ({customers:,} customers)", k - 1, len(views))
+            _materialize_views(settings, profile, [view], start, end, incremental)
+        say("done", len(views), len(views))
     else:
         # Feast's materialization is CPU-bound (protobuf conversion) and single-threaded: one process per
         # group of feature views, each through Feast's own materialize(feature_views=...). Spawned, not
         # forked: a fork of a process with DuckDB's threads running can deadlock.
+        say(f"{len(groups)} groups of views in parallel ({customers:,} customers)", 0, len(groups))
         with multiprocessing.get_context("spawn").Pool(len(groups)) as pool:
-            pool.starmap(_materialize_views, [(settings, profile, group, start, end, incremental) for group in groups])
+            jobs = [(settings, profile, group, start, end, incremental) for group in groups]
+            for k, _ in enumerate(pool.imap_unordered(_materialize_group, jobs), start=1):
+                say(f"{k} of {len(groups)} groups of views loaded", k, len(groups))
         # The workers each rewrote the file registry; record every view's interval once more, in one process,
         # so none is lost to their race.
         store = get_store(settings, profile)
@@ -189,6 +200,10 @@ def _view_groups(store: Any, workers: int) -> list[list[str]]:
         groups[i].append(name)
         load[i] += size
     return groups
+
+
+def _materialize_group(job: tuple[Any, ...]) -> None:
+    _materialize_views(*job)
 
 
 def _materialize_views(
@@ -245,7 +260,9 @@ def online_health(settings: Settings, sample: int = PROBE_CUSTOMERS) -> dict[str
     return {"month": month, "probed": len(probe), "fresh_share": fresh / len(probe)}
 
 
-def refresh_online(settings: Settings, min_fresh_share: float = 0.95) -> dict[str, Any]:
+def refresh_online(
+    settings: Settings, min_fresh_share: float = 0.95, progress: Callable[[str, int, int], None] | None = None
+) -> dict[str, Any]:
     """Bring the online store to the platform clock: incrementally, or reloaded whole when it is empty or stale.
 
     ``materialize-incremental`` trusts the registry's record of what was loaded;
@@ -256,11 +273,11 @@ def refresh_online(settings: Settings, min_fresh_share: float = 0.95) -> dict[st
     """
     before = online_health(settings)
     if before["fresh_share"] < min_fresh_share:
-        result = materialize(settings)  # the clock month's snapshot of every active customer
+        result = materialize(settings, progress=progress)  # the clock month's snapshot of every active customer
         mode = "reload"
     else:
         clock = month_start(platform_clock(settings)).to_pydatetime()
-        result = materialize(settings, end=clock + timedelta(seconds=1), incremental=True)
+        result = materialize(settings, end=clock + timedelta(seconds=1), incremental=True, progress=progress)
         mode = "incremental"
     after = online_health(settings)
     return {"mode": mode, "before": before, "after": after, **result.to_dict()}

@@ -28,10 +28,17 @@ from churn.settings import Settings
 from training.artifact import ChurnModel, artifact_digests
 
 MODEL_NAME = "churn_model"
+# Each kind of model has its own versions and its own champion: the churn model, and the lifetime (CLV) model.
+KINDS = {"churn": MODEL_NAME, "clv": "clv_model"}
 
 
 class RegistryError(InputError):
     """A registry operation that cannot be done; the message says why and what to do."""
+
+
+def packed(settings: Settings) -> bool:
+    """Serving from a Bento of `churn package` with no registry in CHURN_HOME: the Bento's own models are used."""
+    return bool(settings.packed_champion) and not pointer_path(settings).exists()
 
 
 def model_store(settings: Settings) -> Any:
@@ -39,20 +46,30 @@ def model_store(settings: Settings) -> Any:
 
     BentoML resolves its home once per process; passing the store keeps tests
     and profiles with different homes apart. Processes we start (`churn serve`)
-    get ``BENTOML_HOME`` in their own environment.
+    get ``BENTOML_HOME`` in their own environment. In a Bento built by
+    `churn package` and started without a registry, the store is BentoML's
+    active one: the Bento's, where the packed champions are.
     """
+    if packed(settings):
+        from bentoml._internal.configuration.containers import BentoMLContainer
+
+        return BentoMLContainer.model_store.get()
     folder = settings.bentoml_home / "models"
     folder.mkdir(parents=True, exist_ok=True)
     return ModelStore(str(folder))
 
 
-def pointer_path(settings: Settings) -> Path:
-    return settings.home_dir / "registry" / "champion.json"
+def pointer_path(settings: Settings, kind: str = "churn") -> Path:
+    name = "champion.json" if kind == "churn" else f"{kind}_champion.json"
+    return settings.home_dir / "registry" / name
 
 
-def read_pointer(settings: Settings) -> dict[str, Any]:
-    path = pointer_path(settings)
+def read_pointer(settings: Settings, kind: str = "churn") -> dict[str, Any]:
+    path = pointer_path(settings, kind)
     if not path.exists():
+        if packed(settings):  # the versions packed in this Bento are the champions
+            return {"champion": settings.packed_champion if kind == "churn" else settings.packed_lifetime,
+                    "history": [], "packed": True}  # fmt: skip
         return {"champion": None, "history": []}
     try:
         return json.loads(path.read_text())
@@ -60,7 +77,7 @@ def read_pointer(settings: Settings) -> dict[str, Any]:
         raise RegistryError(f"registry: {path} is not valid JSON ({err}); restore it from its history") from None
 
 
-def save_model(settings: Settings, model: ChurnModel, metadata: dict[str, Any]) -> str:
+def save_model(settings: Settings, model: ChurnModel, metadata: dict[str, Any], kind: str = "churn") -> str:
     """Store the artifact and its metadata with each file's SHA-256; returns the version (``churn_model:<tag>``).
 
     The files are written first, so their digests go into the metadata BentoML
@@ -70,7 +87,7 @@ def save_model(settings: Settings, model: ChurnModel, metadata: dict[str, Any]) 
     with tempfile.TemporaryDirectory(prefix="churn-artifact-") as staging:
         digests = model.save(Path(staging))
         with bentoml.models.create(
-            MODEL_NAME,
+            KINDS[kind],
             metadata=_jsonable({**metadata, "artifact_sha256": digests}),
             labels=labels,
             _model_store=model_store(settings),
@@ -129,9 +146,9 @@ def verify_artifact(settings: Settings, version: str) -> str | None:
     return f"model {version}: {', '.join(changed)} differ from the SHA-256 recorded at save" if changed else None
 
 
-def champion_version(settings: Settings, then: str = "") -> str:
+def champion_version(settings: Settings, then: str = "", kind: str = "churn") -> str:
     """The champion's version, or a RegistryError saying to train one (``then``: what the caller was about to do)."""
-    version = read_pointer(settings).get("champion")
+    version = read_pointer(settings, kind).get("champion")
     if not version:
         raise RegistryError(f"registry: no champion model yet — run `churn train`{' ' + then if then else ''}")
     return str(version)
@@ -141,11 +158,11 @@ def load_champion(settings: Settings, nthread: int = 1) -> ChurnModel:
     return load_model(settings, champion_version(settings), nthread=nthread)
 
 
-def list_models(settings: Settings) -> list[dict[str, Any]]:
-    champion = read_pointer(settings).get("champion")
+def list_models(settings: Settings, kind: str = "churn") -> list[dict[str, Any]]:
+    champion = read_pointer(settings, kind).get("champion")
     rows = []
     try:
-        stored = bentoml.models.list(MODEL_NAME, _model_store=model_store(settings))
+        stored = bentoml.models.list(KINDS[kind], _model_store=model_store(settings))
     except bentoml.exceptions.NotFound:
         stored = []
     for m in sorted(stored, key=lambda m: m.info.creation_time):
@@ -163,9 +180,14 @@ def list_models(settings: Settings) -> list[dict[str, Any]]:
     return rows
 
 
-def model_info(settings: Settings, version: str | None = None) -> dict[str, Any]:
+def kind_of(version: str) -> str:
+    """The kind of a version, from its model name (``clv_model:<tag>`` is a lifetime model)."""
+    name = version.split(":", 1)[0]
+    return next((kind for kind, model in KINDS.items() if model == name), "churn")
 
-    pointer = read_pointer(settings)
+
+def model_info(settings: Settings, version: str | None = None, kind: str | None = None) -> dict[str, Any]:
+    pointer = read_pointer(settings, kind or (kind_of(version) if version else "churn"))
     version = version or pointer.get("champion")
     if not version:
         raise RegistryError("registry: no champion model yet — run `churn train`")
@@ -187,13 +209,13 @@ class Decision:
 
 
 @contextlib.contextmanager
-def pointer_lock(settings: Settings) -> Iterator[None]:
+def pointer_lock(settings: Settings, kind: str = "churn") -> Iterator[None]:
     """One writer of the champion pointer at a time, across processes (an exclusive lock on a file beside it).
 
     Without it, concurrent promotions each read the same history and the last
     write wins: updates were lost.
     """
-    path = pointer_path(settings).with_suffix(".lock")
+    path = pointer_path(settings, kind).with_suffix(".lock")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
@@ -204,11 +226,16 @@ def pointer_lock(settings: Settings) -> Iterator[None]:
 
 
 def _record(
-    settings: Settings, action: str, version: str, reasons: list[str], champion: str | None = None
+    settings: Settings,
+    action: str,
+    version: str,
+    reasons: list[str],
+    champion: str | None = None,
+    kind: str = "churn",
 ) -> str | None:
     """Append a decision to the history and set the champion (None: keep it), in one atomic write; the caller holds
     the pointer lock. Returns the champion before."""
-    pointer = read_pointer(settings)
+    pointer = read_pointer(settings, kind)
     previous = pointer.get("champion")
     new = previous if champion is None else champion
     pointer["history"].append(
@@ -222,26 +249,28 @@ def _record(
         }
     )
     pointer["champion"] = new
-    write_json(pointer, pointer_path(settings))
+    write_json(pointer, pointer_path(settings, kind))
     return previous
 
 
-def promote(settings: Settings, version: str, reasons: list[str], action: str = "promote") -> str | None:
+def promote(
+    settings: Settings, version: str, reasons: list[str], action: str = "promote", kind: str = "churn"
+) -> str | None:
     """Make ``version`` the champion once its artifact loads and matches its digests; returns the one before."""
     load_model(settings, version)  # never point at something that does not load
-    with pointer_lock(settings):
-        return _record(settings, action, version, reasons, champion=version)
+    with pointer_lock(settings, kind):
+        return _record(settings, action, version, reasons, champion=version, kind=kind)
 
 
-def keep(settings: Settings, version: str, reasons: list[str]) -> None:
-    with pointer_lock(settings):
-        _record(settings, "keep", version, reasons)
+def keep(settings: Settings, version: str, reasons: list[str], kind: str = "churn") -> None:
+    with pointer_lock(settings, kind):
+        _record(settings, "keep", version, reasons, kind=kind)
 
 
-def rollback(settings: Settings) -> tuple[str, str]:
+def rollback(settings: Settings, kind: str = "churn") -> tuple[str, str]:
     """Restore the champion before the current one; returns (from, to)."""
-    with pointer_lock(settings):
-        pointer = read_pointer(settings)
+    with pointer_lock(settings, kind):
+        pointer = read_pointer(settings, kind)
         current = pointer.get("champion")
         if not current:
             raise RegistryError("registry: no champion to roll back from")
@@ -254,7 +283,7 @@ def rollback(settings: Settings) -> tuple[str, str]:
         if previous is None:
             raise RegistryError(f"registry: {current} has no earlier champion to roll back to")
         load_model(settings, previous)
-        _record(settings, "rollback", previous, [f"rolled back from {current}"], champion=previous)
+        _record(settings, "rollback", previous, [f"rolled back from {current}"], champion=previous, kind=kind)
     return current, previous
 
 

@@ -169,6 +169,7 @@ def write_model_report(
         features=metadata["features"],
         dropped=list((metadata.get("dropped_features") or {}).items()),
         details=_details(result),
+        clv=result.clv or {},
     )
 
 

@@ -28,6 +28,7 @@ class TrainResult:
     lineage: dict[str, Any] = field(default_factory=dict)
     report: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    clv: dict[str, Any] | None = None  # the lifetime model's version, gate and quality (training/lifetime_fit.py)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -45,6 +46,7 @@ class TrainResult:
             "dropped_features": self.dropped_features,
             "lineage": self.lineage,
             "report": self.report,
+            "clv": self.clv,
         }
         if self.oracle is not None:
             out["oracle"] = self.oracle

@@ -39,6 +39,7 @@ from training.candidates import Candidate, HistGBCandidate, LogisticCandidate, R
 from training.config import XGB_START, TrainConfig
 from training.encoding import FeatureEncoder
 from training.leakage import LeakageReport, leakage_gate
+from training.lifetime_fit import fit_lifetime
 from training.promotion import promotion_decision
 from training.readiness import check_trainable, informative_features
 from training.report import write_model_report
@@ -229,8 +230,8 @@ class _Steps:
 
     def expect(self, ts: TrainingSet, config: TrainConfig) -> None:
         fits = len(config.grid) * len(ts.windows.folds)
-        # read + gate + fits + final + 4 baselines + evaluation + promotion (+ report)
-        self.total = 1 + 1 + fits + 1 + 4 + 1 + 1 + (1 if config.report else 0)
+        # read + gate + fits + final + 4 baselines + evaluation + promotion + lifetime model (+ report)
+        self.total = 1 + 1 + fits + 1 + 4 + 1 + 1 + 1 + (1 if config.report else 0)
 
 
 def train(settings: Settings, config: TrainConfig | None = None, progress: Progress | None = None) -> TrainResult:
@@ -298,11 +299,15 @@ def train(settings: Settings, config: TrainConfig | None = None, progress: Progr
     say("promotion decision")
     decision = promotion_decision(settings, config.promote, version, metrics["model"], ts.frame[test],
                                   leakage.passed, config.margin)  # fmt: skip
+    say("lifetime (CLV) model")
+    t0 = time.perf_counter()
+    clv = fit_lifetime(settings, ts, model, metadata, config.promote)
+    clock["lifetime_model"] = time.perf_counter() - t0
     result = TrainResult(
         version=version, promoted=decision.promote, decision=decision.reasons, test=metrics["model"],
         intervals=intervals, baselines=compared, oracle=metrics.get("oracle"), windows=ts.windows, leakage=leakage,
         tuning=tuning, params=final_params, calibration=calibration, seconds=clock, dropped_features=ts.dropped,
-        lineage=lineage,
+        lineage=lineage, clv=clv,
     )  # fmt: skip
     if config.report:
         say("model report")

@@ -79,8 +79,13 @@ def test_materialized_latest_snapshots_read_back_value_by_value(store_settings, 
     write_offline(small_snapshots, settings.snapshots_dir, settings.labels_path)
     apply(settings)
     workers = 2 if settings.profile == "redis" else 1  # Redis takes parallel writers, SQLite does not
-    result = materialize(settings, workers=workers)
+    steps: list[tuple[str, int, int]] = []
+    result = materialize(settings, workers=workers, progress=lambda *step: steps.append(step))
     assert result.workers == workers
+    # progress with a fraction: one step per view (one process) or per group of views (parallel), ending at its total
+    total = 3 if workers == 1 else workers
+    assert [(done, n) for _, done, n in steps][-1] == (total, total) and {n for _, _, n in steps} == {total}
+    assert [done for _, done, _ in steps] == sorted(done for _, done, _ in steps)
     latest = small_snapshots.features.snapshot_month.max()
     assert result.customers == (small_snapshots.features.snapshot_month == latest).sum()
     _assert_online_equals_offline(settings, small_snapshots.features, latest)

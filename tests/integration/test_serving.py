@@ -31,6 +31,7 @@ from store.readers import online_reader
 from tests.conftest import documented_band
 from training import registry
 from training.explain import top_factors
+from training.lifetime import load_champion_lifetime
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REDIS_DB = 10
@@ -109,6 +110,16 @@ def test_prediction_answers_with_probability_decision_and_freshness(
     assert d["target"] == (d["expected_value"] > 0)
     assert "factors" not in body
     assert len(headers["x-request-id"]) >= 16
+    # value and timing from the lifetime champion, the same numbers batch scoring would give
+    lifetime = load_champion_lifetime(home)
+    assert lifetime is not None and d["clv_source"] == f"survival model {lifetime.version}"
+    S = lifetime.curves(customers.loc[[cid]])
+    charges = float(customers.loc[cid, "monthly_charges"])
+    assert d["clv"] == pytest.approx(lifetime.margin * charges * lifetime.annuity(S)[0], abs=0.01)
+    assert body["horizons"] == {str(h): pytest.approx(1 - float(S[0, h - 1]), abs=1e-6) for h in (1, 3, 6, 12)}
+    assert body["expected_lifetime_months"] == pytest.approx(float(S[0].sum()), abs=0.01)
+    status, _, asked = server.request("POST", "/predict_churn", {"customer_id": cid, "horizons": [24, 60]})
+    assert status == 200 and list(asked["horizons"]) == ["24", "60"]
 
 
 def test_explain_returns_top_k_factors(server: Server, home: Settings, customers: pd.DataFrame) -> None:
@@ -165,6 +176,9 @@ def base_features(server: Server) -> list[str]:
         ({"customer_id": "C1", "top_k": 0}, 400, "top_k"),
         ({"customer_id": "C1", "surprise": 1}, 400, "surprise"),
         ({}, 400, "customer_id"),
+        ({"customer_id": "C1", "horizons": [0]}, 400, "horizons.0"),  # horizons are 1–60 months
+        ({"customer_id": "C1", "horizons": [3, 61]}, 400, "horizons.1"),
+        ({"customer_id": "C1", "horizons": []}, 400, "horizons"),
     ],
 )
 def test_bad_requests_name_the_field(server: Server, payload: dict, status: int, field: str) -> None:

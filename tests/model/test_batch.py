@@ -106,6 +106,29 @@ def test_decide_writes_the_plan_with_a_control_group(home) -> None:
     assert json.loads(budget.stdout)["spend"] <= 100
 
 
+def test_scores_and_plans_value_customers_with_the_lifetime_champion(home) -> None:
+    from training.lifetime import load_champion_lifetime
+
+    lifetime = load_champion_lifetime(home)
+    assert lifetime is not None
+    month = snapshot_months(home.snapshots_dir)[-1]
+    scores = pd.read_parquet(score(home, f"{month}-01", catalogue=GENEROUS).path)
+    assert (scores["clv_source"] == f"survival model {lifetime.version}").all()
+    snaps = read_snapshots(home.snapshots_dir, [month]).set_index("customer_id").loc[scores.customer_id]
+    S = lifetime.curves(snaps)
+    np.testing.assert_allclose(scores["clv_annuity"], lifetime.annuity(S), rtol=1e-9)
+    np.testing.assert_allclose(scores["churn_within_12m"], 1 - S[:, 11], rtol=1e-6)
+    assert (scores["churn_within_1m"] <= scores["churn_within_12m"]).all()
+    assert scores["expected_lifetime_months"].between(0, 60).all()
+    plan = decide(scores, GENEROUS, control_fraction=0.0)
+    assert plan.summary["clv"] == f"survival model {lifetime.version}"
+    valued = plan.frame.set_index("customer_id").loc[scores.customer_id]
+    charges = scores["monthly_charges"].to_numpy()
+    known = ~np.isnan(charges)
+    expected = lifetime.margin * charges * scores["clv_annuity"].to_numpy()
+    np.testing.assert_allclose(valued["clv"].to_numpy()[known], expected[known], atol=0.006)
+
+
 def test_evaluate_policy_compares_every_policy_on_the_same_customers(home) -> None:
     done = _churn(home, "evaluate-policy", "--json")
     assert done.returncode == 0, done.stderr

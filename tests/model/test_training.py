@@ -111,6 +111,12 @@ def test_report_is_written(trained) -> None:
         and "accuracy" not in page.split("<table>")[1].split("</table>")[0].lower()
     )
     assert "<pre>" not in page and Path(result.report).stat().st_mode & 0o777 == 0o600
+    # the lifetime model's quality: concordance, Brier, Kaplan–Meier by group, sBG, and the truth beside the formula
+    clv = result.clv
+    assert clv is not None
+    assert f"concordance <b>{clv['test']['concordance']:.3f}</b>" in page
+    assert "Kaplan–Meier" in page and "shifted-beta-geometric" in page
+    assert f"{clv['truth']['model']['median_abs_error_vs_true']:.1%}" in page
 
 
 def test_leakage_gate_stops_a_leaky_feature(trained) -> None:
@@ -168,6 +174,15 @@ def test_cli_models_commands(trained) -> None:
     bad = subprocess.run([sys.executable, "-m", "cli.main", "models", "promote", "churn_model:nope"],
                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
     assert bad.returncode == 2 and "not in the model store" in bad.stderr and "Traceback" not in bad.stderr
+    # the lifetime model has its own versions, champion and rollback
+    lifetimes = run("models", "list", "--kind", "clv")
+    assert lifetimes["champion"].startswith("clv_model:")
+    assert {m["version"] for m in lifetimes["models"]} >= {lifetimes["champion"]}
+    assert all(m["version"].startswith("clv_model:") for m in lifetimes["models"])
+    assert run("models", "show", lifetimes["champion"])["is_champion"] is True
+    wrong = subprocess.run([sys.executable, "-m", "cli.main", "models", "list", "--kind", "ltv"],
+                           capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert wrong.returncode == 2 and "--kind: must be one of churn, clv, got 'ltv'" in wrong.stderr
 
 
 # One process imports the registry once, then forks twenty promoters that wait on one pipe and start together:
@@ -249,6 +264,97 @@ def test_training_reports_progress_with_a_fraction_that_ends_at_its_total(traine
     done = [d for _, d, _ in PROGRESS]
     assert done == sorted(done)  # never backwards
     total = PROGRESS[-1][2]
-    # read, gate, 2 configurations × 2 folds, final fit, 4 baselines, evaluation, promotion, report
-    assert total == 1 + 1 + 4 + 1 + 4 + 1 + 1 + 1 and PROGRESS[-1][1] == total
+    # read, gate, 2 configurations × 2 folds, final fit, 4 baselines, evaluation, promotion, lifetime model, report
+    assert total == 1 + 1 + 4 + 1 + 4 + 1 + 1 + 1 + 1 and PROGRESS[-1][1] == total
+    assert ("lifetime (CLV) model", total - 1, total) in PROGRESS
     assert ("tuning: fit 4 of 4", 6, total) in PROGRESS
+
+
+def test_a_lifetime_model_is_registered_judged_and_beats_the_formula_on_the_truth(trained) -> None:
+    settings, first = trained
+    clv = first.clv
+    assert clv is not None and clv["registered"] and clv["clv_source"] == "model"
+    assert clv["version"].startswith("clv_model:") and clv["promoted"]
+    assert clv["decision"] == ["no lifetime champion yet"]
+    assert registry.read_pointer(settings, "clv")["history"][0]["version"] == clv["version"]
+    assert 0.5 < clv["test"]["concordance"] <= 1.0
+    assert 0.0 < clv["test"]["integrated_brier"] < 0.25
+    # S(t) against Kaplan–Meier by contract and tenure band, each within its sampling noise on the test month
+    groups = {row["group"]: row for row in clv["calibration_by_group"]}
+    assert "contract=Month-to-month" in groups
+    assert all(abs(row["gap"]) <= 3 * row["standard_error"] + 0.01 for row in groups.values()), groups
+    assert {row["contract"] for row in clv["sbg"]} <= {"Month-to-month", "One year", "Two year"}
+    # the simulator's truth: the model ranks and sizes customers' value better than the formula does
+    truth = clv["truth"]
+    assert truth["customers"] > 0
+    assert clv["spearman_vs_true"] > clv["formula"]["spearman_vs_true"]
+    assert clv["median_abs_error_vs_true"] < clv["formula"]["median_abs_error_vs_true"]
+    assert json.loads(json.dumps(first.to_dict()))["clv"]["version"] == clv["version"]
+
+
+def test_the_lifetime_gate_compares_with_its_champion_and_too_few_events_keep_the_formula(trained, monkeypatch) -> None:
+    settings, _ = trained
+    before = registry.read_pointer(settings, "clv")["champion"]
+    again = train(settings, replace(CONFIG, report=False, promote="never"))
+    assert again.clv is not None and not again.clv["promoted"] and again.clv["decision"] == ["--promote never"]
+    assert registry.read_pointer(settings, "clv")["champion"] == before
+    from training import lifetime_fit
+
+    decision = lifetime_fit.judge_registered_lifetime(settings, again.clv["version"])
+    test = again.clv["test"]
+    assert [r.split(" vs ")[0] for r in decision.reasons] == [
+        f"concordance {test['concordance']:.4f}",
+        f"integrated Brier {test['integrated_brier']:.5f}",
+    ]
+    monkeypatch.setattr(lifetime_fit, "MIN_EVENTS_PER_FEATURE", 10**6)
+    thin = train(settings, replace(CONFIG, report=False, promote="never"))
+    assert thin.clv is not None and thin.clv["registered"] is False and thin.clv["clv_source"] == "formula"
+    assert "too few churn events to fit survival" in thin.clv["reason"]
+
+
+def test_package_packs_both_champions_and_a_bento_without_a_registry_loads_them(trained, tmp_path: Path) -> None:
+    """`bentoml build` packs code only; `churn package` declares the champions as the Bento's models."""
+    import tarfile
+
+    import yaml
+    from bentoml._internal.configuration.containers import BentoMLContainer
+    from bentoml._internal.models.model import ModelStore
+
+    from harness.settings import make_settings
+    from operations.package import package
+    from training.lifetime import load_champion_lifetime
+
+    settings, _ = trained
+    champion = registry.read_pointer(settings)["champion"]
+    lifetime = registry.read_pointer(settings, "clv")["champion"]
+    result = package(settings)
+    assert result["models"] == [champion, lifetime]
+    bento = Path(result["path"])
+    spec = yaml.safe_load((bento / "bento.yaml").read_text())
+    assert {m["tag"] for m in spec["models"]} == {champion, lifetime}
+    envs = {e["name"]: e["value"] for e in spec["envs"]}
+    assert envs["CHURN_PACKED_CHAMPION"] == champion and envs["CHURN_PACKED_LIFETIME"] == lifetime
+    # the exported archive carries the models, files and digests as the registry saved them
+    unpacked = tmp_path / "unpacked"
+    with tarfile.open(result["archive"]) as archive:
+        archive.extractall(unpacked, filter="data")
+    for version in (champion, lifetime):
+        name, tag = version.split(":")
+        packed_file = unpacked / "models" / name / tag / "booster.json"
+        saved = Path(registry.artifact_folder(settings, version)) / "booster.json"
+        assert packed_file.read_bytes() == saved.read_bytes()
+
+    # what BentoML does when it serves a Bento: its own model store becomes the active one; a CHURN_HOME with no
+    # registry then serves the packed versions, checked against their recorded digests
+    bare = make_settings(tmp_path / "bare", settings.feast_project, packed_champion=champion, packed_lifetime=lifetime)
+    active = BentoMLContainer.model_store.get()
+    BentoMLContainer.model_store.set(ModelStore(str(unpacked / "models")))
+    try:
+        model = registry.load_champion(bare)
+        packed_lifetime = load_champion_lifetime(bare)
+    finally:
+        BentoMLContainer.model_store.set(active)
+    original = registry.load_champion(settings)
+    assert model.features == original.features
+    assert packed_lifetime is not None and packed_lifetime.version == lifetime
+    assert not registry.packed(settings)  # a home with a registry never uses packed models
