@@ -10,7 +10,7 @@ features.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,8 @@ import pyarrow.parquet as pq
 from churn.errors import InputError
 from churn.io import replace_dir, write_csv, write_json
 from churn.lineage import describe, of_manifest
-from churn.schema import RAW_TABLES
+from churn.privacy import forgotten_mask, tombstones
+from churn.schema import ENTITY, RAW_TABLES
 
 ORACLE_FILE = "oracle_hazard.parquet"
 OFFERS_FILE = "offer_response.parquet"
@@ -83,8 +84,23 @@ def _to_arrow(df: pd.DataFrame) -> pa.Table:
     return table
 
 
+def without_forgotten(raw: RawData, raw_dir: Path) -> RawData:
+    """The raw data without customers erased by `churn forget` (their tombstones beside the raw folder)."""
+    if not tombstones(raw_dir):
+        return raw
+
+    def keep(df: pd.DataFrame | None) -> pd.DataFrame | None:
+        if df is None or ENTITY not in df:
+            return df
+        return df[~forgotten_mask(df[ENTITY], raw_dir).to_numpy()].reset_index(drop=True)
+
+    return replace(raw, tables={name: keep(df) for name, df in raw.tables.items()},
+                   oracle=keep(raw.oracle), offers=keep(raw.offers), rejects=keep(raw.rejects))  # fmt: skip
+
+
 def save_raw(raw: RawData, raw_dir: Path) -> None:
-    """Replace the raw folder whole, so a rerun never mixes two sources."""
+    """Replace the raw folder whole, so a rerun never mixes two sources; forgotten customers never come back."""
+    raw = without_forgotten(raw, raw_dir)
 
     def fill(tmp: Path) -> None:
         for name, df in raw.tables.items():

@@ -232,3 +232,15 @@ def summary_cmd(as_json: bool = JSON_OPTION) -> None:
         },
     }
     emit(result, as_json, "summary")
+
+
+@handle_errors
+def forget_cmd(
+    customer_ids: list[str] = typer.Argument(..., help="Customer ids to erase everywhere."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Erase customers from raw data, snapshots, labels, the online store, scores, plans and prediction logs."""
+    from operations.forget import forget
+
+    result = forget(get_settings(), customer_ids)
+    emit(result, as_json, "forget")
