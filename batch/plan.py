@@ -14,10 +14,12 @@ from typing import Any
 import pandas as pd
 
 from churn.actions import load_catalogue
+from churn.consent import objected
 from churn.decisions import Plan, decide
 from churn.errors import InputError
 from churn.io import atomic_path, write_csv
 from churn.settings import Settings
+from training.fairness import audit, protected_of
 
 
 def read_scores(path: Path) -> pd.DataFrame:
@@ -42,6 +44,14 @@ def plan_day(scores: pd.DataFrame, path: Path) -> str:
         raise InputError(f"--scores: no single snapshot_date column and no date in the name {path.name}") from None
 
 
+def plan_fairness(settings: Settings, scores: pd.DataFrame, plan: Plan) -> dict[str, Any]:
+    """Who this plan targets, per protected attribute the scores carry: selection rate and mean offer value."""
+    protected = protected_of(settings)
+    present = [a for a in protected if a in scores]
+    frame = plan.frame.merge(scores[["customer_id", *present]].astype({"customer_id": str}), on="customer_id")
+    return audit(frame, frame["targeted"].to_numpy(), frame["cost"].to_numpy(), present, seed=settings.seed)
+
+
 def make_plan(
     settings: Settings,
     scores_path: Path,
@@ -52,7 +62,9 @@ def make_plan(
 ) -> tuple[Plan, dict[str, Any]]:
     scores = read_scores(scores_path)
     catalogue = load_catalogue(actions)
-    plan = decide(scores, catalogue, budget, control_fraction, settings.seed if seed is None else seed)
+    refused = objected(settings.raw_dir, scores["customer_id"].astype(str))
+    plan = decide(scores, catalogue, budget, control_fraction, settings.seed if seed is None else seed, refused)
+    plan.summary["fairness"] = plan_fairness(settings, scores, plan)
     day = plan_day(scores, scores_path)
     dated = settings.outputs_dir / f"action_plan_{day}.csv"
     latest = settings.outputs_dir / "action_plan.csv"

@@ -24,6 +24,7 @@ import pandas as pd
 from churn.actions import Catalogue, load_catalogue
 from churn.assessment import assess, valuation_of
 from churn.clock import platform_clock
+from churn.consent import objected
 from churn.errors import InputError
 from churn.io import write_parquet
 from churn.lineage import source_warning
@@ -49,6 +50,7 @@ class ScoreResult:
     approximate_factors: int
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    objected_not_scored: int = 0  # customers who objected to direct marketing, left out (CHURN_SCORE_OBJECTED off)
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "path": str(self.path)}
@@ -109,6 +111,12 @@ def scoring_job(settings: Settings, day: str | None, nthread: int) -> ScoringJob
 def active_customers(settings: Settings, month: str) -> list[str]:
     """Customers with a snapshot at the start of ``month``: the ones active then."""
     return [str(c) for c in read_snapshots(settings.snapshots_dir, [month], columns=[ENTITY])[ENTITY]]
+
+
+def not_profiled(settings: Settings, ids: list[str] | None = None) -> set[str]:
+    """The customers batch scoring leaves out: those who objected to direct marketing, unless
+    ``CHURN_SCORE_OBJECTED`` keeps them scored for other uses (they are never targeted either way)."""
+    return set() if settings.score_objected else objected(settings.raw_dir, ids)
 
 
 def score_frame(
@@ -176,6 +184,8 @@ def score_in_process(
     job = scoring_job(settings, day, nthread=os.cpu_count() or 1)
     say("customers")
     ids = active_customers(settings, job.month)
+    left_out = not_profiled(settings, ids)
+    ids = [i for i in ids if i not in left_out]
     say(f"features for {len(ids):,} customers")
     entity = pd.DataFrame({ENTITY: ids, EVENT_TIMESTAMP: job.when})
     store = get_store(settings)
@@ -195,4 +205,5 @@ def score_in_process(
         approximate_factors=int((out["factors_method"] == "approximate").sum()),
         seconds=round(time.perf_counter() - began, 2),
         warnings=job.warnings,
+        objected_not_scored=len(left_out),
     )

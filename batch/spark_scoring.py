@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from batch.scoring import ScoreResult, score_frame, scores_path, scoring_job
+from batch.scoring import ScoreResult, not_profiled, score_frame, scores_path, scoring_job
 from churn.actions import Catalogue, load_catalogue
 from churn.io import atomic_path
 from churn.schema import ENTITY, EVENT_TIMESTAMP
@@ -61,6 +61,9 @@ def score_spark(
 
     say("point-in-time join (Spark)")
     ids = spark.read.parquet(str(settings.snapshots_dir / f"snapshot_month={month}")).select(ENTITY)
+    left_out = not_profiled(settings)  # every objection on record: a short list, nothing collected
+    if left_out:
+        ids = ids.filter(~F.col(ENTITY).isin(sorted(left_out)))
     entity = ids.withColumn(EVENT_TIMESTAMP, F.lit(when.to_pydatetime()).cast("timestamp"))
     joined = store.get_historical_features(entity_df=entity, features=feature_service(store, job.service)).to_spark_df()
     features = service_features(store, job.service)
@@ -104,4 +107,5 @@ def score_spark(
         approximate_factors=customers - exact,
         seconds=round(time.perf_counter() - began, 2),
         warnings=job.warnings,
+        objected_not_scored=len(left_out),
     )

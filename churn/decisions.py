@@ -45,6 +45,7 @@ STATUS = {
     "over_budget": "not targeted: EV > 0 but outside the budget",
     "no_gain": "not targeted: no action's EV is above 0 (best_action is the best one considered)",
     "no_value": "excluded: no value known (no charges and no peers on the same plan)",
+    "objected": "excluded: objected to direct marketing (never targeted, whatever the EV)",
 }
 FACTORS = 3
 
@@ -120,11 +121,17 @@ def budget_greedy(ev: np.ndarray, cost: np.ndarray, candidates: np.ndarray, budg
 
 
 def _status(
-    targeted: np.ndarray, control: np.ndarray, would: np.ndarray, gains: np.ndarray, basis: np.ndarray
+    targeted: np.ndarray,
+    control: np.ndarray,
+    would: np.ndarray,
+    gains: np.ndarray,
+    basis: np.ndarray,
+    refused: np.ndarray,
 ) -> np.ndarray:
     out = np.full(len(targeted), STATUS["no_gain"], dtype=object)
     out[gains & ~would] = STATUS["over_budget"]
     out[(basis == "none") & ~would] = STATUS["no_value"]
+    out[refused] = STATUS["objected"]
     out[control] = STATUS["control"]
     out[targeted] = STATUS["target"]
     return out
@@ -167,7 +174,10 @@ def decide(
     budget: float | None = None,
     control_fraction: float = 0.10,
     seed: int = 42,
+    objected: set[str] | None = None,
 ) -> Plan:
+    """The plan; customers in ``objected`` (an objection to direct marketing on record) are never targeted, nor
+    held out as controls: they are out of every campaign."""
     if not 0.0 <= control_fraction < 1.0:
         raise InputError(f"--control-fraction: must be in [0, 1), got {control_fraction}")
     if budget is not None and (not np.isfinite(budget) or budget < 0):
@@ -176,16 +186,18 @@ def decide(
     p = pd.to_numeric(scores["probability"]).to_numpy(np.float64)
     assessed = assess(p, scores, catalogue)
     clv, clv_source, d = assessed.clv, assessed.clv_source, assessed.decisions
-    would = d.targeted.copy()
+    refused = scores[ENTITY].astype(str).isin(objected or set()).to_numpy()
+    eligible = d.targeted & ~refused
+    would = eligible.copy()
     bound = None
     if budget is not None:
-        would, bound = budget_greedy(d.expected_value, d.cost, d.targeted, budget)
+        would, bound = budget_greedy(d.expected_value, d.cost, eligible, budget)
     control = would & (control_draw(scores[ENTITY], seed) < control_fraction)
     targeted = would & ~control
     frame = pd.DataFrame(
         {
             ENTITY: scores[ENTITY].astype(str).to_numpy(),
-            "status": _status(targeted, control, would, d.targeted, assessed.clv_basis),
+            "status": _status(targeted, control, would, eligible, assessed.clv_basis, refused),
             "probability": p,
             "clv": np.round(clv, 2),
             "clv_basis": assessed.clv_basis,
@@ -209,7 +221,8 @@ def decide(
         "customers": len(frame),
         "targeted": int(t.sum()),
         "control": int(frame.control.sum()),
-        "would_target_without_budget": int(d.targeted.sum()),
+        "would_target_without_budget": int(eligible.sum()),
+        "excluded_objected": int(refused.sum()),
         "spend": round(spend, 2),
         "expected_saved_revenue": round(saved_value, 2),
         "expected_net_value": round(net, 2),

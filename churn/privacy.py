@@ -166,3 +166,40 @@ def sweep(home: Path, ids: Iterable[str]) -> dict[str, Any]:
 def _mentions(path: Path, ids: set[str]) -> bool:
     data = path.read_bytes()
     return any(i.encode() in data for i in ids)
+
+
+# --- retention -----------------------------------------------------------------------------------------------------
+
+
+def expired(home: Path, days: int, now: float) -> list[Path]:
+    """Personal data kept longer than ``days``: prediction-log days (by their UTC date) and batch-score files (by
+    when they were written — a replayed month's scores are as personal as today's)."""
+    from datetime import UTC, date, datetime
+
+    cutoff = now - days * 86_400
+    out: list[Path] = []
+    logs = Path(home) / "logs" / "predictions"
+    for folder in sorted(logs.iterdir()) if logs.exists() else []:
+        try:
+            day = date.fromisoformat(folder.name)
+        except ValueError:
+            continue
+        if datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() + 86_400 <= cutoff:
+            out.append(folder)
+    outputs = Path(home) / "outputs"
+    out += [p for p in sorted(outputs.glob("batch_scores_*.parquet")) if p.stat().st_mtime <= cutoff]
+    return out
+
+
+def purge_expired(home: Path, days: int, now: float, dry_run: bool = False) -> dict[str, Any]:
+    """Delete what :func:`expired` finds (nothing with ``dry_run``); returns what was (or would be) deleted."""
+    import shutil
+
+    if days < 1:
+        raise ValueError("retention: CHURN_RETENTION_DAYS must be at least 1")
+    found = expired(home, days, now)
+    if not dry_run:
+        for path in found:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    listed = [str(p.relative_to(home)) for p in found]
+    return {"retention_days": days, ("would_delete" if dry_run else "deleted"): listed}

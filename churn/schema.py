@@ -122,6 +122,17 @@ RAW_TABLES: dict[str, RawTable] = {
             "churned_at",
             "When a customer left.",
         ),
+        RawTable(
+            "consents",
+            {
+                "customer_id": "string",
+                "recorded_at": "timestamp",
+                "known_at": "timestamp",
+                "objected": "bool",
+            },
+            "recorded_at",
+            "Objections to direct marketing (GDPR Art. 21) and their withdrawal; the latest record decides. Optional.",
+        ),
     )
 }
 

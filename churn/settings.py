@@ -55,6 +55,19 @@ class Settings(BaseSettings):
     packed_lifetime: str | None = Field(
         None, description="Set by `churn package` in a Bento: the lifetime model it carries, used without a registry."
     )
+    protected_attributes: str = Field(
+        "gender,senior_citizen", description="Features audited for fairness (comma-separated declared features)."
+    )
+    fairness_gate: bool = Field(
+        False, description="Block an automatic promotion when the fairness audit warns (four-fifths, calibration)."
+    )
+    retention_days: int = Field(
+        90, ge=1, description="Days prediction logs and batch-score files are kept; the retention flow deletes older."
+    )
+    score_objected: bool = Field(
+        False,
+        description="Score customers who objected to direct marketing (for non-marketing uses); never targeted.",
+    )
     clv_margin: float = Field(
         0.30, gt=0, le=1, description="Share of monthly charges kept as margin, for a customer's lifetime value."
     )

@@ -244,3 +244,42 @@ def forget_cmd(
 
     result = forget(get_settings(), customer_ids)
     emit(result, as_json, "forget")
+
+
+consent_app = typer.Typer(help="Objections to direct marketing: never targeted, whatever the EV.", no_args_is_help=True)
+
+
+@consent_app.command("record")
+@handle_errors
+def consent_record_cmd(
+    customer_ids: list[str] = typer.Argument(..., help="Customers who objected (or, with --withdraw, withdrew)."),
+    withdraw: bool = typer.Option(False, "--withdraw", help="Record that the objection was withdrawn."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Record an objection to direct marketing now; the next plan and every API answer honour it."""
+    from churn.consent import record
+
+    emit(record(get_settings().raw_dir, customer_ids, not withdraw), as_json, "consent")
+
+
+@consent_app.command("import")
+@handle_errors
+def consent_import_cmd(
+    path: Path = typer.Argument(..., help="CSV with customer_id, objected (true/false), recorded_at (ISO 8601)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Import a CRM's consent records; rows that cannot be placed go to data/privacy/consent_rejects.csv."""
+    from churn.consent import import_file
+
+    emit(import_file(get_settings().raw_dir, path), as_json, "consent import")
+
+
+@handle_errors
+def retention_cmd(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be deleted; delete nothing."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Delete prediction logs and batch scores older than CHURN_RETENTION_DAYS (what the daily flow runs)."""
+    from operations.steps import retention
+
+    emit(retention(get_settings(), dry_run), as_json, "retention")

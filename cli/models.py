@@ -30,10 +30,17 @@ def train_cmd(
     bootstrap: int = typer.Option(DEFAULTS.bootstrap, help="Bootstrap replicates (over customers) for 95% intervals."),
     margin: float = typer.Option(DEFAULTS.margin, help="PR-AUC gain the challenger needs over the champion."),
     report: bool = typer.Option(DEFAULTS.report, help="Write the HTML model report."),
+    exclude_protected: bool = typer.Option(
+        False, "--exclude-protected", help="Leave the protected attributes out; report what that costs."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train on the feature service, evaluate against baselines, register, and maybe promote."""
+    from training.fairness import protected_of
     from training.train import train
+
+    settings = get_settings()
+    protected = protected_of(settings)
 
     config = TrainConfig(
         promote=promote,
@@ -44,9 +51,10 @@ def train_cmd(
         bootstrap=bootstrap,
         margin=margin,
         report=report,
+        exclude_features=protected if exclude_protected else (),
     )
     with progress_bar("training") as advance:
-        result = train(get_settings(), config, progress=lambda msg, done, total: advance(done, desc=msg, total=total))
+        result = train(settings, config, progress=lambda msg, done, total: advance(done, desc=msg, total=total))
     out = result.to_dict()
     if as_json:
         emit(out, True, "train")

@@ -27,4 +27,5 @@ TASKS = Steps(
     score=task(name="batch score", cache_policy=NO_CACHE, **IO_RETRIES)(plain.score),
     decide=task(name="decide", cache_policy=NO_CACHE)(plain.decide),
     drift=task(name="drift check and response", cache_policy=NO_CACHE)(plain.drift),  # no retry: could train twice
+    retention=task(name="delete personal data past retention", cache_policy=NO_CACHE, **IO_RETRIES)(plain.retention),
 )

@@ -7,6 +7,7 @@ Every step takes the settings first and returns JSON-ready data.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 from batch.jobs import score as score_batch
 from batch.plan import make_plan
+from churn.privacy import purge_expired
 from churn.raw import replace_raw
 from churn.settings import Settings
 from churn.simulate import SimulationConfig
@@ -97,6 +99,11 @@ def drift(
     return check(settings, reference_date, current_date)
 
 
+def retention(settings: Settings, dry_run: bool = False) -> dict[str, Any]:
+    """Delete prediction logs and batch scores older than CHURN_RETENTION_DAYS (personal data kept no longer)."""
+    return purge_expired(settings.home_dir, settings.retention_days, time.time(), dry_run)
+
+
 @dataclass(frozen=True)
 class Steps:
     """The steps a sequence calls; each field has the signature of the function of the same name above."""
@@ -109,6 +116,7 @@ class Steps:
     score: Callable[..., dict[str, Any]] = score
     decide: Callable[..., dict[str, Any]] = decide
     drift: Callable[..., dict[str, Any]] = drift
+    retention: Callable[..., dict[str, Any]] = retention
 
 
 PLAIN = Steps()

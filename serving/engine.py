@@ -9,6 +9,7 @@ batch score for the same vector agree.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ import numpy as np
 
 from churn.actions import Catalogue, load_catalogue
 from churn.assessment import Valuation, assess
+from churn.consent import objected
 from churn.feature_values import check_feature_values
 from churn.lineage import source_warning
 from churn.prediction_log import make_record
@@ -85,6 +87,7 @@ class Engine:
         self.warnings: list[str] = []
         self.degraded: list[str] = []  # why the service runs in less than its intended state (fallback model ...)
         self.lifetime_problem: str | None = None
+        self.objected: frozenset[str] = frozenset(objected(settings.raw_dir))  # refreshed with every reload
         self.live = self._first_model()
         self.watch = StoreWatch(settings, self.store, self.live.reader)
         self._judge_lineage()
@@ -167,6 +170,8 @@ class Engine:
         no longer what was recorded (the next start would fall back).
         """
         with self._reload_lock:
+            with contextlib.suppress(OSError, ValueError):  # an unreadable record keeps the last known objections
+                self.objected = frozenset(objected(self.settings.raw_dir))
             try:
                 version = registry.read_pointer(self.settings).get("champion")
                 clv = registry.read_pointer(self.settings, "clv").get("champion")
@@ -256,6 +261,8 @@ class Engine:
         for k, (i, vector, stamp) in enumerate(scored):
             decision = {"clv": round(float(assessed.clv[k]), 2), "clv_source": assessed.clv_source,
                         **assessed.decisions.row(k)}  # fmt: skip
+            if queries[i].customer_id in self.objected:  # scored for other uses (CHURN_SCORE_OBJECTED), never targeted
+                decision.update(target=False, excluded=OBJECTED)
             decision["expected_value"] = round(decision["expected_value"], 2)
             answer: dict[str, Any] = {
                 "customer_id": queries[i].customer_id,
@@ -292,6 +299,13 @@ class Engine:
         out: list[dict[str, Any]] = []
         for i, (q, row, extra) in enumerate(zip(queries, rows, overrides, strict=True)):
             out.append({})
+            if q.customer_id in self.objected and not self.settings.score_objected:
+                out[i] = {"customer_id": q.customer_id, "probability": None, "risk_band": None,
+                          "model_version": self.live.version, "feature_timestamp": None, "what_if": extra is not None,
+                          "decision": {"action": "none", "clv": None, "clv_source": "not valued", "cost": 0.0,
+                                       "success_rate": 0.0, "expected_value": 0.0, "target": False,
+                                       "excluded": NOT_SCORED}}  # fmt: skip
+                continue
             if row is not None:
                 scored.append((i, {**row[0], **extra} if extra else row[0], row[1]))
                 self.newest_feature_s = max(self.newest_feature_s, row[1])
@@ -373,6 +387,10 @@ class Engine:
             "lineage": {"model": self.live.lineage, "online_store": self.watch.marker, "warnings": self.warnings},
             "prediction_log": log.stats() if log else None,
         }
+
+
+OBJECTED = "objected to direct marketing"
+NOT_SCORED = f"{OBJECTED}; not scored (CHURN_SCORE_OBJECTED is off)"
 
 
 def _horizons(queries: list[Query]) -> tuple[int, ...]:

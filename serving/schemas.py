@@ -80,12 +80,15 @@ class BatchRequest(BaseModel):
 
 class Decision(BaseModel):
     action: str
-    clv: float
+    clv: float | None = Field(description="The customer's value; null when they are not scored (an objection).")
     clv_source: str = Field(description="Where the CLV came from: the survival model's version, or the formula.")
     cost: float
     success_rate: float
     expected_value: float
     target: bool
+    excluded: str | None = Field(
+        None, description="Why the customer is never targeted whatever the EV: an objection to direct marketing."
+    )
 
 
 class Factor(BaseModel):
@@ -97,8 +100,10 @@ class Factor(BaseModel):
 
 class Prediction(BaseModel):
     customer_id: str
-    probability: float
-    risk_band: str
+    probability: float | None = Field(
+        description="Calibrated churn probability; null for a customer who objected and is not scored."
+    )
+    risk_band: str | None
     model_version: str
     feature_timestamp: str | None
     what_if: bool

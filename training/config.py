@@ -48,3 +48,4 @@ class TrainConfig:
     service: str = DEFAULT_SERVICE
     grid: tuple[dict[str, Any], ...] = DEFAULT_GRID
     report: bool = True
+    exclude_features: tuple[str, ...] = ()  # --exclude-protected: the protected attributes, left out and compared

@@ -53,14 +53,18 @@ def promotion_decision(
     test_frame: pd.DataFrame,
     leakage_passed: bool,
     margin: float,
+    blockers: tuple[str, ...] = (),
 ) -> registry.Decision:
-    """Apply ``--promote auto|force|never`` to a freshly trained version and record the outcome."""
+    """Apply ``--promote auto|force|never`` to a freshly trained version and record the outcome; in auto mode,
+    ``blockers`` (e.g. fairness warnings under CHURN_FAIRNESS_GATE) refuse the promotion and say why."""
     if promote == "never":
         decision = registry.Decision(False, ["--promote never"])
     elif promote == "force":
         decision = registry.Decision(True, ["--promote force"])
     else:
         decision = gate(settings, challenger, test_frame, leakage_passed, margin)
+        if blockers:
+            decision = registry.Decision(False, [*decision.reasons, *(f"blocked: {b}" for b in blockers)])
     if decision.promote:
         registry.promote(settings, version, decision.reasons)
     else:

@@ -170,6 +170,7 @@ def write_model_report(
         dropped=list((metadata.get("dropped_features") or {}).items()),
         details=_details(result),
         clv=result.clv or {},
+        fairness=result.fairness or {},
     )
 
 

@@ -29,6 +29,8 @@ class TrainResult:
     report: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     clv: dict[str, Any] | None = None  # the lifetime model's version, gate and quality (training/lifetime_fit.py)
+    fairness: dict[str, Any] | None = None  # the audit per protected attribute (training/fairness.py)
+    protected_cost: dict[str, Any] | None = None  # --exclude-protected: the same model with them, on the same rows
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -47,6 +49,8 @@ class TrainResult:
             "lineage": self.lineage,
             "report": self.report,
             "clv": self.clv,
+            "fairness": self.fairness,
+            "protected_cost": self.protected_cost,
         }
         if self.oracle is not None:
             out["oracle"] = self.oracle

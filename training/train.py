@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 
 from churn import __version__
+from churn.actions import load_catalogue
+from churn.assessment import Valuation, assess
 from churn.clock import platform_clock
 from churn.errors import InputError
 from churn.metrics import all_metrics, bootstrap_intervals, pr_auc
@@ -38,7 +40,9 @@ from training.calibration import choose_calibrator
 from training.candidates import Candidate, HistGBCandidate, LogisticCandidate, RuleBaseline, XGBoostCandidate
 from training.config import XGB_START, TrainConfig
 from training.encoding import FeatureEncoder
+from training.fairness import audit, protected_of
 from training.leakage import LeakageReport, leakage_gate
+from training.lifetime import LifetimeModel
 from training.lifetime_fit import fit_lifetime
 from training.promotion import promotion_decision
 from training.readiness import check_trainable, informative_features
@@ -123,6 +127,10 @@ def prepare(settings: Settings, config: TrainConfig, say: Say) -> TrainingSet:
     y = frame[LABEL].to_numpy().astype(np.int64)
     month = frame["month"].to_numpy()
     usable, dropped = informative_features(frame[np.isin(month, windows.development)], names)
+    for name in config.exclude_features:
+        if name in usable:
+            usable.remove(name)
+            dropped[name] = "protected attribute, left out by --exclude-protected"
     check_trainable(y, month, windows, usable, dropped)
     for name, why in dropped.items():
         say(f"left out {name}: {why}")
@@ -214,6 +222,40 @@ def evaluate(
     return metrics, intervals
 
 
+def with_protected(
+    settings: Settings, ts: TrainingSet, params: dict[str, Any], names: tuple[str, ...], without: dict[str, float]
+) -> dict[str, Any]:
+    """What leaving the protected attributes out costs: the same fit and calibration with them, on the same test
+    rows (--exclude-protected)."""
+    features = [*ts.features, *(n for n in names if n in ts.service_features and n not in ts.features)]
+    encoder = FeatureEncoder.for_features(features)
+    X = encoder.transform(ts.frame)
+    dev, cal, test = (ts.rows(w) for w in (ts.windows.development, ts.windows.calibration, ts.windows.test))
+    fitted = XGBoostCandidate(params, seed=settings.seed)
+    fitted.fit(X[dev], ts.y[dev])
+    calibrator, _ = choose_calibrator(fitted.score(X[cal]), ts.y[cal], ts.groups[cal], settings.seed)
+    metrics = all_metrics(ts.y[test], calibrator(fitted.score(X[test])))
+    return {"left_out": [n for n in features if n not in ts.features], "with": metrics, "without": without,
+            "cost": {k: metrics[k] - without[k] for k in ("roc_auc", "pr_auc") if k in metrics and k in without},
+            "policy_value": "not measured: the realised value of a policy needs the campaigns' outcomes"}  # fmt: skip
+
+
+def fairness_of_model(
+    settings: Settings, ts: TrainingSet, model: ChurnModel, p: np.ndarray, clv: dict[str, Any]
+) -> dict[str, Any]:
+    """The audit of this model on its test months: whom EV targeting would pick (the catalogue, valued by this run's
+    lifetime model when it fitted one, else the formula), and how well it judged each group's churn."""
+    test = ts.rows(ts.windows.test)
+    frame = ts.frame[test].reset_index(drop=True)
+    valuation = None
+    if clv.get("registered"):
+        lifetime = LifetimeModel(model, clv["version"], clv["margin"], clv["monthly_discount"])
+        valuation = Valuation(lifetime.annuity(lifetime.curves_matrix(ts.X[test])), lifetime.margin, lifetime.source)
+    decisions = assess(p, frame, load_catalogue(), valuation).decisions
+    protected = protected_of(settings)
+    return audit(frame, decisions.targeted, decisions.cost, protected, ts.y[test], p, seed=settings.seed)
+
+
 class _Steps:
     """Counts the run's steps for a progress bar with a fraction: each stage and each fit is one step."""
 
@@ -230,14 +272,15 @@ class _Steps:
 
     def expect(self, ts: TrainingSet, config: TrainConfig) -> None:
         fits = len(config.grid) * len(ts.windows.folds)
-        # read + gate + fits + final + 4 baselines + evaluation + promotion + lifetime model (+ report)
-        self.total = 1 + 1 + fits + 1 + 4 + 1 + 1 + 1 + (1 if config.report else 0)
+        # read + gate + fits + final + 4 baselines + evaluation + lifetime model (+ comparison) + promotion (+ report)
+        self.total = 1 + 1 + fits + 1 + 4 + 1 + 1 + bool(config.exclude_features) + 1 + (1 if config.report else 0)
 
 
 def train(settings: Settings, config: TrainConfig | None = None, progress: Progress | None = None) -> TrainResult:
     config = config or TrainConfig()
     if config.promote not in ("auto", "force", "never"):
         raise InputError(f"--promote: must be auto, force or never, got {config.promote!r}")
+    protected_of(settings)  # a protected attribute that is not a declared feature is refused before any work
     say = _Steps(progress)
     clock: dict[str, float] = {}
     began = time.perf_counter()
@@ -294,20 +337,30 @@ def train(settings: Settings, config: TrainConfig | None = None, progress: Progr
         "rows": {w: int(ts.rows(getattr(ts.windows, w)).sum()) for w in ("development", "calibration", "test")},
         "seconds": clock,
     }
-    version = registry.save_model(settings, model, metadata)
-
-    say("promotion decision")
-    decision = promotion_decision(settings, config.promote, version, metrics["model"], ts.frame[test],
-                                  leakage.passed, config.margin)  # fmt: skip
     say("lifetime (CLV) model")
     t0 = time.perf_counter()
     clv = fit_lifetime(settings, ts, model, metadata, config.promote)
     clock["lifetime_model"] = time.perf_counter() - t0
+    protected_cost = None
+    if config.exclude_features:
+        say("the same model with the protected attributes, for comparison")
+        protected_cost = with_protected(settings, ts, final_params, config.exclude_features, metrics["model"])
+        metadata["protected_cost"] = protected_cost
+    t0 = time.perf_counter()
+    fairness = fairness_of_model(settings, ts, model, probabilities["model"], clv)
+    clock["fairness_audit"] = time.perf_counter() - t0
+    metadata["fairness"] = fairness
+    version = registry.save_model(settings, model, metadata)
+
+    say("promotion decision")
+    blockers = tuple(fairness["warnings"]) if settings.fairness_gate else ()
+    decision = promotion_decision(settings, config.promote, version, metrics["model"], ts.frame[test],
+                                  leakage.passed, config.margin, blockers)  # fmt: skip
     result = TrainResult(
         version=version, promoted=decision.promote, decision=decision.reasons, test=metrics["model"],
         intervals=intervals, baselines=compared, oracle=metrics.get("oracle"), windows=ts.windows, leakage=leakage,
         tuning=tuning, params=final_params, calibration=calibration, seconds=clock, dropped_features=ts.dropped,
-        lineage=lineage, clv=clv,
+        lineage=lineage, clv=clv, fairness=fairness, protected_cost=protected_cost,
     )  # fmt: skip
     if config.report:
         say("model report")

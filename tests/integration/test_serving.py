@@ -122,6 +122,33 @@ def test_prediction_answers_with_probability_decision_and_freshness(
     assert status == 200 and list(asked["horizons"]) == ["24", "60"]
 
 
+def test_an_objection_is_honoured_within_a_reload_and_its_withdrawal_too(
+    server: Server, home: Settings, customers: pd.DataFrame
+) -> None:
+    from churn.consent import record
+
+    cid = str(customers.index[3])
+
+    def answer_until(check, seconds: float = 15.0) -> dict:
+        deadline = time.monotonic() + seconds
+        while True:
+            status, _, body = server.request("POST", "/predict_churn", {"customer_id": cid})
+            assert status == 200, body
+            if check(body) or time.monotonic() > deadline:
+                return body
+            time.sleep(0.3)
+
+    record(home.raw_dir, [cid], True)
+    try:
+        body = answer_until(lambda b: b["probability"] is None)
+        assert body["probability"] is None and body["risk_band"] is None  # not profiled (CHURN_SCORE_OBJECTED off)
+        assert body["decision"]["target"] is False and body["decision"]["excluded"].startswith("objected")
+    finally:
+        record(home.raw_dir, [cid], False)
+    body = answer_until(lambda b: b["probability"] is not None)
+    assert body["probability"] is not None and body["decision"].get("excluded") is None
+
+
 def test_explain_returns_top_k_factors(server: Server, home: Settings, customers: pd.DataFrame) -> None:
     cid = str(customers.index[1])
     status, _, body = server.request("POST", "/predict_churn", {"customer_id": cid, "explain": True, "top_k": 4})

@@ -104,6 +104,13 @@ def test_decide_writes_the_plan_with_a_control_group(home) -> None:
     assert pd.read_csv(again["plan"], dtype={"customer_id": str}).equals(plan)  # seeded: the same plan
     budget = _churn(home, "decide", "--scores", scores, "--budget", "100", "--json")
     assert json.loads(budget.stdout)["spend"] <= 100
+    # the plan's fairness audit: who it targets per protected attribute
+    audited = summary["fairness"]["attributes"]
+    assert set(audited) == {"gender", "senior_citizen"}
+    female = plan.merge(pd.read_parquet(scores)[["customer_id", "gender"]], on="customer_id").query(
+        "gender == 'Female'"
+    )
+    assert audited["gender"]["groups"]["Female"]["selection_rate"] == pytest.approx(female["targeted"].mean())
 
 
 def test_scores_and_plans_value_customers_with_the_lifetime_champion(home) -> None:
@@ -156,3 +163,26 @@ def test_evaluate_policy_compares_every_policy_on_the_same_customers(home) -> No
     assert "None" not in page and "<header>" in page
     if top10["net_value"] <= 0:
         assert "n/a (the baseline&#39;s net value is not positive)" in page
+
+
+def test_an_objection_keeps_a_customer_out_of_scores_and_plans(home) -> None:
+    from churn.consent import record
+
+    month = snapshot_months(home.snapshots_dir)[-1]
+    day = f"{month}-01"
+    victim = sorted(read_snapshots(home.snapshots_dir, [month])["customer_id"].astype(str))[5]
+    record(home.raw_dir, [victim], True)
+    try:
+        left = score(home, day, catalogue=GENEROUS)
+        assert left.objected_not_scored == 1 and victim not in set(pd.read_parquet(left.path)["customer_id"])
+        kept = score(home.model_copy(update={"score_objected": True}), day, catalogue=GENEROUS)
+        scores = pd.read_parquet(kept.path)
+        assert kept.objected_not_scored == 0 and victim in set(scores["customer_id"])
+        done = _churn(home, "decide", "--scores", str(kept.path), "--json")
+        assert done.returncode == 0, done.stderr
+        summary = json.loads(done.stdout)
+        plan = pd.read_csv(summary["latest"], dtype={"customer_id": str}).set_index("customer_id")
+        assert summary["excluded_objected"] == 1
+        assert not plan.loc[victim, "targeted"] and plan.loc[victim, "status"].startswith("excluded: objected")
+    finally:
+        record(home.raw_dir, [victim], False)  # withdrawn: the module's other tests see everyone again

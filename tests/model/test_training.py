@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from churn.errors import InputError
 from churn.metrics import all_metrics
 from harness.settings import clean_env
 from store.feast_store import get_store
@@ -264,9 +265,13 @@ def test_training_reports_progress_with_a_fraction_that_ends_at_its_total(traine
     done = [d for _, d, _ in PROGRESS]
     assert done == sorted(done)  # never backwards
     total = PROGRESS[-1][2]
-    # read, gate, 2 configurations × 2 folds, final fit, 4 baselines, evaluation, promotion, lifetime model, report
+    # read, gate, 2 configurations × 2 folds, final fit, 4 baselines, evaluation, lifetime model, promotion, report
     assert total == 1 + 1 + 4 + 1 + 4 + 1 + 1 + 1 + 1 and PROGRESS[-1][1] == total
-    assert ("lifetime (CLV) model", total - 1, total) in PROGRESS
+    assert ("lifetime (CLV) model", total - 2, total) in PROGRESS and (
+        "promotion decision",
+        total - 1,
+        total,
+    ) in PROGRESS
     assert ("tuning: fit 4 of 4", 6, total) in PROGRESS
 
 
@@ -358,3 +363,45 @@ def test_package_packs_both_champions_and_a_bento_without_a_registry_loads_them(
     assert model.features == original.features
     assert packed_lifetime is not None and packed_lifetime.version == lifetime
     assert not registry.packed(settings)  # a home with a registry never uses packed models
+
+
+def test_the_fairness_audit_is_in_the_result_and_the_report_and_can_block_promotion(trained, monkeypatch) -> None:
+    from training import train as train_module
+
+    settings, first = trained
+    fairness = first.fairness
+    assert fairness is not None and set(fairness["attributes"]) == {"gender", "senior_citizen"}
+    for entry in fairness["attributes"].values():
+        for row in entry["groups"].values():
+            assert 0.0 <= row["selection_rate"] <= 1.0 and row["ece"] is not None
+            assert row["calibration_gap_ci95"][0] <= row["calibration_gap"] <= row["calibration_gap_ci95"][1]
+    assert "Fairness audit" in Path(first.report).read_text()
+    # with the gate on, an audit that warns refuses an automatic promotion and says why (the audit's own rules
+    # are tested on constructed groups in tests/unit/test_fairness.py)
+    real = train_module.fairness_of_model
+
+    def warned(*args):
+        out = real(*args)
+        out["warnings"].append("gender: selection rate ratio 0.50 is under the four-fifths rule (0.8)")
+        return out
+
+    monkeypatch.setattr(train_module, "fairness_of_model", warned)
+    before = registry.read_pointer(settings)["champion"]
+    gated = settings.model_copy(update={"fairness_gate": True})
+    blocked = train(gated, replace(CONFIG, report=False, promote="auto", margin=-1.0))
+    assert not blocked.promoted and "blocked: gender: selection rate ratio 0.50" in " ".join(blocked.decision)
+    assert registry.read_pointer(settings)["champion"] == before
+    with pytest.raises(InputError, match=r"\['favourite_colour'\] are not declared features"):
+        train(settings.model_copy(update={"protected_attributes": "gender,favourite_colour"}),
+              replace(CONFIG, report=False, promote="never"))  # fmt: skip
+
+
+def test_exclude_protected_trains_without_them_and_reports_the_cost(trained) -> None:
+    settings, _ = trained
+    result = train(settings, replace(CONFIG, report=False, promote="never", exclude_features=("senior_citizen",)))
+    assert result.dropped_features["senior_citizen"] == "protected attribute, left out by --exclude-protected"
+    cost = result.protected_cost
+    assert cost is not None and cost["left_out"] == ["senior_citizen"] and cost["without"] == result.test
+    assert cost["cost"]["roc_auc"] == pytest.approx(cost["with"]["roc_auc"] - result.test["roc_auc"])
+    model = registry.load_model(settings, result.version)
+    assert "senior_citizen" not in model.features

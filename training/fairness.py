@@ -1,0 +1,142 @@
+"""Who gets offers, and whose churn the model misjudges: the fairness audit of a model and of a plan.
+
+Per protected attribute (gender and senior citizen by default, any declared
+feature by ``CHURN_PROTECTED_ATTRIBUTES``), per group: the offer selection rate,
+the mean value of the offers made, and — where outcomes are known (the model's
+test months) — calibration in the large (observed minus predicted churn), the
+expected calibration error and the share of real churners the targeting misses.
+fairlearn's MetricFrame computes them with bootstrap intervals over customers.
+
+The rule (documented defaults): the four-fifths ratio on selection rates (the
+lowest group's rate under 80% of the highest's), and a group whose calibration
+gap's 95% interval excludes zero. Each breach is a warning in the reports; with
+``CHURN_FAIRNESS_GATE`` it also blocks an automatic promotion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from churn.errors import InputError
+from churn.schema import FEATURES_BY_NAME
+from churn.settings import Settings
+
+FOUR_FIFTHS = 0.8
+ECE_BINS = 10
+MAX_ROWS = 200_000  # audited rows at most (a seeded sample beyond): intervals widen a little, never mislead
+
+
+def check_protected(names: Sequence[str]) -> tuple[str, ...]:
+    """Protected attributes must be declared features: anything else is refused by name."""
+    unknown = [n for n in names if n not in FEATURES_BY_NAME]
+    if unknown:
+        raise InputError(f"protected attributes: {unknown} are not declared features (known: "
+                         f"{', '.join(sorted(FEATURES_BY_NAME))})")  # fmt: skip
+    return tuple(names)
+
+
+def protected_of(settings: Settings) -> tuple[str, ...]:
+    """The deployment's protected attributes (``CHURN_PROTECTED_ATTRIBUTES``), each a declared feature."""
+    return check_protected([a.strip() for a in settings.protected_attributes.split(",") if a.strip()])
+
+
+def _selection_rate(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(np.mean(y_pred)) if len(y_pred) else float("nan")
+
+
+def _mean_offer_value(y_true: np.ndarray, y_pred: np.ndarray, cost: np.ndarray) -> float:
+    chosen = np.asarray(y_pred, bool)
+    return float(np.mean(np.asarray(cost)[chosen])) if chosen.any() else float("nan")
+
+
+def _missed_churners(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    churners = np.asarray(y_true, bool)
+    return float(1.0 - np.mean(np.asarray(y_pred)[churners])) if churners.any() else float("nan")
+
+
+def _calibration_gap(y_true: np.ndarray, y_pred: np.ndarray, prob: np.ndarray) -> float:
+    return float(np.mean(y_true) - np.mean(prob)) if len(y_true) else float("nan")
+
+
+def _ece(y_true: np.ndarray, y_pred: np.ndarray, prob: np.ndarray) -> float:
+    prob, y = np.asarray(prob, float), np.asarray(y_true, float)
+    bins = np.minimum((prob * ECE_BINS).astype(int), ECE_BINS - 1)
+    total = 0.0
+    for b in np.unique(bins):
+        rows = bins == b
+        total += rows.sum() * abs(y[rows].mean() - prob[rows].mean())
+    return float(total / len(prob)) if len(prob) else float("nan")
+
+
+def audit(
+    frame: pd.DataFrame,
+    selected: np.ndarray,
+    offer_cost: np.ndarray,
+    protected: Sequence[str],
+    y: np.ndarray | None = None,
+    probability: np.ndarray | None = None,
+    n_boot: int = 100,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The audit of one set of decisions; outcome measures only when ``y`` and ``probability`` are given."""
+    from fairlearn.metrics import MetricFrame
+
+    selected = np.asarray(selected, dtype=int)
+    rows = np.arange(len(selected))
+    everyone = len(rows)
+    if len(rows) > MAX_ROWS:  # the bootstrap resamples every row n_boot times: a seeded sample keeps it to seconds
+        rows = np.sort(np.random.default_rng(seed).choice(len(rows), MAX_ROWS, replace=False))
+        frame, selected, offer_cost = frame.iloc[rows], selected[rows], np.asarray(offer_cost)[rows]
+        y = None if y is None else np.asarray(y)[rows]
+        probability = None if probability is None else np.asarray(probability)[rows]
+    metrics: dict[str, Any] = {"selection_rate": _selection_rate, "mean_offer_value": _mean_offer_value}
+    params: dict[str, dict[str, Any]] = {"mean_offer_value": {"cost": np.asarray(offer_cost, float)}}
+    truth = np.zeros(len(selected), dtype=int) if y is None else np.asarray(y, dtype=int)
+    if y is not None and probability is not None:
+        metrics.update(missed_churners=_missed_churners, calibration_gap=_calibration_gap, ece=_ece)
+        params.update(calibration_gap={"prob": np.asarray(probability, float)},
+                      ece={"prob": np.asarray(probability, float)})  # fmt: skip
+    out: dict[str, Any] = {"rule": {"four_fifths": FOUR_FIFTHS, "calibration": "95% interval of the gap excludes 0"},
+                           "customers": everyone, "audited": len(rows),
+                           "attributes": {}, "warnings": []}  # fmt: skip
+    for name in protected:
+        if name not in frame:
+            continue
+        groups = frame[name].astype(str).to_numpy()
+        mf = MetricFrame(metrics=metrics, y_true=truth, y_pred=selected, sensitive_features=groups,
+                         sample_params=params, n_boot=n_boot, ci_quantiles=[0.025, 0.975],
+                         random_state=seed)  # fmt: skip
+        low, high = mf.by_group_ci
+        table: dict[str, dict[str, Any]] = {}
+        for group in mf.by_group.index:
+            row: dict[str, Any] = {"customers": int((groups == group).sum())}
+            for metric in metrics:  # a measure a group cannot have (no churners, no offer) is left out, not null
+                value = _num(mf.by_group.loc[group, metric])
+                ci = [_num(low.loc[group, metric]), _num(high.loc[group, metric])]
+                if value is not None:
+                    row[metric] = value
+                if None not in ci:
+                    row[f"{metric}_ci95"] = ci
+            table[str(group)] = row
+        rates = [r["selection_rate"] for r in table.values() if "selection_rate" in r]
+        ratio = (min(rates) / max(rates)) if rates and max(rates) > 0 else None
+        entry = {"groups": table, "selection_ratio": ratio}
+        out["attributes"][name] = entry
+        if ratio is not None and ratio < FOUR_FIFTHS:
+            out["warnings"].append(f"{name}: selection rate ratio {ratio:.2f} is under the four-fifths rule "
+                                   f"({FOUR_FIFTHS})")  # fmt: skip
+        for group, row in table.items():
+            lo, hi = row.get("calibration_gap_ci95", [0.0, 0.0])
+            if lo > 0 or hi < 0:
+                out["warnings"].append(f"{name}={group}: observed minus predicted churn {row['calibration_gap']:+.4f},"
+                                       f" 95% interval [{lo:+.4f}, {hi:+.4f}] excludes 0")  # fmt: skip
+    return out
+
+
+def _num(value: Any) -> float | None:
+    value = float(value)
+    return None if np.isnan(value) else value
