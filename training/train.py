@@ -29,6 +29,7 @@ from churn.clock import platform_clock
 from churn.errors import InputError
 from churn.metrics import all_metrics, bootstrap_intervals, pr_auc
 from churn.offline import matured_labels, offline_lineage, read_labels
+from churn.policy import compare_policies
 from churn.raw import load_extras, raw_lineage
 from churn.schema import ENTITY, EVENT_TIMESTAMP, LABEL
 from churn.settings import Settings
@@ -222,11 +223,25 @@ def evaluate(
     return metrics, intervals
 
 
+def realised_policy_value(settings: Settings, ts: TrainingSet, p_test: np.ndarray) -> float | None:
+    """Realised net value of EV targeting (the catalogue, the formula's CLV) on the last test month, from the
+    simulation's offer responses and the month's real outcomes; None on data without offer responses."""
+    _, offers = load_extras(settings.raw_dir)
+    if offers is None:
+        return None
+    test = ts.frame[ts.rows(ts.windows.test)].reset_index(drop=True).assign(probability=p_test)
+    month = test[test["month"] == ts.windows.test[-1]]
+    frame = month.assign(churned=month[LABEL].astype(bool), customer_id=month[ENTITY].astype(str)).merge(
+        offers.astype({ENTITY: str}), on=ENTITY, how="inner")  # fmt: skip
+    return float(compare_policies(frame, load_catalogue()).loc["ev_positive", "net_value"])
+
+
 def with_protected(
-    settings: Settings, ts: TrainingSet, params: dict[str, Any], names: tuple[str, ...], without: dict[str, float]
-) -> dict[str, Any]:
+    settings: Settings, ts: TrainingSet, params: dict[str, Any], names: tuple[str, ...], without: dict[str, float],
+    p_without: np.ndarray,
+) -> dict[str, Any]:  # fmt: skip
     """What leaving the protected attributes out costs: the same fit and calibration with them, on the same test
-    rows (--exclude-protected)."""
+    rows (--exclude-protected): ranking, and on a simulation the realised value of EV targeting."""
     features = [*ts.features, *(n for n in names if n in ts.service_features and n not in ts.features)]
     encoder = FeatureEncoder.for_features(features)
     X = encoder.transform(ts.frame)
@@ -234,10 +249,17 @@ def with_protected(
     fitted = XGBoostCandidate(params, seed=settings.seed)
     fitted.fit(X[dev], ts.y[dev])
     calibrator, _ = choose_calibrator(fitted.score(X[cal]), ts.y[cal], ts.groups[cal], settings.seed)
-    metrics = all_metrics(ts.y[test], calibrator(fitted.score(X[test])))
+    p_with = calibrator(fitted.score(X[test]))
+    metrics = all_metrics(ts.y[test], p_with)
+    cost: dict[str, float] = {
+        k: metrics[k] - without[k] for k in ("roc_auc", "pr_auc") if k in metrics and k in without
+    }
+    value_with, value_without = (realised_policy_value(settings, ts, p) for p in (p_with, p_without))
+    if value_with is not None and value_without is not None:
+        cost["ev_policy_net_value"] = value_with - value_without
     return {"left_out": [n for n in features if n not in ts.features], "with": metrics, "without": without,
-            "cost": {k: metrics[k] - without[k] for k in ("roc_auc", "pr_auc") if k in metrics and k in without},
-            "policy_value": "not measured: the realised value of a policy needs the campaigns' outcomes"}  # fmt: skip
+            "cost": cost, "policy_net_value": {"with": value_with, "without": value_without,
+                                               "month": ts.windows.test[-1]}}  # fmt: skip
 
 
 def fairness_of_model(
@@ -344,7 +366,8 @@ def train(settings: Settings, config: TrainConfig | None = None, progress: Progr
     protected_cost = None
     if config.exclude_features:
         say("the same model with the protected attributes, for comparison")
-        protected_cost = with_protected(settings, ts, final_params, config.exclude_features, metrics["model"])
+        protected_cost = with_protected(settings, ts, final_params, config.exclude_features, metrics["model"],
+                                        probabilities["model"])  # fmt: skip
         metadata["protected_cost"] = protected_cost
     t0 = time.perf_counter()
     fairness = fairness_of_model(settings, ts, model, probabilities["model"], clv)

@@ -403,5 +403,9 @@ def test_exclude_protected_trains_without_them_and_reports_the_cost(trained) -> 
     cost = result.protected_cost
     assert cost is not None and cost["left_out"] == ["senior_citizen"] and cost["without"] == result.test
     assert cost["cost"]["roc_auc"] == pytest.approx(cost["with"]["roc_auc"] - result.test["roc_auc"])
+    # on a simulation, also the realised value of EV targeting with each model on the last test month
+    value = cost["policy_net_value"]
+    assert value["month"] == result.windows.test[-1]
+    assert cost["cost"]["ev_policy_net_value"] == pytest.approx(value["with"] - value["without"])
     model = registry.load_model(settings, result.version)
     assert "senior_citizen" not in model.features
