@@ -5,11 +5,14 @@ feature by ``CHURN_PROTECTED_ATTRIBUTES``), per group: the offer selection rate,
 the mean value of the offers made, and — where outcomes are known (the model's
 test months) — calibration in the large (observed minus predicted churn), the
 expected calibration error and the share of real churners the targeting misses.
-fairlearn's MetricFrame computes them with bootstrap intervals over customers.
+fairlearn's MetricFrame computes them per group; 95% intervals come from resampling each group's rows.
 
 The rule (documented defaults): the four-fifths ratio on selection rates (the
-lowest group's rate under 80% of the highest's), and a group whose calibration
-gap's 95% interval excludes zero. Each breach is a warning in the reports; with
+lowest group's rate under 80% of the highest's), and calibration that differs
+between groups — the highest and the lowest group's observed-minus-predicted
+churn with 95% intervals that do not overlap (a model miscalibrated for
+everyone alike is a calibration problem, reported by the model report, not a
+fairness one). Each breach is a warning in the reports; with
 ``CHURN_FAIRNESS_GATE`` it also blocks an automatic promotion.
 """
 
@@ -100,7 +103,8 @@ def audit(
         metrics.update(missed_churners=_missed_churners, calibration_gap=_calibration_gap, ece=_ece)
         params.update(calibration_gap={"prob": np.asarray(probability, float)},
                       ece={"prob": np.asarray(probability, float)})  # fmt: skip
-    out: dict[str, Any] = {"rule": {"four_fifths": FOUR_FIFTHS, "calibration": "95% interval of the gap excludes 0"},
+    out: dict[str, Any] = {"rule": {"four_fifths": FOUR_FIFTHS,
+                                    "calibration": "groups' observed-minus-predicted churn, 95% intervals apart"},
                            "customers": everyone, "audited": len(rows),
                            "attributes": {}, "warnings": []}  # fmt: skip
     for name in protected:
@@ -108,19 +112,18 @@ def audit(
             continue
         groups = frame[name].astype(str).to_numpy()
         mf = MetricFrame(metrics=metrics, y_true=truth, y_pred=selected, sensitive_features=groups,
-                         sample_params=params, n_boot=n_boot, ci_quantiles=[0.025, 0.975],
-                         random_state=seed)  # fmt: skip
-        low, high = mf.by_group_ci
+                         sample_params=params)  # fmt: skip
         table: dict[str, dict[str, Any]] = {}
         for group in mf.by_group.index:
-            row: dict[str, Any] = {"customers": int((groups == group).sum())}
+            members = np.flatnonzero(groups == group)
+            row: dict[str, Any] = {"customers": len(members)}
+            intervals = _bootstrap(metrics, params, truth, selected, members, n_boot, seed)
             for metric in metrics:  # a measure a group cannot have (no churners, no offer) is left out, not null
                 value = _num(mf.by_group.loc[group, metric])
-                ci = [_num(low.loc[group, metric]), _num(high.loc[group, metric])]
                 if value is not None:
                     row[metric] = value
-                if None not in ci:
-                    row[f"{metric}_ci95"] = ci
+                if metric in intervals:
+                    row[f"{metric}_ci95"] = intervals[metric]
             table[str(group)] = row
         rates = [r["selection_rate"] for r in table.values() if "selection_rate" in r]
         ratio = (min(rates) / max(rates)) if rates and max(rates) > 0 else None
@@ -129,11 +132,45 @@ def audit(
         if ratio is not None and ratio < FOUR_FIFTHS:
             out["warnings"].append(f"{name}: selection rate ratio {ratio:.2f} is under the four-fifths rule "
                                    f"({FOUR_FIFTHS})")  # fmt: skip
-        for group, row in table.items():
-            lo, hi = row.get("calibration_gap_ci95", [0.0, 0.0])
-            if lo > 0 or hi < 0:
-                out["warnings"].append(f"{name}={group}: observed minus predicted churn {row['calibration_gap']:+.4f},"
-                                       f" 95% interval [{lo:+.4f}, {hi:+.4f}] excludes 0")  # fmt: skip
+        gaps = {g: r for g, r in table.items() if "calibration_gap_ci95" in r}
+        if len(gaps) >= 2:  # one group's churn misjudged against another's, beyond both intervals
+            high = max(gaps, key=lambda g: gaps[g]["calibration_gap"])
+            low = min(gaps, key=lambda g: gaps[g]["calibration_gap"])
+            (hl, _), (_, lh) = gaps[high]["calibration_gap_ci95"], gaps[low]["calibration_gap_ci95"]
+            if hl > lh:
+                out["warnings"].append(
+                    f"{name}: calibration differs between groups — observed minus predicted churn "
+                    f"{gaps[high]['calibration_gap']:+.4f} for {high} against {gaps[low]['calibration_gap']:+.4f} for "
+                    f"{low}, 95% intervals apart"
+                )
+    return out
+
+
+def _bootstrap(
+    metrics: dict[str, Any],
+    params: dict[str, dict[str, Any]],
+    truth: np.ndarray,
+    selected: np.ndarray,
+    members: np.ndarray,
+    n_boot: int,
+    seed: int,
+) -> dict[str, list[float]]:
+    """95% percentile intervals of each metric for one group, resampling its rows with the same functions
+    MetricFrame applied (fairlearn's own bootstrap rebuilds a whole MetricFrame per replicate: 53 s on the
+    Telco test months against under a second here)."""
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {m: [] for m in metrics}
+    for _ in range(n_boot):
+        rows = members[rng.integers(0, len(members), len(members))]
+        for name, fn in metrics.items():
+            extra = {k: np.asarray(v)[rows] for k, v in params.get(name, {}).items()}
+            draws[name].append(fn(truth[rows], selected[rows], **extra))
+    out = {}
+    for name, values in draws.items():
+        finite = np.asarray(values, dtype=float)
+        finite = finite[np.isfinite(finite)]
+        if len(finite) >= max(10, n_boot // 2):
+            out[name] = [float(np.quantile(finite, 0.025)), float(np.quantile(finite, 0.975))]
     return out
 
 

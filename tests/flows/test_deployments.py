@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -52,12 +53,20 @@ def test_the_schedules_are_the_documented_cadences() -> None:
     ) * 60 + int(cron["batch-score-daily"][0])
 
 
-def _api(url: str, path: str, body: dict | None = None) -> dict | list:
+def _api(url: str, path: str, body: dict | None = None, attempts: int = 5) -> dict | list:
+    """One call to Prefect's API; a 503 (its database busy on a loaded machine) is retried a few times."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url + path, data=data, method="POST" if data else "GET",
                                      headers={"Content-Type": "application/json"})  # fmt: skip
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read() or b"null")
+    for attempt in range(attempts):
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as err:
+            if err.code != 503 or attempt == attempts - 1:
+                raise
+            time.sleep(2.0 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 @pytest.mark.integration

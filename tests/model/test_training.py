@@ -24,6 +24,7 @@ from training.leakage import leakage_gate
 from training.train import LeakageError, train
 
 pytestmark = [pytest.mark.slow]
+QUICK = replace(CONFIG, report=False, bootstrap=0, grid=CONFIG.grid[:1])  # extra runs whose figures are not the point
 
 
 def test_windows_never_look_ahead(trained) -> None:
@@ -300,7 +301,7 @@ def test_a_lifetime_model_is_registered_judged_and_beats_the_formula_on_the_trut
 def test_the_lifetime_gate_compares_with_its_champion_and_too_few_events_keep_the_formula(trained, monkeypatch) -> None:
     settings, _ = trained
     before = registry.read_pointer(settings, "clv")["champion"]
-    again = train(settings, replace(CONFIG, report=False, promote="never"))
+    again = train(settings, replace(QUICK, promote="never"))
     assert again.clv is not None and not again.clv["promoted"] and again.clv["decision"] == ["--promote never"]
     assert registry.read_pointer(settings, "clv")["champion"] == before
     from training import lifetime_fit
@@ -312,7 +313,7 @@ def test_the_lifetime_gate_compares_with_its_champion_and_too_few_events_keep_th
         f"integrated Brier {test['integrated_brier']:.5f}",
     ]
     monkeypatch.setattr(lifetime_fit, "MIN_EVENTS_PER_FEATURE", 10**6)
-    thin = train(settings, replace(CONFIG, report=False, promote="never"))
+    thin = train(settings, replace(QUICK, promote="never"))
     assert thin.clv is not None and thin.clv["registered"] is False and thin.clv["clv_source"] == "formula"
     assert "too few churn events to fit survival" in thin.clv["reason"]
 
@@ -388,7 +389,7 @@ def test_the_fairness_audit_is_in_the_result_and_the_report_and_can_block_promot
     monkeypatch.setattr(train_module, "fairness_of_model", warned)
     before = registry.read_pointer(settings)["champion"]
     gated = settings.model_copy(update={"fairness_gate": True})
-    blocked = train(gated, replace(CONFIG, report=False, promote="auto", margin=-1.0))
+    blocked = train(gated, replace(QUICK, promote="auto", margin=-1.0))
     assert not blocked.promoted and "blocked: gender: selection rate ratio 0.50" in " ".join(blocked.decision)
     assert registry.read_pointer(settings)["champion"] == before
     with pytest.raises(InputError, match=r"\['favourite_colour'\] are not declared features"):
@@ -398,7 +399,7 @@ def test_the_fairness_audit_is_in_the_result_and_the_report_and_can_block_promot
 
 def test_exclude_protected_trains_without_them_and_reports_the_cost(trained) -> None:
     settings, _ = trained
-    result = train(settings, replace(CONFIG, report=False, promote="never", exclude_features=("senior_citizen",)))
+    result = train(settings, replace(QUICK, promote="never", exclude_features=("senior_citizen",)))
     assert result.dropped_features["senior_citizen"] == "protected attribute, left out by --exclude-protected"
     cost = result.protected_cost
     assert cost is not None and cost["left_out"] == ["senior_citizen"] and cost["without"] == result.test

@@ -30,8 +30,13 @@ def test_rates_per_group_and_both_rules_warn_by_name() -> None:
     ratio = out["attributes"]["segment"]["selection_ratio"]
     assert ratio == pytest.approx(groups["B"]["selection_rate"] / groups["A"]["selection_rate"])
     assert any(w.startswith(f"segment: selection rate ratio {ratio:.2f}") for w in out["warnings"])
-    assert any(w.startswith("segment=B: observed minus predicted churn +0.1") for w in out["warnings"])
-    assert not any(w.startswith("segment=A:") for w in out["warnings"])  # A is calibrated: its interval holds 0
+    differs = [w for w in out["warnings"] if w.startswith("segment: calibration differs between groups")]
+    assert len(differs) == 1 and "for B against" in differs[0] and differs[0].endswith("for A, 95% intervals apart")
+    # a model miscalibrated for everyone alike raises no fairness warning: only a difference between groups does
+    same = (rng.random(n) < 0.10).astype(int)
+    alike = audit(pd.DataFrame({"segment": group}), selected, cost, ["segment"], same, np.full(n, 0.30), n_boot=60)
+    assert not any("calibration" in w for w in alike["warnings"])
+    assert all(r["calibration_gap_ci95"][1] < 0 for r in alike["attributes"]["segment"]["groups"].values())
 
 
 def test_an_even_plan_without_outcomes_raises_nothing() -> None:
