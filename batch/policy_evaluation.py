@@ -110,9 +110,10 @@ def evaluate(settings: Settings, month: str | None = None, actions: Path | None 
         "report": str(folder / "index.html"),
     }
     if "true_clv" in frame and frame["true_clv"].notna().all():
-        valuations = compare_valuations(frame, catalogue)
-        result["valuations"] = valuations.reset_index().to_dict("records")
-        formula, model = (valuations.loc[f"ev_budget, {k} CLV", "net_value"] for k in ("formula", "model"))
+        valuations = compare_valuations(frame, catalogue).reset_index()
+        result["valuations"] = valuations.astype(object).where(valuations.notna(), None).to_dict("records")
+        net = valuations.set_index("policy")["net_value"]
+        formula, model = (float(net[f"ev_budget, {k} CLV"]) for k in ("formula", "model"))
         result["model_clv_over_formula_net_value"] = round(model / formula, 3) if formula > 0 else None
     write_json(result, folder / "policies.json")
     _page(result, table, chart.name, folder / "index.html")

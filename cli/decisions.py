@@ -85,7 +85,10 @@ def evaluate_policy_cmd(
             values.add_row(*(str(row[c]) for c in columns))
         console.print(values)
         ratio = result["model_clv_over_formula_net_value"]
-        console.print(f"model CLV over formula, net value within the budget: {ratio}")
+        nets = {row["policy"]: row["net_value"] for row in result["valuations"]}
+        shown = f"{ratio}×" if ratio is not None else "n/a (the formula's net value is not positive)"
+        console.print(f"model CLV over formula, net value within the budget: {shown} — formula "
+                      f"{nets['ev_budget, formula CLV']:,.0f}, model {nets['ev_budget, model CLV']:,.0f}")  # fmt: skip
     console.print(f"report: {result['report']}")
 
 

@@ -157,6 +157,11 @@ def test_evaluate_policy_compares_every_policy_on_the_same_customers(home) -> No
         ev_met = policies["ev_positive"]["net_value"] >= 1.2 * top10["net_value"]
         assert result["met"]["ev_over_top10_net_value"] == ev_met
     assert Path(result["report"]).exists() and (Path(result["report"]).parent / "net_value.png").exists()
+    # with a lifetime champion, the same EV targeting valued by the formula, the model and the truth, every saved
+    # customer credited with their true CLV: the same customers and outcomes, so no valuation saves a non-churner
+    valued = {v["policy"]: v for v in result["valuations"]}
+    assert {f"ev_budget, {k} CLV" for k in ("formula", "model", "true (the limit)")} <= set(valued)
+    assert all(v["saved"] <= v["churners_targeted"] <= v["targeted"] for v in valued.values())
     page = Path(result["report"]).read_text()
     # counts print as counts, a ratio that cannot be taken says why, and the page has the shared look
     assert f"<td>{int(policies['rule_based']['targeted']):,}</td>" in page and ".0</td>" not in page
