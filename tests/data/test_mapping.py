@@ -302,3 +302,34 @@ def test_the_documented_cross_section_parses_and_unquoted_yes_is_named() -> None
     unquoted = yaml.safe_load(example.replace('true_values: ["True."]', "true_values: [Yes]"))
     with pytest.raises(InputError, match=r"cross_section.columns.churned.true_values: YAML read an unquoted"):
         parse_mapping(unquoted)
+
+
+def test_a_crm_consent_export_maps_onto_the_consents_table(acme: tuple[Path, RawData], tmp_path: Path) -> None:
+    """Objections come through a mapping like any raw table; a record of an unknown customer is an orphan."""
+    from churn.consent import objected
+    from churn.raw import save_raw
+
+    folder, native = acme
+    known = sorted(native.tables["customers"]["customer_id"].astype(str))[:2]
+    (tmp_path / "optouts.csv").write_text(
+        "client,when,flag\n"
+        f"{known[0]},2023-03-01 10:00:00,Y\n"
+        f"{known[1]},2023-03-02 10:00:00,N\n"
+        "C9999999,2023-03-02 10:00:00,Y\n"
+    )
+    document = _mapping_at(folder)
+    document["tables"]["consents"] = {
+        "files": str(tmp_path / "optouts.csv"),
+        "columns": {
+            "customer_id": "client",
+            "recorded_at": {"column": "when", "format": "%Y-%m-%d %H:%M:%S", "timezone": "UTC"},
+            "objected": {"column": "flag", "true_values": ["Y"], "false_values": ["N"]},
+        },
+        "known_at": {"after": "recorded_at", "lag_days": 1},
+    }
+    result = ingest_mapped(parse_mapping(document), folder)
+    assert result.tables["consents"]["accepted"] == 2 and result.tables["consents"]["rejected"] == 1
+    orphan = result.raw.rejects[result.raw.rejects["table"] == "consents"]
+    assert orphan["value"].tolist() == ["C9999999"]
+    save_raw(result.raw, tmp_path / "data" / "raw")
+    assert objected(tmp_path / "data" / "raw") == {known[0]}
