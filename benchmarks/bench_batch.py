@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
-from bench_foundation import machine, run_stage_process, write_section  # noqa: E402
+from bench_foundation import entry, machine, run_stage_process, write_section  # noqa: E402
 
 REDIS = "127.0.0.1:6379,db=13"
 
@@ -39,7 +39,6 @@ REDIS = "127.0.0.1:6379,db=13"
 def stage(*argv: str) -> dict:
     """One stage in a fresh process (its own peak memory): `python <this file> --stage NAME ARGS...`."""
     import contextlib
-    import json
     import os
     import resource
     import time
@@ -84,7 +83,6 @@ def stage(*argv: str) -> dict:
 
 def build_home(home: Path, project: str, base: int, customers: int) -> str:
     """Train on the base population, then replace the offline store by ``customers`` copies-with-new-ids."""
-    import json
 
     import pandas as pd
 
@@ -162,7 +160,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--stage"]:
-        print(json.dumps(stage(*sys.argv[2:]), default=str))
-    else:
-        main()
+    entry(stage, main)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_foundation import machine, run_stage_process, write_section
+from benchmarks.bench_foundation import entry, machine, publish, run_stage_process
 
 SECTION = "byod"
 
@@ -107,13 +107,8 @@ The mapped path takes **{ratio:.2f}×** the native one. Both build identical sna
 (≤ 1.3× with three declared usage aggregates over a metered table) needs declared features, which are not built
 yet: this measures what the mapping itself costs.
 """
-    if not args.no_write:
-        write_section(body, SECTION)
-    print(body)
+    publish(body, SECTION, write=not args.no_write)
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--stage"]:
-        print(json.dumps(stage(*sys.argv[2:]), default=str))
-    else:
-        main()
+    entry(stage, main)

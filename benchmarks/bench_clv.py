@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_foundation import machine, run_stage_process, write_section
+from benchmarks.bench_foundation import entry, machine, publish, run_stage_process
 
 SECTION = "clv"
 HIDDEN_SEEDS = (2718, 3141, 1618)
@@ -168,13 +168,8 @@ Cost of valuing customers ({VALUED_ROWS:,} rows, 60 monthly projections each): s
 {", ".join(f"{p:.2f} s" for _, p in per_row)}; batch scoring of a million customers pays about five times the
 first figure more.
 """
-    if not args.no_write:
-        write_section(body, SECTION)
-    print(body)
+    publish(body, SECTION, write=not args.no_write)
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--stage"]:
-        print(json.dumps(stage(*sys.argv[2:]), default=str))
-    else:
-        main()
+    entry(stage, main)

@@ -20,7 +20,6 @@ fresh process and reports wall time and peak memory:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -30,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
-from bench_foundation import machine, run_stage_process, write_section  # noqa: E402
+from bench_foundation import entry, machine, run_stage_process, write_section  # noqa: E402
 
 
 def stage(*argv: str) -> dict:
@@ -166,7 +165,4 @@ def render(rows: list[dict], args: argparse.Namespace) -> str:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--stage"]:
-        print(json.dumps(stage(*sys.argv[2:]), default=str))
-    else:
-        main()
+    entry(stage, main)

@@ -27,7 +27,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_foundation import machine, run_stage_process, write_section  # noqa: E402
+from bench_foundation import entry, machine, run_stage_process, write_section  # noqa: E402
 
 REDIS = "127.0.0.1:6379,db=13"
 
@@ -225,7 +225,4 @@ Label rows in the prepared store: {prep["labels"]:,}.
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--stage"]:
-        print(json.dumps(stage(*sys.argv[2:]), default=str))
-    else:
-        main()
+    entry(stage, main)

@@ -18,6 +18,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -109,6 +110,22 @@ def write_section(body: str, section: str = SECTION) -> None:
     path.write_text(text)
 
 
+def publish(body: str, section: str, write: bool = True) -> None:
+    """Replace the benchmark's section of RESULTS.md (unless ``write`` is off) and print it."""
+    if write:
+        write_section(body, section)
+    print(body)
+
+
+def entry(stage: Callable[..., dict], main: Callable[[], None]) -> None:
+    """A benchmark file's entry point: ``--stage ARGS`` runs one stage in this fresh process and prints its JSON
+    (what :func:`run_stage_process` reads); anything else runs the benchmark."""
+    if sys.argv[1:2] == ["--stage"]:
+        print(json.dumps(stage(*sys.argv[2:]), default=str))
+    else:
+        main()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=100_000)
@@ -142,13 +159,8 @@ Run `{Path(sys.executable).name} benchmarks/bench_foundation.py` on {datetime.no
 Speed-up of the vectorised builder over the per-snapshot loop: **{speedup:,.0f}×** (the baseline's
 per-snapshot cost is measured on a sample already filtered to its customers, which flatters it).
 """
-    if not args.no_write:
-        write_section(body)
-    print(body)
+    publish(body, SECTION, write=not args.no_write)
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--stage"]:
-        print(json.dumps(stage(*sys.argv[2:]), default=str))
-    else:
-        main()
+    entry(stage, main)

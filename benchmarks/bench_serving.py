@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
-from bench_foundation import machine, run_stage_process, write_section  # noqa: E402
+from bench_foundation import entry, machine, run_stage_process, write_section  # noqa: E402
 
 REDIS_DB = 13
 KEY = "bench-key-0123456789abcdef"
@@ -321,7 +321,4 @@ def render(r: dict, args: argparse.Namespace) -> str:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--stage"]:
-        print(json.dumps(stage(*sys.argv[2:]), default=str))
-    else:
-        main()
+    entry(stage, main)

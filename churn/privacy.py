@@ -73,16 +73,13 @@ def add_tombstones(raw_dir: Path, ids: Iterable[str]) -> int:
     return len(new)
 
 
-def forgotten_mask(ids: pd.Series | Iterable[Any], raw_dir: Path) -> pd.Series:
-    """True where an id is tombstoned."""
-    series = pd.Series(list(ids) if not isinstance(ids, pd.Series) else ids).astype(str)
+def forgotten_ids(ids: Iterable[Any], raw_dir: Path) -> set[str]:
+    """The tombstoned ones among ``ids`` (each distinct id hashed once; the tombstones and the salt read once)."""
     hashes = tombstones(raw_dir)
     if not hashes:
-        return pd.Series(False, index=series.index)
+        return set()
     salt = _salt(privacy_dir(raw_dir))
-    unique = series.unique()
-    gone = {i for i in unique if id_hash(i, salt) in hashes}
-    return series.isin(gone)
+    return {i for i in {str(x) for x in ids} if id_hash(i, salt) in hashes}
 
 
 # --- the sweep -----------------------------------------------------------------------------------------------------

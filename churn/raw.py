@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from churn.errors import InputError
 from churn.io import replace_dir, write_csv, write_json
 from churn.lineage import describe, of_manifest
-from churn.privacy import forgotten_mask, tombstones
+from churn.privacy import forgotten_ids, tombstones
 from churn.schema import ENTITY, RAW_TABLES
 
 ORACLE_FILE = "oracle_hazard.parquet"
@@ -88,11 +88,13 @@ def without_forgotten(raw: RawData, raw_dir: Path) -> RawData:
     """The raw data without customers erased by `churn forget` (their tombstones beside the raw folder)."""
     if not tombstones(raw_dir):
         return raw
+    frames = [df for df in (*raw.tables.values(), raw.oracle, raw.offers, raw.rejects) if df is not None]
+    gone = forgotten_ids({i for df in frames if ENTITY in df for i in df[ENTITY].astype(str).unique()}, raw_dir)
 
     def keep(df: pd.DataFrame | None) -> pd.DataFrame | None:
-        if df is None or ENTITY not in df:
+        if df is None or ENTITY not in df or not gone:
             return df
-        return df[~forgotten_mask(df[ENTITY], raw_dir).to_numpy()].reset_index(drop=True)
+        return df[~df[ENTITY].astype(str).isin(gone).to_numpy()].reset_index(drop=True)
 
     return replace(raw, tables={name: keep(df) for name, df in raw.tables.items()},
                    oracle=keep(raw.oracle), offers=keep(raw.offers), rejects=keep(raw.rejects))  # fmt: skip

@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from churn.errors import InputError
-from churn.privacy import add_tombstones, forgotten_mask, sweep
+from churn.privacy import add_tombstones, forgotten_ids, sweep
 from churn.schema import CUSTOMER_ID_PATTERN, ENTITY
 from churn.settings import Settings
 from store.erase import erase_online
@@ -26,9 +26,9 @@ def _known(settings: Settings, ids: list[str]) -> tuple[list[str], list[str]]:
     """(ids the raw data holds or that were forgotten before — a rerun —, ids nobody knows)."""
     path = settings.raw_dir / "customers.parquet"
     present = set(pq.read_table(path, columns=[ENTITY])[ENTITY].cast("string").to_pylist()) if path.exists() else set()
-    again = forgotten_mask(ids, settings.raw_dir).to_numpy()
-    known = [i for i, was in zip(ids, again, strict=True) if i in present or was]
-    return known, [i for i in ids if i not in set(known)]
+    again = forgotten_ids(ids, settings.raw_dir)
+    known = [i for i in ids if i in present or i in again]
+    return known, [i for i in ids if i not in present and i not in again]
 
 
 def forget(settings: Settings, customer_ids: list[str]) -> dict[str, Any]:

@@ -12,19 +12,9 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from feast.infra.key_encoding_utils import serialize_entity_key
-from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-from feast.protos.feast.types.Value_pb2 import Value
-
-from churn.schema import ENTITY
 from churn.settings import Settings
 from store.feast_store import feature_service, get_store
-from store.redis_online import redis_client
-
-
-def entity_key(customer_id: str, version: int) -> bytes:
-    entity = EntityKey(join_keys=[ENTITY], entity_values=[Value(string_val=customer_id)])
-    return serialize_entity_key(entity, entity_key_serialization_version=version)
+from store.redis_online import entity_key, redis_client
 
 
 def erase_online(settings: Settings, customer_ids: Sequence[str]) -> dict[str, Any]:

@@ -39,6 +39,13 @@ from store.online import OnlineFeatures, OnlineRow, StoreUnavailable, rows_to_on
 READ_TIMEOUT_S = 0.1  # a one-key HMGET answers in well under a millisecond; a hung server must not hold a worker
 
 
+def entity_key(customer_id: str, version: int) -> bytes:
+    """A customer's serialized entity key, as Feast writes it (a Redis key is this plus the project; a SQLite row's
+    ``entity_key`` is this alone)."""
+    entity = EntityKey(join_keys=[ENTITY], entity_values=[Value(string_val=customer_id)])
+    return serialize_entity_key(entity, entity_key_serialization_version=version)
+
+
 def _fail_fast(connect_timeout: float, timeout: float) -> dict[str, Any]:
     """Short timeouts and no retries: redis-py's default retry (exponential backoff, 3 tries) turned an outage
     into seconds-long waits behind every call. The platform's own retry lives where it knows what a retry means."""
@@ -135,8 +142,7 @@ class RedisOnlineReader:
         return reply
 
     def _key(self, customer_id: str) -> bytes:
-        entity = EntityKey(join_keys=[ENTITY], entity_values=[Value(string_val=customer_id)])
-        return serialize_entity_key(entity, entity_key_serialization_version=self.key_version) + self.project
+        return entity_key(customer_id, self.key_version) + self.project
 
     def read_rows(self, customer_ids: Sequence[str]) -> list[OnlineRow | None]:
         """Per customer: (feature values by name, event time in seconds) or None if the store has no row."""

@@ -14,7 +14,7 @@ what the survival layer needs to be trusted:
   (:mod:`churn.true_value`) against the model and against the old formula;
 * its own gate: never promoted when its concordance or its integrated Brier
   score is worse than the lifetime champion's on the same rows; and no model at
-  all when there are too few events per encoded column (the formula stays).
+  all when there are fewer than 10 churn events per feature (the formula stays).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from churn.timeutil import parse_month
 from training import registry
 from training.artifact import ChurnModel
 from training.lifetime import LifetimeModel, from_metadata
+from training.promotion import apply_mode
 from training.windows import Windows
 
 
@@ -66,7 +67,8 @@ TRUTH_REPLICAS = 16
 def follow_up(frame: pd.DataFrame, y: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(months until churn or censoring, churned) from each selected row's snapshot, read off the labelled rows:
     a customer's first churn label ends their time; otherwise their last labelled month censors it."""
-    month = np.array([parse_month(m, field="month") for m in frame["month"].to_numpy()])
+    labels, position = np.unique(frame["month"].to_numpy(), return_inverse=True)  # parse each month once
+    month = np.array([parse_month(m, field="month") for m in labels])[position]
     table = pd.DataFrame({"c": frame[ENTITY].astype(str).to_numpy(), "m": month, "y": y})
     churn_at = table[table.y == 1].groupby("c")["m"].min()
     last = table.groupby("c")["m"].max()
@@ -193,22 +195,19 @@ def evaluate_lifetime(model: LifetimeModel, X: np.ndarray, durations: np.ndarray
     return ev, S
 
 
-def gate(settings: Settings, challenger: LifetimeEvaluation, frame: pd.DataFrame, durations: np.ndarray,
-         events: np.ndarray, mode: str) -> tuple[bool, list[str]]:  # fmt: skip
+def judge(
+    settings: Settings, challenger: LifetimeEvaluation, frame: pd.DataFrame, durations: np.ndarray, events: np.ndarray
+) -> registry.Decision:
     """Promote unless the lifetime champion, judged on the same rows, has a better concordance or Brier score."""
-    if mode == "never":
-        return False, ["--promote never"]
-    if mode == "force":
-        return True, ["--promote force"]
     version = registry.read_pointer(settings, "clv").get("champion")
     if not version:
-        return True, ["no lifetime champion yet"]
+        return registry.Decision(True, ["no lifetime champion yet"])
     try:
         champion = from_metadata(registry.load_model(settings, str(version)), str(version))
         theirs, _ = evaluate_lifetime(champion, champion.hazard.encoder.transform(frame), durations, events)
     except (registry.RegistryError, KeyError) as err:  # KeyError: the champion reads a feature these rows lack
-        return True, [f"no lifetime champion to compare with on these rows ({err})"]
-    return compare_quality(challenger.to_dict(), theirs.to_dict())
+        return registry.Decision(True, [f"no lifetime champion to compare with on these rows ({err})"])
+    return registry.Decision(*compare_quality(challenger.to_dict(), theirs.to_dict()))
 
 
 def fit_lifetime(
@@ -257,12 +256,10 @@ def fit_lifetime(
         "truth": truth,
     }
     version = registry.save_model(settings, hazard, metadata, kind="clv")
-    promote, reasons = gate(settings, evaluation, test_frame, durations, events, mode)
-    if promote:
-        registry.promote(settings, version, reasons, kind="clv")
-    else:
-        registry.keep(settings, version, reasons, kind="clv")
-    out: dict[str, Any] = {"registered": True, "version": version, "promoted": promote, "decision": reasons,
+    decision = apply_mode(settings, mode, version, lambda: judge(settings, evaluation, test_frame, durations, events),
+                          kind="clv")  # fmt: skip
+    out: dict[str, Any] = {"registered": True, "version": version, "promoted": decision.promote,
+                           "decision": decision.reasons,
                            "clv_source": "model", **lifetime_meta, "test": evaluation.to_dict(),
                            "calibration_by_group": calibration, "sbg": sbg}  # fmt: skip
     if truth is not None:

@@ -7,6 +7,8 @@ applies it to any registered version, and promotes one that fails only with
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 
 from churn.errors import InputError
@@ -57,18 +59,31 @@ def promotion_decision(
 ) -> registry.Decision:
     """Apply ``--promote auto|force|never`` to a freshly trained version and record the outcome; in auto mode,
     ``blockers`` (e.g. fairness warnings under CHURN_FAIRNESS_GATE) refuse the promotion and say why."""
-    if promote == "never":
-        decision = registry.Decision(False, ["--promote never"])
-    elif promote == "force":
-        decision = registry.Decision(True, ["--promote force"])
-    else:
+
+    def judged() -> registry.Decision:
         decision = gate(settings, challenger, test_frame, leakage_passed, margin)
         if blockers:
-            decision = registry.Decision(False, [*decision.reasons, *(f"blocked: {b}" for b in blockers)])
-    if decision.promote:
-        registry.promote(settings, version, decision.reasons)
+            return registry.Decision(False, [*decision.reasons, *(f"blocked: {b}" for b in blockers)])
+        return decision
+
+    return apply_mode(settings, promote, version, judged)
+
+
+def apply_mode(
+    settings: Settings, mode: str, version: str, judge: Callable[[], registry.Decision], kind: str = "churn"
+) -> registry.Decision:
+    """``--promote never|force|auto`` for a version just registered (``judge`` decides auto), recorded in the
+    history of its kind's champion: one rule for the churn model and the lifetime model."""
+    if mode == "never":
+        decision = registry.Decision(False, ["--promote never"])
+    elif mode == "force":
+        decision = registry.Decision(True, ["--promote force"])
     else:
-        registry.keep(settings, version, decision.reasons)
+        decision = judge()
+    if decision.promote:
+        registry.promote(settings, version, decision.reasons, kind=kind)
+    else:
+        registry.keep(settings, version, decision.reasons, kind=kind)
     return decision
 
 

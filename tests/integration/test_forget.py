@@ -27,9 +27,9 @@ from harness.homes import prepare_home, settings_env
 from harness.process import ROOT
 from harness.settings import make_settings, unique_project
 from operations.forget import forget
-from store.erase import entity_key
 from store.feast_store import get_store
 from store.online import read_online
+from store.redis_online import entity_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REDIS_DB = 12
