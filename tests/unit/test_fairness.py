@@ -40,6 +40,12 @@ def test_rates_per_group_and_both_rules_warn_by_name() -> None:
 
 
 def test_an_even_plan_without_outcomes_raises_nothing() -> None:
+    # almost nobody selected: a ratio of noise, no warning
+    few = np.zeros(4000, dtype=int)
+    few[[3, 10, 2500]] = 1
+    sparse = audit(pd.DataFrame({"g": np.where(np.arange(4000) < 2000, "A", "B")}), few, np.full(4000, 10.0), ["g"],
+                   n_boot=40)  # fmt: skip
+    assert sparse["attributes"]["g"]["selection_ratio"] == 0.5 and sparse["warnings"] == []
     rng = np.random.default_rng(4)
     n = 3000
     frame = pd.DataFrame({"gender": rng.choice(["Female", "Male"], n)})
