@@ -60,8 +60,10 @@ def _known_customers(raw_dir: Path) -> set[str]:
 
 def _append(raw_dir: Path, rows: pd.DataFrame) -> None:
     path = own_records_path(raw_dir)
-    before = pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=list(COLUMNS))
-    write_parquet(pd.concat([before, rows], ignore_index=True)[list(COLUMNS)], path)
+    rows = rows[list(COLUMNS)]
+    if path.exists() and len(before := pd.read_parquet(path)):
+        rows = pd.concat([before[list(COLUMNS)], rows], ignore_index=True)
+    write_parquet(rows, path)
 
 
 def record(raw_dir: Path, customer_ids: list[str], objected_: bool, at: datetime | None = None) -> dict[str, Any]:
