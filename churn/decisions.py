@@ -168,6 +168,36 @@ def reasons(scores: pd.DataFrame, top_k: int = FACTORS) -> np.ndarray:
     return out
 
 
+@dataclass
+class Prepared:
+    """What a plan needs that does not depend on the budget or the control share: the valuation, the best action,
+    the control draw and the reasons. A console re-deciding at another budget computes this once per scores file."""
+
+    scores: pd.DataFrame
+    catalogue: Catalogue
+    probability: np.ndarray
+    assessed: Any  # churn.assessment.Assessment
+    refused: np.ndarray
+    draw: np.ndarray
+    reasons: np.ndarray
+    seed: int
+
+
+def prepare(scores: pd.DataFrame, catalogue: Catalogue, seed: int = 42, objected: set[str] | None = None) -> Prepared:
+    check_scores(scores, catalogue)
+    p = pd.to_numeric(scores["probability"]).to_numpy(np.float64)
+    return Prepared(
+        scores=scores,
+        catalogue=catalogue,
+        probability=p,
+        assessed=assess(p, scores, catalogue),
+        refused=scores[ENTITY].astype(str).isin(objected or set()).to_numpy(),
+        draw=control_draw(scores[ENTITY], seed),
+        reasons=reasons(scores),
+        seed=seed,
+    )
+
+
 def decide(
     scores: pd.DataFrame,
     catalogue: Catalogue,
@@ -178,21 +208,29 @@ def decide(
 ) -> Plan:
     """The plan; customers in ``objected`` (an objection to direct marketing on record) are never targeted, nor
     held out as controls: they are out of every campaign."""
+    check_plan_options(budget, control_fraction)
+    return finish(prepare(scores, catalogue, seed, objected), budget, control_fraction)
+
+
+def check_plan_options(budget: float | None, control_fraction: float) -> None:
     if not 0.0 <= control_fraction < 1.0:
         raise InputError(f"--control-fraction: must be in [0, 1), got {control_fraction}")
     if budget is not None and (not np.isfinite(budget) or budget < 0):
         raise InputError(f"--budget: must be a non-negative amount, got {budget}")
-    check_scores(scores, catalogue)
-    p = pd.to_numeric(scores["probability"]).to_numpy(np.float64)
-    assessed = assess(p, scores, catalogue)
+
+
+def finish(prepared: Prepared, budget: float | None = None, control_fraction: float = 0.10) -> Plan:
+    """The plan from :func:`prepare`'s work, at this budget and control share."""
+    check_plan_options(budget, control_fraction)
+    scores, catalogue, p, seed = prepared.scores, prepared.catalogue, prepared.probability, prepared.seed
+    assessed, refused = prepared.assessed, prepared.refused
     clv, clv_source, d = assessed.clv, assessed.clv_source, assessed.decisions
-    refused = scores[ENTITY].astype(str).isin(objected or set()).to_numpy()
     eligible = d.targeted & ~refused
     would = eligible.copy()
     bound = None
     if budget is not None:
         would, bound = budget_greedy(d.expected_value, d.cost, eligible, budget)
-    control = would & (control_draw(scores[ENTITY], seed) < control_fraction)
+    control = would & (prepared.draw < control_fraction)
     targeted = would & ~control
     frame = pd.DataFrame(
         {
@@ -207,7 +245,7 @@ def decide(
             "expected_value": np.round(d.expected_value, 2),
             "targeted": targeted,
             "control": control,
-            "reasons": reasons(scores),
+            "reasons": prepared.reasons,
         }
     )
     order = np.lexsort((frame[ENTITY].to_numpy(), -d.expected_value, ~would))

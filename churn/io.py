@@ -97,6 +97,11 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
         neutralise_formulas(df).to_csv(tmp, index=False)
 
 
+def csv_text(df: pd.DataFrame) -> str:
+    """The bytes :func:`write_csv` would write, for a download."""
+    return str(neutralise_formulas(df).to_csv(index=False))
+
+
 def _generations(target: Path) -> list[Path]:
     return [p for p in target.parent.glob(f".{target.name}.gen-*") if p.is_dir() and not p.is_symlink()]
 

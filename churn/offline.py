@@ -95,8 +95,13 @@ def snapshot_months(snapshots_dir: Path) -> list[str]:
 
 
 def read_snapshots(
-    snapshots_dir: Path, months: list[str] | None = None, columns: list[str] | None = None
+    snapshots_dir: Path,
+    months: list[str] | None = None,
+    columns: list[str] | None = None,
+    customer_ids: list[str] | None = None,
 ) -> pd.DataFrame:
+    """The snapshots of ``months`` (default: all), only ``customer_ids`` when given (the console's history of one
+    customer reads a few rows, not every month whole)."""
     available = snapshot_months(snapshots_dir)
     if not available:
         raise InputError(f"offline store: no snapshots under {snapshots_dir} — run `churn build` first")
@@ -105,7 +110,8 @@ def read_snapshots(
     if not paths:
         return pd.DataFrame(columns=list(columns or SNAPSHOT_COLUMNS))
     dataset = ds.dataset(paths, format="parquet", partitioning="hive", partition_base_dir=str(snapshots_dir))
-    table = dataset.to_table(columns=columns)
+    where = ds.field(ENTITY).isin(customer_ids) if customer_ids is not None else None
+    table = dataset.to_table(columns=columns, filter=where)
     df = table.to_pandas()
     for col in df.columns:
         if isinstance(df[col].dtype, pd.DatetimeTZDtype):

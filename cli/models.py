@@ -73,12 +73,9 @@ KIND_OPTION = typer.Option("churn", "--kind", help="churn (the churn model) or c
 
 
 def _kind(kind: str) -> str:
-    from churn.errors import InputError
-    from training.registry import KINDS
+    from operations.models import check_kind
 
-    if kind not in KINDS:
-        raise InputError(f"--kind: must be one of {', '.join(KINDS)}, got {kind!r}")
-    return kind
+    return check_kind(kind)
 
 
 @models_app.command("list")
@@ -109,36 +106,20 @@ def promote_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Make VERSION the champion: it must load, match its recorded digests and pass the gate (or --force)."""
-    from training import registry
-    from training.lifetime_fit import judge_registered_lifetime
-    from training.promotion import judge_registered
+    from operations.models import promote_by_hand
 
-    settings = get_settings()
-    registry.load_model(settings, version)  # a version that does not load is refused before anything is judged
-    kind = registry.kind_of(version)
-    if kind == "clv":
-        decision = judge_registered_lifetime(settings, version)
-    else:
-        decision = judge_registered(settings, version, margin)
-    if not decision.promote and not force:
-        raise registry.RegistryError(
-            f"registry: {version} fails the promotion gate ({'; '.join(decision.reasons)}); "
-            "promote it anyway with --force"
-        )
-    reasons = ["promoted by hand" + ("" if decision.promote else " with --force"), *decision.reasons]
-    previous = registry.promote(settings, version, reasons, kind=kind)
-    emit({"champion": version, "previous": previous, "gate": decision.reasons, "forced": not decision.promote},
-         as_json, "promote")  # fmt: skip
+    out = promote_by_hand(get_settings(), version, force, margin)
+    emit({k: out[k] for k in ("champion", "previous", "gate", "forced")}, as_json, "promote")
 
 
 @models_app.command("rollback")
 @handle_errors
 def rollback_cmd(kind: str = KIND_OPTION, as_json: bool = JSON_OPTION) -> None:
     """Restore the previous champion (of the churn or the lifetime model) in one command."""
-    from training import registry
+    from operations.models import roll_back
 
-    current, previous = registry.rollback(get_settings(), _kind(kind))
-    emit({"champion": previous, "rolled_back_from": current}, as_json, "rollback")
+    out = roll_back(get_settings(), kind)
+    emit({k: out[k] for k in ("champion", "rolled_back_from")}, as_json, "rollback")
 
 
 @benchmark_app.command("telco")

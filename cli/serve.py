@@ -59,6 +59,24 @@ def serve_cmd(
 
 
 @handle_errors
+def console_cmd(
+    port: int = typer.Option(3030, min=1, max=65535, help="TCP port to listen on."),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind; behind a TLS proxy to serve beyond this machine."),
+) -> None:
+    """The retention console: at-risk customers, a customer's reasons and what-ifs, the plan at a budget, models.
+
+    People sign in with a key of CHURN_API_KEYS; keys with the admin scope may promote and roll back.
+    """
+    import uvicorn
+
+    from console.app import create_app
+
+    app = create_app(get_settings())  # refuses to start without keys, before binding
+    err_console.print(f"console on http://{host}:{port} (sign in with a key of CHURN_API_KEYS)")
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True, server_header=False)
+
+
+@handle_errors
 def package_cmd(as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object.")) -> None:
     """Build a Bento of the service with the churn and lifetime champions inside (`bentoml build` packs no model)."""
     from cli.common import emit

@@ -221,6 +221,16 @@ class Engine:
             self.watch.failed("a read failed")
             raise StoreUnavailable("the online store does not answer; retrying shortly") from None
 
+    def features_of(self, customer_id: str) -> dict[str, Any] | None:
+        """The customer's vector in the online store (what a prediction would read), None when it holds none."""
+        row = self._read(self.live.reader, [customer_id])[0]
+        return dict(row[0]) if row is not None else None
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The features a what-if may set: the serving feature service's."""
+        return list(self.live.reader.names)
+
     def ready(self) -> bool:
         """Readiness from what the watch last saw: no call to any dependency."""
         return self.watch.ready
