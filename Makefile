@@ -77,6 +77,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_drift_power.py
 	$(BIN)/python benchmarks/bench_capacity.py
 	$(BIN)/python benchmarks/bench_spark.py
+	$(BIN)/python benchmarks/bench_console.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -56,6 +56,11 @@ class ScoreResult:
         return {**self.__dict__, "path": str(self.path)}
 
 
+# rows per Parquet row group of a scores file: rows come in customer order, so a reader looking for one customer
+# (the console's history) reads one group of 64k rows by the groups' statistics instead of the whole file
+SCORES_ROW_GROUP = 65_536
+
+
 def scores_path(settings: Settings, day: str) -> Path:
     return settings.outputs_dir / f"batch_scores_{day}.parquet"
 
@@ -195,7 +200,7 @@ def score_in_process(
     out = score_frame(job.model, frame, catalogue or load_catalogue(), job.version, job.when, features, job.lifetime)
     say("writing")
     path = scores_path(settings, job.day)
-    write_parquet(out, path)
+    write_parquet(out, path, row_group_size=SCORES_ROW_GROUP)
     return ScoreResult(
         path=path,
         date=job.day,

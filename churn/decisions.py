@@ -11,7 +11,9 @@ plan's real effect can be measured later rather than assumed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -50,10 +52,18 @@ STATUS = {
 FACTORS = 3
 
 
-@dataclass
 class Plan:
-    frame: pd.DataFrame  # PLAN_COLUMNS, one row per scored customer, ranked targets first
-    summary: dict[str, Any]
+    """The summary at once; the frame (``PLAN_COLUMNS``, one row per scored customer, ranked targets first) when
+    first asked: building and sorting a million rows costs more than deciding them, and a console re-deciding at
+    a new budget needs only the totals."""
+
+    def __init__(self, summary: dict[str, Any], build: Callable[[], pd.DataFrame]) -> None:
+        self.summary = summary
+        self._build = build
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        return self._build()
 
 
 def check_scores(scores: pd.DataFrame, catalogue: Catalogue) -> None:
@@ -181,20 +191,28 @@ class Prepared:
     draw: np.ndarray
     reasons: np.ndarray
     seed: int
+    basis_counts: dict[str, int]  # customers per CLV basis (charges, plan median, column, none)
+    id_rank: np.ndarray  # each customer's place in id order (sorting a million strings per budget cost ~1 s)
 
 
 def prepare(scores: pd.DataFrame, catalogue: Catalogue, seed: int = 42, objected: set[str] | None = None) -> Prepared:
     check_scores(scores, catalogue)
     p = pd.to_numeric(scores["probability"]).to_numpy(np.float64)
+    ids = scores[ENTITY].astype(str).to_numpy()
+    id_rank = np.empty(len(ids), dtype=np.int64)
+    id_rank[np.argsort(ids, kind="stable")] = np.arange(len(ids))
+    assessed = assess(p, scores, catalogue)
     return Prepared(
         scores=scores,
         catalogue=catalogue,
         probability=p,
-        assessed=assess(p, scores, catalogue),
+        assessed=assessed,
         refused=scores[ENTITY].astype(str).isin(objected or set()).to_numpy(),
         draw=control_draw(scores[ENTITY], seed),
         reasons=reasons(scores),
         seed=seed,
+        basis_counts={str(k): int(v) for k, v in pd.Series(assessed.clv_basis).value_counts().items()},
+        id_rank=id_rank,
     )
 
 
@@ -232,53 +250,57 @@ def finish(prepared: Prepared, budget: float | None = None, control_fraction: fl
         would, bound = budget_greedy(d.expected_value, d.cost, eligible, budget)
     control = would & (prepared.draw < control_fraction)
     targeted = would & ~control
-    frame = pd.DataFrame(
-        {
-            ENTITY: scores[ENTITY].astype(str).to_numpy(),
-            "status": _status(targeted, control, would, eligible, assessed.clv_basis, refused),
-            "probability": p,
-            "clv": np.round(clv, 2),
-            "clv_basis": assessed.clv_basis,
-            "best_action": d.action,
-            "cost": d.cost,
-            "success_rate": d.success_rate,
-            "expected_value": np.round(d.expected_value, 2),
-            "targeted": targeted,
-            "control": control,
-            "reasons": prepared.reasons,
-        }
-    )
-    order = np.lexsort((frame[ENTITY].to_numpy(), -d.expected_value, ~would))
-    frame = frame.iloc[order].reset_index(drop=True)
-    frame.insert(frame.columns.get_loc("targeted"), "rank", np.where(would[order], np.arange(1, len(frame) + 1), 0))
-    t = frame["targeted"].to_numpy()
-    spend = float(frame.loc[t, "cost"].sum())
-    saved_value = float((frame.probability * frame.clv * frame.success_rate)[t].sum())
-    net = float(frame.loc[t, "expected_value"].sum())
+    clv2, ev2 = np.round(clv, 2), np.round(d.expected_value, 2)  # the plan file's values, which the sums must match
+    spend = float(d.cost[targeted].sum())
+    saved_value = float((p * clv2 * d.success_rate)[targeted].sum())
+    net = float(ev2[targeted].sum())
     summary: dict[str, Any] = {
-        "customers": len(frame),
-        "targeted": int(t.sum()),
-        "control": int(frame.control.sum()),
+        "customers": len(p),
+        "targeted": int(targeted.sum()),
+        "control": int(control.sum()),
         "would_target_without_budget": int(eligible.sum()),
         "excluded_objected": int(refused.sum()),
         "spend": round(spend, 2),
         "expected_saved_revenue": round(saved_value, 2),
         "expected_net_value": round(net, 2),
         "roi": round(net / spend, 4) if spend > 0 else None,
-        "actions": {str(k): int(v) for k, v in frame.loc[t, "best_action"].value_counts().items()},
+        "actions": {str(k): int(v) for k, v in pd.Series(d.action[targeted]).value_counts().items()},
         "clv": clv_source,
-        "clv_basis": {str(k): int(v) for k, v in frame["clv_basis"].value_counts().items()},
-        "excluded_no_value": int((frame["clv_basis"] == "none").sum()),
+        "clv_basis": prepared.basis_counts,
+        "excluded_no_value": prepared.basis_counts.get("none", 0),
         "catalogue": catalogue.source,
         "control_fraction": control_fraction,
         "seed": seed,
     }
     if budget is not None:
-        chosen_ev = float(frame.loc[frame["rank"] > 0, "expected_value"].sum())
+        chosen_ev = float(ev2[would].sum())
         summary.update(
             budget=budget,
             lp_bound=round(float(bound or 0.0), 2),
             greedy_value=round(chosen_ev, 2),
             gap_to_bound=round(float(bound or 0.0) - chosen_ev, 2),
         )
-    return Plan(frame=frame[list(PLAN_COLUMNS)], summary=summary)
+
+    def frame() -> pd.DataFrame:
+        rows = pd.DataFrame(
+            {
+                ENTITY: scores[ENTITY].astype(str).to_numpy(),
+                "status": _status(targeted, control, would, eligible, assessed.clv_basis, refused),
+                "probability": p,
+                "clv": clv2,
+                "clv_basis": assessed.clv_basis,
+                "best_action": d.action,
+                "cost": d.cost,
+                "success_rate": d.success_rate,
+                "expected_value": ev2,
+                "targeted": targeted,
+                "control": control,
+                "reasons": prepared.reasons,
+            }
+        )
+        order = np.lexsort((prepared.id_rank, -d.expected_value, ~would))  # ties by id: ranks sort as the ids do
+        rows = rows.iloc[order].reset_index(drop=True)
+        rows.insert(rows.columns.get_loc("targeted"), "rank", np.where(would[order], np.arange(1, len(rows) + 1), 0))
+        return rows[list(PLAN_COLUMNS)]
+
+    return Plan(summary, frame)

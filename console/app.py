@@ -138,7 +138,7 @@ def create_app(settings: Settings, keys: KeyRing | None = None) -> Starlette:
     def render(request: Request, template: str, session: Session | None, status: int = 200, **ctx: Any) -> Response:
         ctx.setdefault("message", None)
         ctx.setdefault("done", None)
-        ctx.setdefault("section", request.url.path if request.url.path.count("/") == 1 else "/customers")
+        ctx.setdefault("section", "/" + request.url.path.split("/")[1])  # the nav tab: /models/promote is /models
         html = _ENV.get_template(template).render(session=session, **ctx)
         return HTMLResponse(html, status_code=status)
 
@@ -326,7 +326,7 @@ def create_app(settings: Settings, keys: KeyRing | None = None) -> Starlette:
                         ctx["form_fields"] = what_if_fields(engine, {**current, **changes})
                     except FeatureValueError as err:
                         ctx["message"] = f"What-if not scored — {err}"
-            history = facts.score_history(settings, customer_id)
+            history = facts.score_history(settings, customer_id, boards.board())
             ctx["scores"] = history
             ctx["chart"] = svg.line([(str(s["snapshot_date"]), float(s["probability"])) for s in history],
                                     label="churn probability by scoring date")  # fmt: skip
@@ -480,7 +480,8 @@ def create_app(settings: Settings, keys: KeyRing | None = None) -> Starlette:
 
 class SecurityHeaders:
     """No framing, no sniffing, no referrer; the console's own pages also get a script-free CSP (reports keep
-    theirs: Evidently's pages need their scripts)."""
+    theirs: Evidently's pages need their scripts). ``Server-Timing`` says how long the page took to make (the
+    benchmark's server time)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -490,12 +491,15 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         own = not str(scope.get("path", "")).startswith("/reports/")
+        began = time.perf_counter()
 
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
+                took = f"app;dur={(time.perf_counter() - began) * 1000:.1f}".encode()
                 headers += [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
-                            (b"x-frame-options", b"DENY"), (b"cache-control", b"no-store")]  # fmt: skip
+                            (b"x-frame-options", b"DENY"), (b"cache-control", b"no-store"),
+                            (b"server-timing", took)]  # fmt: skip
                 if own:
                     headers.append((b"content-security-policy", CSP.encode()))
                 message = {**message, "headers": headers}

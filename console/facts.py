@@ -120,10 +120,17 @@ class PlanSummary:
             return self._value
 
 
-def score_history(settings: Settings, customer_id: str) -> list[dict[str, Any]]:
-    """The customer's row in every batch-scores file, oldest first."""
+def score_history(settings: Settings, customer_id: str, latest: Any = None) -> list[dict[str, Any]]:
+    """The customer's row in every batch-scores file, oldest first; ``latest`` (the at-risk board) answers for its
+    own file from memory. Older files are read filtered: their row groups' statistics skip all but one group."""
     out = []
     for path in sorted(settings.outputs_dir.glob("batch_scores_*.parquet")):
+        if latest is not None and path == latest.path:
+            row = latest.find(customer_id)
+            if row is not None:
+                out.append({"snapshot_date": row["snapshot_date"], "probability": row["probability"],
+                            "risk_band": row["risk_band"], "model_version": row["model_version"]})  # fmt: skip
+            continue
         table = ds.dataset(path, format="parquet").to_table(
             columns=["snapshot_date", "probability", "risk_band", "model_version"],
             filter=ds.field(ENTITY) == customer_id,

@@ -159,7 +159,8 @@ class ScoreBoard:
             return None
         if not isinstance(i, int | np.integer):
             return None
-        return {**self.row(int(i)), "snapshot_date": self.scores["snapshot_date"].iat[int(i)]}
+        return {**self.row(int(i)), "snapshot_date": self.scores["snapshot_date"].iat[int(i)],
+                "model_version": self.scores["model_version"].iat[int(i)]}  # fmt: skip
 
 
 class ScoreCache:

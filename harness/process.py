@@ -28,15 +28,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_ready(url: str, timeout: float = 90.0, process: subprocess.Popen[bytes] | None = None) -> None:
-    """Poll ``/readyz`` until it answers 200; fail early if the process dies."""
+def wait_ready(
+    url: str, timeout: float = 90.0, process: subprocess.Popen[bytes] | None = None, path: str = "/readyz"
+) -> None:
+    """Poll ``path`` until it answers 200; fail early if the process dies."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode} before it was ready")
         with (
             contextlib.suppress(urllib.error.URLError, OSError),
-            urllib.request.urlopen(url + "/readyz", timeout=2) as resp,
+            urllib.request.urlopen(url + path, timeout=2) as resp,
         ):
             if resp.status == 200:
                 return
@@ -61,12 +63,30 @@ def serving(
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`churn serve` in its own process group on loopback; yields (base URL, process)."""
     port = port or free_port()
-    cmd = [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", str(workers)]
+    with _running(["serve", "--port", str(port), "--workers", str(workers)], env, log_path, port, "/readyz") as out:
+        yield out
+
+
+@contextlib.contextmanager
+def console(
+    env: dict[str, str], log_path: Path, port: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`churn console` in its own process group on loopback; yields (base URL, process)."""
+    port = port or free_port()
+    with _running(["console", "--port", str(port)], env, log_path, port, "/livez") as out:
+        yield out
+
+
+@contextlib.contextmanager
+def _running(
+    args: list[str], env: dict[str, str], log_path: Path, port: int, ready: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    cmd = [sys.executable, "-m", "cli.main", *args]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(url, process=process)
+        wait_ready(url, process=process, path=ready)
         yield url, process
     finally:
         stop(process)
