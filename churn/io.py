@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -87,7 +88,11 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
     for column in df.columns:
         if df[column].dtype == object:
             values = df[column]
-            risky = values.str.startswith(FORMULA_START).fillna(False).astype(bool)  # non-text cells: not risky
+            # judged once per distinct value: plan columns repeat a few values over a million rows, and a check
+            # per cell cost ~0.8 s per column there
+            codes, uniques = pd.factorize(values)
+            flagged = np.array([isinstance(u, str) and u.startswith(FORMULA_START) for u in uniques] + [False])
+            risky = pd.Series(flagged[codes], index=values.index)  # code -1 (missing) takes the trailing False
             if risky.any():
                 out = out.copy() if out is df else out
                 out[column] = values.where(~risky, "'" + values.astype(str))

@@ -448,7 +448,9 @@ def create_app(settings: Settings, keys: KeyRing | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await run_in_threadpool(boards.board)  # the first at-risk page should not pay for indexing the scores
+        board = await run_in_threadpool(boards.board)  # the first at-risk page should not pay for the indexing
+        if board is not None:  # nor the first plan for the valuation, control draw and reasons
+            await run_in_threadpool(plans.of, settings, board)
         await run_in_threadpool(live.get)
         yield
         live.close()

@@ -63,7 +63,7 @@ def test_dockerfile_is_pinned_non_root_and_copies_only_what_exists() -> None:
 
 def test_compose_images_are_pinned_and_services_reference_what_exists() -> None:
     services = COMPOSE["services"]
-    assert set(services) == {"redis", "postgres", "prefect-server", "bootstrap", "prefect-worker", "api"}
+    assert set(services) == {"redis", "postgres", "prefect-server", "bootstrap", "prefect-worker", "api", "console"}
     for name, service in services.items():
         image = service["image"]
         assert ":" in image and not image.endswith(":latest"), (name, image)
@@ -89,8 +89,11 @@ def test_compose_images_are_pinned_and_services_reference_what_exists() -> None:
         source = mount.split(":")[0]
         if source.startswith("./"):
             assert (INFRA / source).exists(), source
+    console = services["console"]  # the retention console: keys required (it refuses to start without), loopback
+    assert console["ports"] == ["127.0.0.1:3030:3030"] and "/livez" in " ".join(console["healthcheck"]["test"])
+    assert "CHURN_API_KEYS" in console["environment"] and console["command"][:2] == ["churn", "console"]
     # every platform container shares CHURN_HOME: promotions reach the API through it
-    assert all("churn-data:/data" in services[s]["volumes"] for s in ("api", "prefect-worker", "bootstrap"))
+    assert all("churn-data:/data" in services[s]["volumes"] for s in ("api", "console", "prefect-worker", "bootstrap"))
 
 
 def test_no_secret_value_is_committed() -> None:
