@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     online_key_ttl: int = Field(
         62 * 24 * 3600, gt=0, description="Seconds a Redis online-store key lives after it is written (two months)."
     )
+    materialize_writer: Literal["platform", "feast"] = Field(
+        "platform",
+        description="Who writes materialized rows into Redis: the platform's writer in Feast's layout (several times "
+        "faster), or Feast's own `materialize` (the Spark profile and SQLite always use Feast's).",
+    )
 
     packed_champion: str | None = Field(
         None, description="Set by `churn package` in a Bento: the churn model it carries, used without a registry."

@@ -41,7 +41,9 @@ def materialize_cmd(
     end: str = typer.Option(None, help="...up to this date; default: the platform's clock."),
     incremental: bool = typer.Option(False, help="Move forward from the last materialized time to --end."),
     workers: int = typer.Option(
-        1, help="Parallel processes, one per group of feature views (Redis only; pays off only for large stores)."
+        1,
+        help="Parallel processes, one per group of feature views, for Feast's writer (CHURN_MATERIALIZE_WRITER=feast "
+        "into Redis); the platform's Redis writer uses one.",
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:

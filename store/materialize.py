@@ -32,6 +32,7 @@ from churn.timeutil import month_index_of, month_label, month_start, parse_month
 from store.feast_store import DEFAULT_SERVICE, feature_service, get_store, quiet_stdout
 from store.marker import LOADING, READY, clear_online, read_marker, write_marker
 from store.readers import online_reader
+from store.redis_writer import RedisWriter, latest_rows
 from store.spark import spark_session
 
 
@@ -145,6 +146,13 @@ def materialize(
     say = progress or (lambda *_: None)
     if customers == 0:
         pass  # nothing new since the watermark: Feast would only rewrite the registry
+    elif platform_writer(store, settings):
+        writer = RedisWriter(store, settings)
+        say(f"reading {customers:,} customers", 0, customers)
+        rows = latest_rows(settings, start, end, writer.columns)
+        writer.write(rows, lambda done, total: say(f"{done:,} of {total:,} customers written", done, total))
+        writer.record(start, end)
+        groups = [[view.name for view in writer.views]]
     elif len(groups) == 1:
         views = groups[0]
         for k, view in enumerate(views, start=1):  # one view at a time: a fraction to show, same writes
@@ -186,6 +194,17 @@ def materialize(
         reason=reason,
         source_changed=source_changed,
         lineage=data,
+    )
+
+
+def platform_writer(store: Any, settings: Settings) -> bool:
+    """Whether the platform's own writer loads this store: a Redis online store fed from the snapshot Parquet
+    (not the Spark engine, whose point is to scale out), unless ``CHURN_MATERIALIZE_WRITER=feast``."""
+    config = store.config
+    return (
+        settings.materialize_writer == "platform"
+        and getattr(config.online_store, "type", None) == "redis"
+        and getattr(config.offline_store, "type", None) == "duckdb"
     )
 
 
