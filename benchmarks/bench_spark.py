@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,16 +24,19 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
-from bench_foundation import machine, run_script, write_section  # noqa: E402
+from bench_foundation import entry, machine, run_stage_process, write_section  # noqa: E402
 
-STAGE = textwrap.dedent(
-    """
-    import json, os, sys, threading, time
-    from pathlib import Path
+
+def stage(profile: str, home: str, project: str, day: str) -> dict:
+    """`churn score` on ``profile`` in this fresh process, with the peak memory of its whole process tree."""
+    import threading
+    import time
+
     import psutil
-    profile, home, project, day = sys.argv[1:5]
+
     peak = [0]
-    def watch():
+
+    def watch() -> None:
         me = psutil.Process()
         while True:
             try:
@@ -43,17 +45,16 @@ STAGE = textwrap.dedent(
             except psutil.Error:
                 pass
             time.sleep(0.5)
+
     threading.Thread(target=watch, daemon=True).start()
-    from churn.settings import Settings
     from batch.jobs import score
+    from churn.settings import Settings
+
     settings = Settings(home=Path(home), feast_project=project, profile=profile)
     t = time.perf_counter()
     r = score(settings, day)
-    out = {"seconds": time.perf_counter() - t, "customers": r.customers, "exact": r.exact_factors,
-           "peak_mb": peak[0] / 2**20, "bytes": r.path.stat().st_size}
-    print(json.dumps(out))
-    """
-)
+    return {"seconds": time.perf_counter() - t, "customers": r.customers, "exact": r.exact_factors,
+            "peak_mb": peak[0] / 2**20, "bytes": r.path.stat().st_size}  # fmt: skip
 
 
 def build(home: Path, project: str, base: int) -> tuple[str, str]:
@@ -118,10 +119,14 @@ def main() -> None:
             resize(home, month, base_rows, size)
             if size == 1_000_000:
                 rows.append({"size": size, "engine": "single machine (DuckDB join, pandas)",
-                             **run_script(STAGE, "local", str(home), project, day)})  # fmt: skip
+                             **run_stage_process(__file__, "local", str(home), project, day)})  # fmt: skip
                 print(rows[-1], flush=True)
             rows.append(
-                {"size": size, "engine": "Spark local[2]", **run_script(STAGE, "spark", str(home), project, day)}
+                {
+                    "size": size,
+                    "engine": "Spark local[2]",
+                    **run_stage_process(__file__, "spark", str(home), project, day),
+                }
             )
             print(rows[-1], flush=True)
     body = render(rows, args)
@@ -153,4 +158,4 @@ def render(rows: list[dict], args: argparse.Namespace) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    entry(stage, main)

@@ -42,6 +42,7 @@ from churn.survival import (
 from churn.timeutil import parse_month
 from training import registry
 from training.artifact import ChurnModel
+from training.cache import cached
 from training.lifetime import LifetimeModel, from_metadata
 from training.promotion import apply_mode
 from training.windows import Windows
@@ -142,7 +143,9 @@ def truth_check(settings: Settings, model: LifetimeModel, frame: pd.DataFrame, S
 
     month = str(frame["month"].iloc[0])
     config = SimulationConfig(**manifest["simulation"])
-    truth = true_value(config, month, model.horizon, model.margin, model.monthly_discount, TRUTH_REPLICAS)
+    args = (config, month, model.horizon, model.margin, model.monthly_discount, TRUTH_REPLICAS)
+    parts = {"simulation": manifest["simulation"], "args": args[1:]}  # the truth depends on these alone
+    truth, _ = cached(settings.home_dir, "true_value", parts, lambda: true_value(*args))
     joined = pd.DataFrame({ENTITY: frame[ENTITY].astype(str).to_numpy(), "row": np.arange(len(frame))}).merge(
         truth, on=ENTITY, how="inner"
     )

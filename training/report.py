@@ -132,8 +132,10 @@ def _details(result: TrainResult) -> list[dict[str, Any]]:
         rows: list[tuple[str, str]] = []
         flat("", value, rows)
         out.append({"title": title, "rows": rows})
-    tuning = [(json.dumps(t.get("params", t), default=str), num(t.get("pr_auc_mean"))) for t in result.tuning]
-    out.append({"title": f"Tuning ({len(tuning)} candidates: parameters → mean PR-AUC over the folds)", "rows": tuning})
+    tuning = [(json.dumps(t.get("params", t), default=str),
+               f"{num(t.get('pr_auc_mean'))} ({t.get('folds_scored', '')} folds)") for t in result.tuning]  # fmt: skip
+    out.append({"title": f"Tuning ({len(tuning)} candidates: parameters → mean PR-AUC (over how many folds; the "
+                         "better half of the first fold goes on to the others)", "rows": tuning})  # fmt: skip
     return out
 
 

@@ -11,9 +11,11 @@ in order: :func:`prepare`, :func:`tune`, :func:`fit_final`, :func:`baselines`,
 
 from __future__ import annotations
 
+import math
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,10 +35,11 @@ from churn.policy import compare_policies
 from churn.raw import load_extras, raw_lineage
 from churn.schema import ENTITY, EVENT_TIMESTAMP, LABEL
 from churn.settings import Settings
-from store.feast_store import get_store, service_features
+from store.feast_store import feature_service, get_store, service_features
 from store.training_sets import build_training_set
 from training import registry
 from training.artifact import Calibrator, ChurnModel
+from training.cache import cached, file_stamps
 from training.calibration import choose_calibrator
 from training.candidates import Candidate, HistGBCandidate, LogisticCandidate, RuleBaseline, XGBoostCandidate
 from training.config import XGB_START, TrainConfig
@@ -76,15 +79,29 @@ def _code_version() -> str:
     return __version__
 
 
-def load_training_frame(settings: Settings, service: str) -> tuple[pd.DataFrame, list[str]]:
-    """Labels joined point-in-time with the service's features, plus the snapshot month of each row."""
+def load_training_frame(settings: Settings, service: str) -> tuple[pd.DataFrame, list[str], bool]:
+    """Labels joined point-in-time with the service's features, plus the snapshot month of each row; and whether
+    it came from the cache (the same service definition, clock and offline files as a run before)."""
     store = get_store(settings)
-    labels = matured_labels(read_labels(settings.labels_path), platform_clock(settings))
-    if labels.empty:
-        raise InputError(f"training: no labels matured before {settings.as_of or 'the latest snapshot'}")
-    frame = build_training_set(store, labels, service)
-    frame["month"] = frame[EVENT_TIMESTAMP].dt.strftime("%Y-%m")
-    return frame, service_features(store, service)
+    clock = platform_clock(settings)
+    definition = [
+        (p.name, [(f.name, str(f.dtype)) for f in p.features], store.get_feature_view(p.name).ttl.total_seconds())
+        for p in feature_service(store, service).feature_view_projections
+    ]
+    files = [*settings.snapshots_dir.rglob("*.parquet"), settings.labels_path]
+    parts = {"service": service, "definition": definition, "clock": str(clock), "profile": settings.profile,
+             "files": file_stamps([f for f in files if f.exists()])}  # fmt: skip
+
+    def build() -> pd.DataFrame:
+        labels = matured_labels(read_labels(settings.labels_path), clock)
+        if labels.empty:
+            raise InputError(f"training: no labels matured before {settings.as_of or 'the latest snapshot'}")
+        frame = build_training_set(store, labels, service)
+        frame["month"] = frame[EVENT_TIMESTAMP].dt.strftime("%Y-%m")
+        return frame
+
+    frame, hit = cached(settings.home_dir, "training_set", parts, build)
+    return frame, service_features(store, service), hit
 
 
 def _oracle(settings: Settings, test: pd.DataFrame) -> np.ndarray | None:
@@ -112,6 +129,7 @@ class TrainingSet:
     X: np.ndarray
     y: np.ndarray
     groups: np.ndarray  # customer of each row: bootstrap and calibration resample whole customers
+    cached: bool = False  # the frame came from the training-set cache
 
     def rows(self, months: tuple[str, ...]) -> np.ndarray:
         return np.isin(self.frame["month"].to_numpy(), months)
@@ -120,7 +138,9 @@ class TrainingSet:
 def prepare(settings: Settings, config: TrainConfig, say: Say) -> TrainingSet:
     """The training set, checked: uninformative features left out and named, hopeless sets refused in one line."""
     say("reading the training set through the feature service")
-    frame, names = load_training_frame(settings, config.service)
+    frame, names, hit = load_training_frame(settings, config.service)
+    if hit:
+        say("the training set: the same data as a run before, read from the cache")
     windows = make_windows(
         sorted(frame["month"].unique()), config.test_months, config.calibration_months, config.folds,
         config.valid_months,
@@ -137,7 +157,7 @@ def prepare(settings: Settings, config: TrainConfig, say: Say) -> TrainingSet:
         say(f"left out {name}: {why}")
     encoder = FeatureEncoder.for_features(usable)
     return TrainingSet(frame, names, usable, dropped, windows, encoder, encoder.transform(frame), y,
-                       frame[ENTITY].to_numpy())  # fmt: skip
+                       frame[ENTITY].to_numpy(), hit)  # fmt: skip
 
 
 def gate_leakage(ts: TrainingSet, config: TrainConfig) -> LeakageReport:
@@ -150,28 +170,46 @@ def gate_leakage(ts: TrainingSet, config: TrainConfig) -> LeakageReport:
     return report
 
 
+def tuning_fits(configurations: int, folds: int) -> int:
+    """How many fits :func:`tune` makes: every configuration on the first fold, the survivors on the others."""
+    return configurations + survivors_of(configurations) * (folds - 1)
+
+
+def survivors_of(configurations: int) -> int:
+    return min(configurations, max(2, math.ceil(configurations / 2)))
+
+
 def tune(ts: TrainingSet, grid: tuple[dict[str, Any], ...], seed: int, say: Say) -> tuple[list[dict[str, Any]], dict]:
     """PR-AUC of each configuration on the expanding-window folds (early stopping on each validation window).
 
-    Returns every configuration's record and the chosen parameters, with the
-    median of its best iteration counts as the number of trees.
+    Successive halving over the folds: every configuration is scored on the first fold (the smallest, so the
+    cheapest), and the better half — two at least — goes on to the others; the choice is the best mean PR-AUC
+    over all folds among those. On the data measured, the grid's configurations lay within noise of each other
+    except the clearly worse ones, which the first fold already shows; a third of the fits is saved (8 of 12).
+    Returns every configuration's record (the folds it was scored on) and the chosen parameters, with the median
+    of its best iteration counts as the number of trees.
     """
-    tuning: list[dict[str, Any]] = []
-    fits, done = len(grid) * len(ts.windows.folds), 0
-    for params in grid:
-        scores, iterations = [], []
-        for fold in ts.windows.folds:
-            tr, va = ts.rows(fold.train), ts.rows(fold.valid)
-            candidate = XGBoostCandidate(params, seed=seed)
+    folds = ts.windows.folds
+    records: list[dict[str, Any]] = [{"params": p, "pr_auc_folds": [], "best_iterations": []} for p in grid]
+    fits, done = tuning_fits(len(grid), len(folds)), 0
+    alive = records
+    for k, fold in enumerate(folds):
+        tr, va = ts.rows(fold.train), ts.rows(fold.valid)
+        for record in alive:
+            candidate = XGBoostCandidate(record["params"], seed=seed)
             candidate.fit(ts.X[tr], ts.y[tr], valid=(ts.X[va], ts.y[va]))
-            scores.append(pr_auc(ts.y[va], candidate.score(ts.X[va])))
-            iterations.append(int(candidate.best_iteration or 0) + 1)
+            record["pr_auc_folds"].append(pr_auc(ts.y[va], candidate.score(ts.X[va])))
+            record["best_iterations"].append(int(candidate.best_iteration or 0) + 1)
             done += 1
             say(f"tuning: fit {done} of {fits}")
-        tuning.append({"params": params, "pr_auc_folds": scores, "pr_auc_mean": float(np.mean(scores)),
-                       "best_iterations": iterations})  # fmt: skip
-    best = max(tuning, key=lambda t: t["pr_auc_mean"])
-    return tuning, {**best["params"], "n_estimators": int(np.median(best["best_iterations"]))}
+        if k == 0:
+            ranked = sorted(alive, key=lambda r: -r["pr_auc_folds"][0])  # stable: the grid's order breaks ties
+            alive = ranked[: survivors_of(len(alive))]
+    for record in records:
+        record["pr_auc_mean"] = float(np.mean(record["pr_auc_folds"]))
+        record["folds_scored"] = len(record["pr_auc_folds"])
+    best = max(alive, key=lambda t: t["pr_auc_mean"])
+    return records, {**best["params"], "n_estimators": int(np.median(best["best_iterations"]))}
 
 
 def fit_final(ts: TrainingSet, params: dict[str, Any], seed: int) -> tuple[XGBoostCandidate, Calibrator, dict]:
@@ -215,11 +253,14 @@ def evaluate(
     test = ts.rows(ts.windows.test)
     y, groups = ts.y[test], ts.groups[test]
     metrics = {name: all_metrics(y, p) for name, p in probabilities.items()}
-    intervals = {
-        name: bootstrap_intervals(y, p, groups, n_boot=bootstrap, seed=seed)
-        for name, p in probabilities.items()
-        if bootstrap > 0
-    }
+    if bootstrap <= 0:
+        return metrics, {}
+    # one model's replicates per thread: the work is numpy's sorting, which runs without the GIL, and each model's
+    # replicates use their own generator seeded alike, so the intervals are the same as one after another
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {name: pool.submit(bootstrap_intervals, y, p, groups, bootstrap, seed)
+                   for name, p in probabilities.items()}  # fmt: skip
+        intervals = {name: future.result() for name, future in futures.items()}
     return metrics, intervals
 
 
@@ -287,13 +328,13 @@ class _Steps:
         self.total: int | None = None
 
     def __call__(self, message: str) -> None:
-        if not message.startswith("left out "):  # a note, not a step
+        if not message.startswith(("left out ", "the training set: ")):  # a note, not a step
             self.done += 1
         if self.progress is not None:
             self.progress(message, self.done, self.total)
 
     def expect(self, ts: TrainingSet, config: TrainConfig) -> None:
-        fits = len(config.grid) * len(ts.windows.folds)
+        fits = tuning_fits(len(config.grid), len(ts.windows.folds))
         # read + gate + fits + final + 4 baselines + evaluation + lifetime model (+ comparison) + promotion (+ report)
         self.total = 1 + 1 + fits + 1 + 4 + 1 + 1 + bool(config.exclude_features) + 1 + (1 if config.report else 0)
 
@@ -358,6 +399,7 @@ def train(settings: Settings, config: TrainConfig | None = None, progress: Progr
         "lineage": lineage,
         "rows": {w: int(ts.rows(getattr(ts.windows, w)).sum()) for w in ("development", "calibration", "test")},
         "seconds": clock,
+        "training_set": "cache" if ts.cached else "feature service",
     }
     say("lifetime (CLV) model")
     t0 = time.perf_counter()

@@ -111,3 +111,17 @@ def test_the_metric_list_names_exactly_what_all_metrics_returns() -> None:
     p = np.linspace(0.01, 0.9, len(y))
     assert sorted(METRIC_NAMES) == sorted(all_metrics(y, p)) and len(set(METRIC_NAMES)) == len(METRIC_NAMES)
     assert METRIC_NAMES[0] == "pr_auc"  # the report leads with what the model is judged by
+
+
+def test_all_metrics_sorts_once_and_says_what_each_metric_says_alone() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        n = int(rng.integers(40, 2000))
+        y = (rng.random(n) < 0.2).astype(float)
+        p = np.round(rng.random(n), int(rng.integers(1, 4)))  # many ties: the orders matter
+        top = top_fraction(y, p, 0.10)
+        alone = {"roc_auc": roc_auc(y, p), "pr_auc": pr_auc(y, p), "brier": brier(y, p), "log_loss": log_loss(y, p),
+                 "ece": expected_calibration_error(y, p), "precision_at_10": top["precision"],
+                 "recall_at_10": top["recall"], "lift_at_10": top["lift"],
+                 "emp": emp(y, p, max_cuts=300)["emp"]}  # fmt: skip
+        assert all_metrics(y, p, emp_max_cuts=300) == alone  # exactly, not approximately
