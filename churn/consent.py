@@ -33,9 +33,13 @@ def own_records_path(raw_dir: Path) -> Path:
     return privacy_dir(raw_dir) / "consents.parquet"
 
 
+def record_files(raw_dir: Path) -> list[Path]:
+    """The files objections are read from (a reader caching what they decide watches these)."""
+    return [p for p in (Path(raw_dir) / "consents.parquet", own_records_path(raw_dir)) if p.exists()]
+
+
 def _records(raw_dir: Path) -> pd.DataFrame:
-    frames = [pd.read_parquet(p, columns=list(COLUMNS))
-              for p in (Path(raw_dir) / "consents.parquet", own_records_path(raw_dir)) if p.exists()]  # fmt: skip
+    frames = [pd.read_parquet(p, columns=list(COLUMNS)) for p in record_files(raw_dir)]
     if not frames:
         return pd.DataFrame(columns=list(COLUMNS))
     return pd.concat(frames, ignore_index=True)

@@ -17,7 +17,6 @@ import contextlib
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -31,8 +30,7 @@ from starlette.routing import Route
 
 from churn import audit
 from churn.actions import load_catalogue
-from churn.consent import objected
-from churn.decisions import Prepared, finish, prepare
+from churn.decisions import finish
 from churn.errors import InputError
 from churn.feature_values import FeatureValueError
 from churn.io import csv_text
@@ -103,23 +101,6 @@ class LiveEngine:
             self.engine.watch.stop()
 
 
-class PlanCache:
-    """The budget-independent half of the plan (:func:`churn.decisions.prepare`) for the current scores."""
-
-    def __init__(self) -> None:
-        self._key: tuple[int, Path] | None = None
-        self._prepared: Prepared | None = None
-        self._lock = threading.Lock()
-
-    def of(self, settings: Settings, board: ScoreBoard) -> Prepared:
-        with self._lock:
-            if self._key != (id(board), board.path) or self._prepared is None:
-                refused = objected(settings.raw_dir, board.scores["customer_id"].astype(str))
-                self._prepared = prepare(board.scores, board.catalogue, settings.seed, refused)
-                self._key = (id(board), board.path)
-            return self._prepared
-
-
 Handler = Callable[[Request, Session, FormData | None], Awaitable[Response]]
 
 
@@ -131,7 +112,6 @@ def create_app(settings: Settings, keys: KeyRing | None = None) -> Starlette:
     sessions = Sessions(keys)
     catalogue = load_catalogue()
     boards = ScoreCache(settings, catalogue)
-    plans = PlanCache()
     live = LiveEngine(settings)
     plan_summary = facts.PlanSummary()
 
@@ -362,7 +342,7 @@ def create_app(settings: Settings, keys: KeyRing | None = None) -> Starlette:
         board = boards.board()
         if board is None:
             return None, None, 0.0
-        plan = finish(plans.of(settings, board), budget_of(budget_text), 0.10)
+        plan = finish(board.prepared, budget_of(budget_text), 0.10)
         return plan, board, time.perf_counter() - began
 
     @page()
@@ -448,9 +428,8 @@ def create_app(settings: Settings, keys: KeyRing | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        board = await run_in_threadpool(boards.board)  # the first at-risk page should not pay for the indexing
-        if board is not None:  # nor the first plan for the valuation, control draw and reasons
-            await run_in_threadpool(plans.of, settings, board)
+        # the first at-risk page or plan should not pay for the valuation, control draw, reasons and indexing
+        await run_in_threadpool(boards.board)
         await run_in_threadpool(live.get)
         yield
         live.close()

@@ -2,8 +2,8 @@
 
 A million customers must page in well under 300 ms whatever the filter, so the
 work that does not depend on the request happens once per scores file: the
-decision engine's valuation and best action (the same :func:`churn.assessment.assess`
-the plan and the API use), integer codes for every filterable column, and one
+decision engine's valuation and best action (:func:`churn.decisions.prepare`,
+which the plan page then finishes at any budget), integer codes for every filterable column, and one
 descending order per sort key. A request is then a few vectorised comparisons
 and a slice. The file is reloaded when a newer one appears or it changes.
 """
@@ -19,11 +19,12 @@ import numpy as np
 import pandas as pd
 
 from churn.actions import Catalogue
-from churn.assessment import assess, valuation_of
-from churn.consent import objected
+from churn.consent import objected, record_files
+from churn.decisions import Prepared, prepare
 from churn.errors import InputError
 from churn.schema import ENTITY
 from churn.settings import Settings
+from training.cache import file_stamps
 
 SORTS = {"probability": "probability", "expected_value": "expected value", "clv": "CLV"}
 PAGE_SIZE = 50
@@ -58,18 +59,16 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
 class ScoreBoard:
     """One scores file, valued, decided and indexed for filtering and sorting."""
 
-    def __init__(self, path: Path, scores: pd.DataFrame, catalogue: Catalogue, refused: set[str]) -> None:
+    def __init__(self, path: Path, prepared: Prepared) -> None:
         self.path = path
-        self.scores = scores.reset_index(drop=True)
-        self.catalogue = catalogue
-        n = len(self.scores)
-        p = pd.to_numeric(self.scores["probability"]).to_numpy(np.float64)
-        assessed = assess(p, self.scores, catalogue, valuation_of(self.scores))
+        self.prepared = prepared  # the plan page re-decides from it at any budget
+        self.scores = prepared.scores
+        self.catalogue = prepared.catalogue
+        assessed, excluded = prepared.assessed, prepared.refused
         self.ids = self.scores[ENTITY].astype(str).to_numpy()
         self.index = pd.Index(self.ids)
-        excluded = np.isin(self.ids, list(refused)) if refused else np.zeros(n, bool)
         self.columns: dict[str, np.ndarray] = {
-            "probability": p,
+            "probability": prepared.probability,
             "expected_value": np.round(assessed.decisions.expected_value, 2),
             "clv": np.round(assessed.clv, 2),
             "action": np.where(excluded, "excluded (objected)", assessed.decisions.action.astype(object)),
@@ -89,13 +88,15 @@ class ScoreBoard:
                 series.nunique(dropna=False) <= MAX_CATEGORIES
             ):
                 self.filters[column] = _codes(series)
-        rows = np.arange(n)
+        rows = np.arange(len(self.ids))
         self.orders = {key: np.lexsort((rows, -self.columns[key])).astype(np.int32) for key in SORTS}
 
     @classmethod
     def load(cls, settings: Settings, path: Path, catalogue: Catalogue) -> ScoreBoard:
-        scores = pd.read_parquet(path)
-        return cls(path, scores, catalogue, objected(settings.raw_dir, scores[ENTITY].astype(str)))
+        """Valued and decided by :func:`churn.decisions.prepare` — the same work `churn decide` starts with."""
+        scores = pd.read_parquet(path).reset_index(drop=True)
+        refused = objected(settings.raw_dir, scores[ENTITY].astype(str))
+        return cls(path, prepare(scores, catalogue, settings.seed, refused))
 
     @property
     def attributes(self) -> dict[str, list[str]]:
@@ -164,13 +165,15 @@ class ScoreBoard:
 
 
 class ScoreCache:
-    """The newest scores file's board, rebuilt when the file changes; one build at a time."""
+    """The newest scores file's board, rebuilt when the file or the objections on record change (an objection
+    takes a customer out of the list's targets and the plan at once, as it does `churn decide`'s); one build at
+    a time."""
 
     def __init__(self, settings: Settings, catalogue: Catalogue) -> None:
         self.settings = settings
         self.catalogue = catalogue
         self._board: ScoreBoard | None = None
-        self._stamp: tuple[str, int, int] | None = None
+        self._stamp: tuple[tuple[str, int, int], ...] | None = None
         self._lock = threading.Lock()
 
     def newest(self) -> Path | None:
@@ -181,15 +184,9 @@ class ScoreCache:
         path = self.newest()
         if path is None:
             return None
-        stat = path.stat()
-        stamp = (str(path), stat.st_size, stat.st_mtime_ns)
+        stamp = tuple(file_stamps([path, *record_files(self.settings.raw_dir)]))
         with self._lock:
             if self._stamp != stamp:
                 self._board = ScoreBoard.load(self.settings, path, self.catalogue)
                 self._stamp = stamp
             return self._board
-
-    def forget(self) -> None:
-        """Drop the board (consents changed): the next request rebuilds it."""
-        with self._lock:
-            self._stamp = None

@@ -158,9 +158,9 @@ class RedisWriter:
         ids = [str(c) for c in chunk.column(ENTITY).to_pylist()]
         keys = [entity_key(c, self.key_version) + self.project for c in ids]
         stamps = pd.to_datetime(chunk.column(EVENT_TIMESTAMP).to_pandas(), utc=True)
-        ts_cache: dict[pd.Timestamp, bytes] = {}
-        ts_bytes = [ts_cache.setdefault(t, _timestamp(t)) for t in stamps]
-        new_nanos = [_nanos(b) for b in ts_bytes] if len(set(ts_bytes)) > 1 else [_nanos(ts_bytes[0])] * len(ids)
+        encoded_ts = {t: _timestamp(t) for t in stamps.unique()}  # a batch holds a few distinct event times
+        nanos = {t: _nanos(raw) for t, raw in encoded_ts.items()}  # as Feast compares them: from the written bytes
+        ts_bytes, new_nanos = [encoded_ts[t] for t in stamps], [nanos[t] for t in stamps]
         encoded = {column: encode_values(chunk.column(column).to_pylist(), kind)
                    for _, fields in self.layout for column, _, kind in fields}  # fmt: skip
         ts_fields = [ts_field for ts_field, _ in self.layout]

@@ -43,7 +43,9 @@ def scores(n: int = 500, seed: int = 3) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def board() -> ScoreBoard:
-    return ScoreBoard(Path("batch_scores_2024-06-01.parquet"), scores(), load_catalogue(), {"C0000007"})
+    from churn.decisions import prepare
+
+    return ScoreBoard(Path("batch_scores_2024-06-01.parquet"), prepare(scores(), load_catalogue(), 1, {"C0000007"}))
 
 
 def expected(board: ScoreBoard, query: Query) -> list[str]:
@@ -153,3 +155,28 @@ def test_sessions_give_roles_by_scope_expire_and_check_csrf() -> None:
 )  # fmt: skip
 def test_sign_in_only_returns_to_pages_of_this_console(target: str | None, where: str) -> None:
     assert safe_next(target) == where
+
+
+def test_an_objection_recorded_while_the_console_runs_takes_the_customer_out_of_the_list_and_the_plan(
+    tmp_path: Path,
+) -> None:
+    from churn.consent import record
+    from churn.decisions import finish
+    from churn.io import write_parquet
+    from console.scores import ScoreCache
+    from harness.settings import make_settings
+
+    settings = make_settings(tmp_path, "console_unit")
+    frame = scores()
+    write_parquet(frame, settings.outputs_dir / "batch_scores_2024-06-01.parquet")
+    write_parquet(frame[["customer_id"]], settings.raw_dir / "customers.parquet")
+    cache = ScoreCache(settings, load_catalogue())
+    before = cache.board()
+    assert before is not None and cache.board() is before  # unchanged files: the same board
+    assert before.row(7)["action"] != "excluded (objected)"
+    record(settings.raw_dir, ["C0000007"], True)
+    after = cache.board()
+    assert after is not None and after is not before
+    assert after.row(7)["action"] == "excluded (objected)" and not after.row(7)["target"]
+    plan = finish(after.prepared).frame.set_index("customer_id")
+    assert plan.loc["C0000007", "status"].startswith("excluded: objected") and not plan.loc["C0000007", "targeted"]
