@@ -218,7 +218,8 @@ from the `Server-Timing` header (the whole page, rendering included), {a["reques
 | — one explained prediction (`Engine.predict`, in process) | {c["one_explained_prediction_p50_ms"]} ms | {c["one_explained_prediction_p95_ms"]} ms | | |
 | overview | {result["overview_p50_ms"]} ms | | | |
 
-Indexing the scores file once (valuation, best action, filter codes, three sort orders) took
+Indexing the scores file once (the plan's preparation — valuation, best action, control draw, reasons — then filter
+codes and three sort orders) took
 {result["index_seconds"]} s; the console was ready {result["console_start_seconds"]} s after start (it indexes
 the scores and prepares the plan before it answers). Client-side p95 of the at-risk page: {a["client_p95_ms"]} ms.
 """
