@@ -18,7 +18,15 @@ import pyarrow.parquet as pq
 from churn.errors import InputError
 from churn.io import replace_dir, write_json, write_parquet
 from churn.lineage import of_manifest
-from churn.schema import CATEGORICAL_FEATURES, ENTITY, EVENT_TIMESTAMP, FEATURES, PARTITION, SNAPSHOT_COLUMNS
+from churn.schema import (
+    CATEGORICAL_FEATURES,
+    ENTITY,
+    EVENT_TIMESTAMP,
+    FEATURES,
+    PARTITION,
+    SNAPSHOT_COLUMNS,
+    TIMES_COLUMNS,
+)
 from churn.temporal import Snapshots
 from churn.timeutil import month_index_of_ns
 
@@ -31,7 +39,7 @@ def offline_arrow(df: pd.DataFrame) -> pa.Table:
     for field in table.schema:
         if pa.types.is_timestamp(field.type):
             fields.append(pa.field(field.name, pa.timestamp("us", tz="UTC")))
-        elif field.name == ENTITY or field.name in CATEGORICAL_FEATURES:
+        elif field.name == ENTITY or field.name in CATEGORICAL_FEATURES or field.name in TIMES_COLUMNS:
             fields.append(pa.field(field.name, pa.string()))
         else:
             fields.append(field)

@@ -21,6 +21,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from churn.errors import InputError
+from churn.events import load_events, merge_events
 from churn.io import replace_dir, write_csv, write_json
 from churn.lineage import describe, of_manifest
 from churn.privacy import forgotten_ids, tombstones
@@ -193,7 +194,10 @@ def load_raw(raw_dir: Path, with_extras: bool = False, customers: list[str] | No
             else:
                 wanted = pc.field("customer_id").isin(pa.array(customers, type=pa.string()))
                 tables[name] = ds.dataset(path, format="parquet").to_table(filter=wanted).to_pandas()
-    raw = RawData(tables=tables, manifest=manifest)
+    events = load_events(raw_dir)
+    if customers is not None and len(events):
+        events = events[events["customer_id"].astype(str).isin(set(customers))]
+    raw = RawData(tables=merge_events(tables, events), manifest=manifest)
     if with_extras:
         raw.oracle, raw.offers = load_extras(raw_dir)
     return raw

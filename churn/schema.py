@@ -148,7 +148,23 @@ assert set(CATEGORY_VALUES) == {c for t in RAW_TABLES.values() for c, kind in t.
 # --- Features (the offline/online store's columns and the model's inputs) ------------------------------------------
 
 FeatureDtype = Literal["int", "float", "bool", "string"]
-FeatureGroup = Literal["profile", "billing", "behaviour"]
+FeatureGroup = Literal["profile", "billing", "behaviour", "fresh"]
+
+
+@dataclass(frozen=True)
+class EventWindow:
+    """A count of one raw table's records whose event time falls in the ``days`` before an instant, known by then.
+
+    Defined on event time, not on month starts, so the same definition holds at
+    a snapshot (the offline builder) and at any instant between snapshots (the
+    online store, moved by pushed events); ``churn.fresh`` evaluates both.
+    ``where`` names a boolean column a record must have true to count.
+    """
+
+    table: str
+    at: str
+    days: int
+    where: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +178,12 @@ class Feature:
     min: float | None = None
     max: float | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    window: EventWindow | None = None
+
+    @property
+    def times_column(self) -> str:
+        """The support column carrying the event times behind a windowed feature (not a model input)."""
+        return f"{self.name}_times"
 
 
 FEATURES: tuple[Feature, ...] = (
@@ -235,6 +257,27 @@ FEATURES: tuple[Feature, ...] = (
         min=0,
         max=6,
     ),
+    Feature(
+        "tickets_30d",
+        "int",
+        "fresh",
+        "Tickets opened in the 30 days before the instant and known by then; moves online with every pushed ticket.",
+        nullable=True,
+        min=0,
+        max=1000,
+        window=EventWindow("tickets", "opened_at", 30),
+    ),
+    Feature(
+        "late_payments_90d",
+        "int",
+        "fresh",
+        "Payments due in the 90 days before the instant and known by then to be late; moves online with every pushed "
+        "late payment.",
+        nullable=True,
+        min=0,
+        max=100,
+        window=EventWindow("payments", "due_at", 90, where="paid_late"),
+    ),
 )
 
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
@@ -243,11 +286,15 @@ CATEGORICAL_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.dtyp
 
 # A customer id: 1-64 letters, digits and `_ . : -`, starting with a letter or digit (so never a spreadsheet formula)
 CUSTOMER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$"
-DEFAULT_SERVICE = "churn_model_v1"  # the versioned feature service models train on unless told otherwise
+DEFAULT_SERVICE = "churn_model_v2"  # the versioned feature service models train on unless told otherwise
 ENTITY = "customer_id"
 EVENT_TIMESTAMP = "event_timestamp"
 CREATED_TIMESTAMP = "created_timestamp"
 PARTITION = "snapshot_month"
 LABEL = "churned"
 
-SNAPSHOT_COLUMNS: tuple[str, ...] = (ENTITY, EVENT_TIMESTAMP, CREATED_TIMESTAMP, *FEATURE_NAMES)
+# Windowed features and the support columns carrying their event times (epoch seconds, space-separated): the
+# online store keeps them so a pushed event can move the count, and windows can slide, between snapshots.
+WINDOWED_FEATURES: tuple[Feature, ...] = tuple(f for f in FEATURES if f.window is not None)
+TIMES_COLUMNS: tuple[str, ...] = tuple(f.times_column for f in WINDOWED_FEATURES)
+SNAPSHOT_COLUMNS: tuple[str, ...] = (ENTITY, EVENT_TIMESTAMP, CREATED_TIMESTAMP, *FEATURE_NAMES, *TIMES_COLUMNS)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from churn.errors import InputError
+from churn.fresh import fresh_features
 from churn.raw import RawData
 from churn.schema import (
     ADDON_SERVICES,
@@ -34,8 +35,10 @@ from churn.schema import (
     FEATURE_NAMES,
     LABEL,
     PARTITION,
+    TIMES_COLUMNS,
+    WINDOWED_FEATURES,
 )
-from churn.timeutil import month_index_of_ns, month_label, month_starts_ns, parse_month
+from churn.timeutil import month_index_of_ns, month_label, month_starts_ns, parse_month, utc_ns
 
 
 @dataclass
@@ -44,12 +47,6 @@ class Snapshots:
 
     features: pd.DataFrame  # ENTITY, EVENT_TIMESTAMP, CREATED_TIMESTAMP, features..., PARTITION
     labels: pd.DataFrame  # ENTITY, EVENT_TIMESTAMP, LABEL
-
-
-def utc_ns(series: pd.Series) -> np.ndarray:
-    """Any datetime column as int64 nanoseconds since the epoch, UTC."""
-    values = pd.to_datetime(series, utc=True)
-    return np.asarray(values.dt.tz_convert("UTC").dt.tz_localize(None), dtype="datetime64[ns]").astype(np.int64)
 
 
 def _codes(series: pd.Series, categories: pd.Index, table: str) -> np.ndarray:
@@ -284,10 +281,11 @@ def _frames(b: _Build, out: dict[str, np.ndarray]) -> Snapshots:
             EVENT_TIMESTAMP: event_ts,
             CREATED_TIMESTAMP: event_ts,
             **{name: out[name] for name in FEATURE_NAMES},
+            **{name: out[name] for name in TIMES_COLUMNS},
             PARTITION: month_labels[t - b.first],
         }
     )
-    for name in ("num_support_tickets_3m", "num_late_payments_6m"):
+    for name in ("num_support_tickets_3m", "num_late_payments_6m", *(f.name for f in WINDOWED_FEATURES)):
         features[name] = features[name].astype("Int64")
     for name in ("tenure_months", "contract_remaining_months", "num_services_total"):
         features[name] = features[name].astype("int64")
@@ -314,6 +312,7 @@ def build_snapshots(raw: RawData, progress: Callable[[str], None] | None = None)
     out.update(_billing_features(b, raw))
     say("billing")
     out.update(_behaviour_features(b, raw))
+    out.update(fresh_features(b.grid, b.codes, raw.tables, raw.behaviour_tables))
     say("behaviour")
     snapshots = _frames(b, out)
     say("labels")

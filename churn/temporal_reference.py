@@ -7,11 +7,24 @@ the twin the vectorised builder is checked against in tests and in
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
+from churn.fresh import encode_times, window_records
 from churn.raw import RawData
-from churn.schema import ADDON_SERVICES, CONTRACT_TERM_MONTHS, ENTITY, EVENT_TIMESTAMP, FEATURE_NAMES, PARTITION
+from churn.schema import (
+    ADDON_SERVICES,
+    CONTRACT_TERM_MONTHS,
+    ENTITY,
+    EVENT_TIMESTAMP,
+    FEATURE_NAMES,
+    PARTITION,
+    TIMES_COLUMNS,
+    WINDOWED_FEATURES,
+    Feature,
+)
 from churn.timeutil import month_label, month_start, parse_month
 
 
@@ -28,6 +41,17 @@ def _utc(df: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
         df[col] = pd.to_datetime(df[col], utc=True)
     df["customer_id"] = df["customer_id"].astype(str)
     return df
+
+
+def _window(records: pd.DataFrame | None, cid: str, ts: pd.Timestamp, feature: Feature) -> tuple[Any, Any]:
+    """One row's windowed count and its times, filtered the plain way."""
+    if records is None or feature.window is None:
+        return np.nan, None
+    t_ms = ts.value // 1_000_000
+    low = (ts - pd.Timedelta(days=feature.window.days)).value // 1_000_000
+    mine = records[(records.customer_id == cid) & (records.known_ms < t_ms) & (records.at_ms < t_ms)]
+    mine = mine[mine.at_ms >= low]
+    return len(mine), encode_times(mine.at_ms)
 
 
 def reference_snapshots(raw: RawData, customer_ids: list[str] | None = None) -> pd.DataFrame:
@@ -60,6 +84,10 @@ def reference_snapshots(raw: RawData, customer_ids: list[str] | None = None) -> 
     all_customers = _utc(t["customers"], ["signup_at", "known_at"])
     all_churn = _utc(t["churn_events"], ["churned_at", "known_at"]) if "churn_events" in t else None
 
+    windowed = {
+        f.name: window_records(t, f) if f.window is not None and f.window.table in behaviour else None
+        for f in WINDOWED_FEATURES
+    }
     rows = []
     for m in range(first, last + 1):
         ts = month_start(m)
@@ -121,7 +149,9 @@ def reference_snapshots(raw: RawData, customer_ids: list[str] | None = None) -> 
             if pays is not None:
                 pk = pays[(pays.customer_id == cid) & (pays.known_at < ts) & (pays.period < m)]
                 row["num_late_payments_6m"] = int(pk[(pk.period >= m - 6)].paid_late.sum())
+            for feature in WINDOWED_FEATURES:
+                row[feature.name], row[feature.times_column] = _window(windowed[feature.name], cid, ts, feature)
             row[PARTITION] = month_label(m)
             rows.append(row)
-    columns = [ENTITY, EVENT_TIMESTAMP, *FEATURE_NAMES, PARTITION]
+    columns = [ENTITY, EVENT_TIMESTAMP, *FEATURE_NAMES, *TIMES_COLUMNS, PARTITION]
     return pd.DataFrame(rows, columns=columns)

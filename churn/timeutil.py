@@ -62,3 +62,9 @@ def month_index_of_ns(ns: np.ndarray) -> np.ndarray:
 def month_index_of(ts: pd.Timestamp) -> int:
     ts = pd.Timestamp(ts)
     return (ts.year - 1970) * 12 + ts.month - 1
+
+
+def utc_ns(series: pd.Series) -> np.ndarray:
+    """Any datetime column as int64 nanoseconds since the epoch, UTC."""
+    values = pd.to_datetime(series, utc=True)
+    return np.asarray(values.dt.tz_convert("UTC").dt.tz_localize(None), dtype="datetime64[ns]").astype(np.int64)

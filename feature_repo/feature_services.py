@@ -8,16 +8,32 @@ from typing import Any
 
 from feast import FeatureService
 
-from churn.schema import DEFAULT_SERVICE
+from churn.schema import DEFAULT_SERVICE, TIMES_COLUMNS
+
+FIRST_SERVICE = "churn_model_v1"  # the monthly features alone: models trained before the event windows read it
+
+
+def _inputs(view: Any) -> Any:
+    """The view's model inputs: a windowed view's event-time support columns are not features."""
+    names = [f.name for f in view.features if f.name not in TIMES_COLUMNS]
+    return view if len(names) == len(view.features) else view[names]
 
 
 def feature_services(views: list[Any]) -> list[FeatureService]:
+    monthly = [v for v in views if v.name != "customer_fresh"]
     return [
         FeatureService(
-            name=DEFAULT_SERVICE,
-            features=views,
-            description="Inputs of the churn model, version 1: every snapshot feature.",
+            name=FIRST_SERVICE,
+            features=monthly,
+            description="Inputs of the churn model, version 1: the monthly snapshot features.",
             tags={"owner": "churn-platform", "model": "churn"},
             owner="churn-platform",
-        )
+        ),
+        FeatureService(
+            name=DEFAULT_SERVICE,
+            features=[_inputs(v) for v in views],
+            description="Inputs of the churn model, version 2: every snapshot feature and the event-time windows.",
+            tags={"owner": "churn-platform", "model": "churn"},
+            owner="churn-platform",
+        ),
     ]

@@ -3,10 +3,11 @@
 from datetime import timedelta
 from typing import Any
 
-from feast import Entity, FeatureView, Field
+from feast import Entity, FeatureView, Field, PushSource
 from feast.types import Bool, Float64, Int64, String
 
-from churn.schema import FEATURES
+from churn.schema import FEATURES, WINDOWED_FEATURES
+from feature_repo.data_sources import DECLARED_AT
 
 # A snapshot may be joined to entity times up to one month after it, never to a later month's rows.
 SNAPSHOT_TTL = timedelta(days=31)
@@ -15,24 +16,43 @@ VIEWS = (
     ("customer_profile", "profile", "Contract, services, payment and demographics."),
     ("customer_billing", "billing", "Invoices: latest, 3-month mean, 6-month trend, total."),
     ("customer_behaviour", "behaviour", "Support tickets and late payments known in time."),
+    ("customer_fresh", "fresh", "Counts over event-time windows: built at each snapshot, moved online by events."),
 )
+FRESH_VIEW = "customer_fresh"
+PUSH_SOURCE = "customer_events"  # `store.push` target: POST /events and `churn events push` write through it
 
 
 def _fields(group: str) -> list[Field]:
-    return [Field(name=f.name, dtype=_TYPES[f.dtype], description=f.description) for f in FEATURES if f.group == group]
+    fields = [
+        Field(name=f.name, dtype=_TYPES[f.dtype], description=f.description) for f in FEATURES if f.group == group
+    ]
+    fields += [
+        Field(name=f.times_column, dtype=String, description=f"Event times (epoch ms) behind {f.name}; not an input.")
+        for f in WINDOWED_FEATURES
+        if f.group == group
+    ]
+    return fields
+
+
+def push_source(source: Any) -> PushSource:
+    """The fresh view's source: the snapshots offline (training, materialization), pushes online."""
+    push = PushSource(name=PUSH_SOURCE, batch_source=source, description="Customer events pushed between snapshots.")
+    push.created_timestamp = push.last_updated_timestamp = DECLARED_AT
+    return push
 
 
 def feature_views(source: Any, entity: Entity) -> list[FeatureView]:
+    pushed = push_source(source)
     return [
         FeatureView(
             name=name,
             entities=[entity],
             ttl=SNAPSHOT_TTL,
             schema=_fields(group),
-            source=source,
+            source=pushed if name == FRESH_VIEW else source,
             online=True,
             description=description,
-            tags={"owner": "churn-platform", "group": group, "cadence": "monthly"},
+            tags={"owner": "churn-platform", "group": group, "cadence": "events" if group == "fresh" else "monthly"},
             owner="churn-platform",
         )
         for name, group, description in VIEWS

@@ -6,7 +6,8 @@ configuration). ``SCOPES`` joins with ``+`` what the key may do:
 
 - ``predict`` — scores, decisions and the what-if (the default when no scope is given);
 - ``explain`` — the reasons behind a score, which carry the customer's own feature values;
-- ``admin`` — ``/admin/reload`` and the console's promotions and campaigns.
+- ``admin`` — ``/admin/reload`` and the console's promotions and campaigns;
+- ``events`` — ``POST /events``: recording customers' events and moving their online features.
 
 Every valid key may read ``/health``, ``/metrics`` and ``/model-info``. A key
 is identified in logs and rate-limit buckets by the first 12 hex digits of its
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from churn.errors import InputError
 from churn.settings import Settings
 
-SCOPES = ("predict", "explain", "admin")
+SCOPES = ("predict", "explain", "admin", "events")
 DEFAULT_SCOPES = frozenset({"predict"})
 MIN_KEY_LENGTH = 16
 MIN_KEY_BITS = 64.0  # estimated from the key's own character frequencies

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -27,8 +28,9 @@ from churn.settings import Settings
 from churn.survival import DEFAULT_HORIZONS
 from serving.prediction_writer import PredictionLogWriter, utc_now_iso, worker_id
 from serving.store_watch import StoreWatch
+from store.event_intake import EventIntake
 from store.feast_store import DEFAULT_SERVICE, get_store
-from store.online import StoreUnavailable
+from store.online import StoreUnavailable, at_instant
 from store.readers import online_reader
 from training import registry
 from training.artifact import ChurnModel
@@ -81,6 +83,7 @@ class Engine:
         self.log = log
         self.store = get_store(settings)
         self._readers: dict[str, Any] = {}
+        self._intake: EventIntake | None = None
         self._reload_lock = threading.Lock()
         self.last_reload: dict[str, Any] = {}
         self.newest_feature_s = 0.0
@@ -216,15 +219,25 @@ class Engine:
         if self.watch.state == "down":
             raise StoreUnavailable("the online store does not answer; retrying shortly")
         try:
-            return list(reader.read_rows(ids))
+            rows = list(reader.read_rows(ids))
         except StoreUnavailable:
             self.watch.failed("a read failed")
             raise StoreUnavailable("the online store does not answer; retrying shortly") from None
+        now_ms = time.time_ns() // 1_000_000
+        return [at_instant(row, now_ms) for row in rows]
+
+    def take_events(self, events: list[Any]) -> list[Any]:
+        """Record events and move the online windows (``store.event_intake``); 503 while the store is down."""
+        if self.watch.state == "down":
+            raise StoreUnavailable("the online store does not answer; retrying shortly")
+        if self._intake is None:
+            self._intake = EventIntake(self.store, self._reader(DEFAULT_SERVICE), self.settings.raw_dir)
+        return self._intake.take(events)
 
     def features_of(self, customer_id: str) -> dict[str, Any] | None:
         """The customer's vector in the online store (what a prediction would read), None when it holds none."""
         row = self._read(self.live.reader, [customer_id])[0]
-        return dict(row[0]) if row is not None else None
+        return {n: row[0][n] for n in self.live.reader.names} if row is not None else None
 
     @property
     def feature_names(self) -> list[str]:

@@ -63,6 +63,9 @@ def configure_request_log() -> None:
         request_log.propagate = False
 
 
+EVENTS_PATH = "/events"
+
+
 class _Refusal(Exception):
     def __init__(self, status: int, error: str, detail: Any, headers: list[tuple[bytes, bytes]] | None = None):
         super().__init__(error)
@@ -216,6 +219,8 @@ class GatewayMiddleware:
                 raise _Refusal(401, "unauthorized", detail, [(b"www-authenticate", b"Bearer")])
             if path.startswith(ADMIN_PREFIX) and not identity.may("admin"):
                 raise _Refusal(403, "forbidden", "this key may not use admin routes (it lacks the admin scope)")
+            if path == EVENTS_PATH and not identity.may("events"):
+                raise _Refusal(403, "forbidden", "this key may not send events (it lacks the events scope)")
             bucket = identity.key_id
             scope["state"]["identity"] = identity
         scope["state"]["rate_bucket"] = bucket

@@ -131,3 +131,43 @@ class BatchResponse(BaseModel):
     found: int
     not_found: int
     results: list[Prediction | NotFoundItem]
+
+
+class EventIn(BaseModel):
+    """One customer event; which fields a type takes, and their values, are checked by ``churn.events``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: str = Field(description="Unique per event: a resent id is recorded and applied once.")
+    customer_id: str = Field(description="A customer the online store knows.")
+    type: str = Field(description="ticket_opened, payment_late or service_change.")
+    at: str = Field(description="When it happened: ISO 8601 with its zone (Z or an offset).")
+    ticket_id: str | None = Field(None, description="ticket_opened: the ticket's id (default: the event id).")
+    period_month: str | None = Field(None, description="payment_late: the invoice's month YYYY-MM (default: at's).")
+    contract: str | None = Field(None, description="service_change: the new contract.")
+    payment_method: str | None = Field(None, description="service_change: the new payment method.")
+    paperless_billing: bool | None = Field(None, description="service_change: paperless billing on or off.")
+
+
+class EventsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[EventIn] = Field(min_length=1, max_length=1000, description="1–1,000 events, applied in order.")
+
+
+class EventOutcome(BaseModel):
+    event_id: str
+    customer_id: str
+    status: str = Field(
+        description="applied (recorded, online values moved), recorded (online unchanged: outside "
+        "every current window, or a profile change for the next snapshot), duplicate, or refused."
+    )
+    detail: str | None = None
+
+
+class EventsResponse(BaseModel):
+    applied: int
+    recorded: int
+    duplicate: int
+    refused: int
+    results: list[EventOutcome]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import bentoml
@@ -27,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from churn.events import EventError, parse_event
 from churn.feature_values import FeatureValueError
 from churn.settings import get_settings
 from churn.survival import DEFAULT_HORIZONS
@@ -36,7 +38,14 @@ from serving.middleware import GatewayMiddleware, configure_request_log, request
 from serving.openapi import document as openapi_document
 from serving.prediction_writer import PredictionLogWriter
 from serving.ratelimit import LocalBuckets, RedisBuckets, retry_after
-from serving.schemas import BatchRequest, BatchResponse, Prediction, PredictRequest
+from serving.schemas import (
+    BatchRequest,
+    BatchResponse,
+    EventsRequest,
+    EventsResponse,
+    Prediction,
+    PredictRequest,
+)
 from serving.service_metrics import COUNTERS
 from store.online import StoreUnavailable
 from store.redis_online import async_redis_client
@@ -91,7 +100,7 @@ def _error(
     workers=SETTINGS.serve_workers,
     traffic={"timeout": 30},
     logging={"access": {"enabled": False}},
-    tracing={"sample_rate": 0.0, "excluded_urls": ["/predict_churn", "/model-info", "/health", "/admin"]},
+    tracing={"sample_rate": 0.0, "excluded_urls": ["/predict_churn", "/events", "/model-info", "/health", "/admin"]},
 )
 class ChurnService:
     def __init__(self) -> None:
@@ -204,6 +213,41 @@ class ChurnService:
         query = Query(customer_id=customer_id, explain=explain, top_k=top_k, features=given,
                       horizons=tuple(horizons) if horizons else DEFAULT_HORIZONS)  # fmt: skip
         return await self._answer(ctx, [query], batch=False)
+
+    @bentoml.api(route="/events", input_spec=EventsRequest, output_spec=EventsResponse)
+    async def events(
+        self,
+        events: list[Any],
+        ctx: bentoml.Context = None,  # type: ignore[assignment]
+    ) -> Response:
+        """Record customers' events and move their event-time features online; a prediction made after the answer
+        reflects them. Each event beyond the first pays a rate-limit token."""
+        _set_state(ctx.request, customer_id=f"events:{len(events)}")
+        arrived = datetime.now(UTC)
+        parsed, problems = [], []
+        for i, item in enumerate(events):
+            try:
+                parsed.append(parse_event(item.model_dump(exclude_none=True), arrived, where=f"events[{i}]"))
+            except EventError as err:
+                problems += [{"field": f, "problem": p} for f, p in err.problems]
+        if problems:
+            return _error(ctx, 422, "invalid_events", problems)
+        state = ctx.request.scope.setdefault("state", {})
+        if len(parsed) > 1:
+            wait = await LIMITER.take(state.get("rate_bucket", "anonymous"), len(parsed) - 1)
+            if wait > 0:
+                after = retry_after(wait)
+                detail = (
+                    f"rate limit exceeded: these {len(parsed)} events need {len(parsed)} tokens; retry after {after} s"
+                )
+                return _error(ctx, 429, "rate_limited", detail, {"Retry-After": after})
+        try:
+            outcomes = await asyncio.to_thread(self.engine.take_events, parsed)
+        except StoreUnavailable as err:
+            return _error(ctx, 503, "store_unavailable", str(err), {"Retry-After": RETRY_AFTER_S})
+        results = [o.as_dict() for o in outcomes]
+        counts = {k: sum(1 for o in outcomes if o.status == k) for k in ("applied", "recorded", "duplicate", "refused")}
+        return _json({**counts, "results": results})
 
     @bentoml.api(route="/predict_churn/batch", input_spec=BatchRequest, output_spec=BatchResponse)
     async def predict_churn_batch(

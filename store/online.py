@@ -14,12 +14,35 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from churn.schema import ENTITY, EVENT_TIMESTAMP, FEATURES_BY_NAME
+from churn.fresh import online_values
+from churn.schema import ENTITY, EVENT_TIMESTAMP, FEATURES_BY_NAME, TIMES_COLUMNS
 from store.feast_store import DEFAULT_SERVICE, feature_names, feature_service
 
 # One customer's online row: feature values by name, and the event time (epoch seconds) of its freshest view.
 OnlineRow = tuple[dict[str, Any], float]
+# In a row's values: when events were last pushed for the customer, if that is newer than its snapshot (seconds).
+PUSHED_AT = "_pushed_at"
+
+
+def mark_pushed(values: dict[str, Any], stamps: Sequence[float], fresh_index: int) -> None:
+    """Note in ``values`` when the pushed view was written after every snapshot view (an event since then)."""
+    pushed = stamps[fresh_index]
+    others = [s for i, s in enumerate(stamps) if i != fresh_index]
+    if pushed > max(others, default=0.0):
+        values[PUSHED_AT] = pushed
+
+
 _NUMERIC = {"int", "float"}
+
+
+def at_instant(row: OnlineRow | None, now_ms: int) -> OnlineRow | None:
+    """A row whose customer had events pushed since the snapshot, with its windowed features counted at ``now_ms``
+    from the event times it holds; other rows as stored (their snapshot is the newest thing known of them)."""
+    if row is None or PUSHED_AT not in row[0]:
+        return row
+    values = dict(row[0])
+    values.update(online_values(values, now_ms))
+    return values, row[1]
 
 
 class StoreUnavailable(RuntimeError):
@@ -89,11 +112,23 @@ class FeastOnlineReader:
         self.service = feature_service(store, service_name)
         self.names = feature_names(self.service)
         self.kinds = feature_kinds(self.names)
+        # the event-time support columns of the service's views, and one feature of every view to date each
+        self.extras: list[str] = []
+        self.fresh_view: str | None = None
+        self.view_probes: dict[str, str] = {}
+        for projection in self.service.feature_view_projections:
+            view = store.get_feature_view(projection.name)
+            support = [f.name for f in view.features if f.name in TIMES_COLUMNS]
+            if support:
+                self.fresh_view = view.name
+                self.extras += support
+            self.view_probes[view.name] = f"{view.name}:{view.features[0].name}"
 
     def read_rows(self, customer_ids: Sequence[str]) -> list[OnlineRow | None]:
         ids = [str(c) for c in customer_ids]
         try:
             online = self.read(ids)
+            support = self._support(ids) if self.fresh_view is not None else {}
         except Exception as err:  # Feast wraps store errors in many types; all mean "not answering"
             raise StoreUnavailable(f"online store unavailable ({err.__class__.__name__}: {err})") from None
         records = online.features.astype(object).where(online.features.notna(), None).to_dict("index")
@@ -102,8 +137,28 @@ class FeastOnlineReader:
             for name in ints:
                 if values[name] is not None:
                     values[name] = int(values[name])
+        for customer, extra in support.items():
+            if customer in records:
+                records[customer].update(extra)
         seconds = (online.event_timestamps.astype("int64") / 1e9).to_dict()
         return [(records[i], seconds[i]) if i in records else None for i in ids]
+
+    def _support(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The support columns, and whether events were pushed since the snapshot, per customer (a second read)."""
+        assert self.fresh_view is not None
+        refs = [f"{self.fresh_view}:{n}" for n in self.extras] + list(self.view_probes.values())
+        response = self.store.get_online_features(features=refs, entity_rows={ENTITY: ids}).to_dict(
+            include_event_timestamps=True
+        )
+        views = list(self.view_probes)
+        fresh_index = views.index(self.fresh_view)
+        out: dict[str, dict[str, Any]] = {}
+        for i, customer in enumerate(ids):
+            values: dict[str, Any] = {n: response[n][i] for n in self.extras}
+            stamps = [float(response[f"{self.view_probes[v].split(':', 1)[1]}__ts"][i] or 0) for v in views]
+            mark_pushed(values, stamps, fresh_index)
+            out[customer] = values
+        return out
 
     def ping(self) -> bool:
         return True  # an embedded store answers whenever the process runs

@@ -31,10 +31,10 @@ from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
-from churn.schema import ENTITY
+from churn.schema import ENTITY, TIMES_COLUMNS
 from churn.settings import Settings
 from store.feast_store import DEFAULT_SERVICE, feature_service
-from store.online import OnlineFeatures, OnlineRow, StoreUnavailable, rows_to_online_features
+from store.online import OnlineFeatures, OnlineRow, StoreUnavailable, mark_pushed, rows_to_online_features
 
 READ_TIMEOUT_S = 0.1  # a one-key HMGET answers in well under a millisecond; a hung server must not hold a worker
 
@@ -81,6 +81,11 @@ def async_redis_client(connection_string: str, timeout: float = 0.05, cluster: b
     return AsyncRedis(host=nodes[0]["host"], port=int(nodes[0]["port"]), **options)
 
 
+def _seconds(raw_ts: bytes) -> float:
+    ts = Timestamp.FromString(raw_ts)
+    return float(ts.seconds + ts.nanos / 1e9)
+
+
 class RedisOnlineReader:
     """Reads one feature service's features for many customers in one Redis round trip."""
 
@@ -97,13 +102,23 @@ class RedisOnlineReader:
         self.names: list[str] = []
         self.fields: list[bytes] = []
         self.ts_fields: list[bytes] = []
+        self.extras: list[str] = []  # event-time support columns of the service's views: read, never model inputs
+        extra_fields: list[bytes] = []
+        self.fresh_index: int | None = None  # which ts field is the pushed view's
         for projection in service.feature_view_projections:
             view = store.get_feature_view(projection.name)
             view_name = _versioned_fv_name(view, config)
             for feature in projection.features:
                 self.names.append(feature.name)
                 self.fields.append(_mmh3(f"{view_name}:{feature.name}"))
+            support = [f.name for f in view.features if f.name in TIMES_COLUMNS]
+            if support:
+                self.fresh_index = len(self.ts_fields)
+            for name in support:
+                self.extras.append(name)
+                extra_fields.append(_mmh3(f"{view_name}:{name}"))
             self.ts_fields.append(f"_ts:{view_name}".encode())
+        self.fields += extra_fields
         self._all_fields = self.fields + self.ts_fields
         # One connection of our own per thread for single reads: no pool or retry layers per call, and never
         # shared between the event loop and a worker thread.
@@ -156,19 +171,19 @@ class RedisOnlineReader:
                 replies = pipe.execute()
         except (redis.ConnectionError, redis.TimeoutError, OSError) as err:
             raise StoreUnavailable(f"online store unavailable ({err.__class__.__name__}: {err})") from None
-        n = len(self.names)
+        n = len(self.fields)
+        names = self.names + self.extras
         out: list[OnlineRow | None] = []
         for reply in replies:
-            latest = 0.0
-            for raw_ts in reply[n:]:
-                if raw_ts:
-                    ts = Timestamp.FromString(raw_ts)
-                    latest = max(latest, ts.seconds + ts.nanos / 1e9)
+            stamps = [0.0 if not raw_ts else _seconds(raw_ts) for raw_ts in reply[n:]]
+            latest = max(stamps, default=0.0)
             if latest <= 0:
                 out.append(None)
                 continue
             values: dict[str, Any] = {}
-            for name, raw in zip(self.names, reply[:n], strict=True):
+            if self.fresh_index is not None:
+                mark_pushed(values, stamps, self.fresh_index)
+            for name, raw in zip(names, reply[:n], strict=True):
                 if not raw:
                     values[name] = None
                     continue

@@ -52,7 +52,7 @@ def churn_json(env: dict[str, str], *args: str) -> dict:
 
 def test_churn_features_commands(env: dict[str, str], small_snapshots) -> None:
     applied = churn_json(env, "features", "apply")
-    assert "FeatureService:churn_model_v1" in applied["applied"]
+    assert "FeatureService:churn_model_v2" in applied["applied"]
     moved = churn_json(env, "features", "materialize")
     latest = small_snapshots.features[small_snapshots.features.snapshot_month == "2023-09"]
     assert moved["customers"] == len(latest) and moved["start"].startswith("2023-09-01")
@@ -79,7 +79,7 @@ def test_feast_by_hand_in_a_rendered_repository(env: dict[str, str], small_snaps
     assert again.returncode == 0, again.stderr[-2000:]
     assert "Updated" not in again.stdout and "Created" not in again.stdout, again.stdout[-3000:]
     listed = run([FEAST, "-c", str(repo), "feature-services", "list"], bare)
-    assert "churn_model_v1" in listed.stdout
+    assert "churn_model_v2" in listed.stdout
     mat = run([FEAST, "-c", str(repo), "materialize", "2023-08-15T00:00:00", "2023-09-01T00:00:01"], bare)
     assert mat.returncode == 0, mat.stderr
     inc = run([FEAST, "-c", str(repo), "materialize-incremental", "2023-09-02T00:00:00"], bare)

@@ -91,8 +91,8 @@ def test_the_training_set_is_read_back_from_the_cache_until_the_data_changes(fea
 
     from training.train import load_training_frame
 
-    built, names, hit = load_training_frame(feast_home, "churn_model_v1")
-    again, names_again, hit_again = load_training_frame(feast_home, "churn_model_v1")
+    built, names, hit = load_training_frame(feast_home, "churn_model_v2")
+    again, names_again, hit_again = load_training_frame(feast_home, "churn_model_v2")
     assert not hit and hit_again and names == names_again
     pd.testing.assert_frame_equal(again, built)
     assert "month" in again and len(again) > 0
@@ -100,5 +100,5 @@ def test_the_training_set_is_read_back_from_the_cache_until_the_data_changes(fea
     part = sorted(feast_home.snapshots_dir.rglob("*.parquet"))[-1]
     stat = part.stat()
     os.utime(part, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
-    _, _, hit_after = load_training_frame(feast_home, "churn_model_v1")
+    _, _, hit_after = load_training_frame(feast_home, "churn_model_v2")
     assert not hit_after

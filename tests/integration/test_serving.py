@@ -60,7 +60,7 @@ def server(home: Settings, tmp_path_factory: pytest.TempPathFactory) -> Server:
         home,
         log,
         workers=2,
-        CHURN_API_KEYS=f"predict+explain+admin:{KEY},sha256:{__import__('hashlib').sha256(OTHER_KEY.encode()).hexdigest()}",
+        CHURN_API_KEYS=f"predict+explain+admin+events:{KEY},sha256:{__import__('hashlib').sha256(OTHER_KEY.encode()).hexdigest()}",
         CHURN_RATE_LIMIT="100000",
         CHURN_RELOAD_SECONDS="1",
     ) as srv:
@@ -120,6 +120,60 @@ def test_prediction_answers_with_probability_decision_and_freshness(
     assert body["expected_lifetime_months"] == pytest.approx(float(S[0].sum()), abs=0.01)
     status, _, asked = server.request("POST", "/predict_churn", {"customer_id": cid, "horizons": [24, 60]})
     assert status == 200 and list(asked["horizons"]) == ["24", "60"]
+
+
+def test_events_reach_the_next_prediction_and_equal_the_offline_definition(
+    server: Server, home: Settings, customers: pd.DataFrame
+) -> None:
+    """POST /events: tickets and a late payment move the customer's windows at once; a resent id is applied
+    once, an old event is recorded without moving anything, an unknown customer is refused by name; the online
+    values then equal the plain definition over the raw data (recorded events included) at that instant."""
+    from churn.fresh import values_at
+    from churn.raw import load_raw
+    from store.online import at_instant
+
+    cid = str(customers.index[-2])  # no other test asks about this one
+    status, _, before = server.request("POST", "/predict_churn", {"customer_id": cid})
+    assert status == 200, before
+    now = pd.Timestamp.now(tz="UTC")
+
+    def event(eid: str, kind: str, days_ago: float, who: str = cid) -> dict:
+        return {"event_id": f"{home.feast_project}-{eid}", "customer_id": who, "type": kind,
+                "at": (now - pd.Timedelta(days=days_ago)).isoformat()}  # fmt: skip
+
+    batch = [
+        *(event(f"t{i}", "ticket_opened", days) for i, days in ((1, 1), (2, 3), (3, 6))),
+        event("p1", "payment_late", 12),
+        event("t0", "ticket_opened", 400),
+        event("x", "ticket_opened", 1, "nobody-1"),
+    ]
+    started = time.monotonic()
+    status, _, body = server.request("POST", "/events", {"events": batch})
+    assert status == 200, body
+    assert [r["status"] for r in body["results"]] == ["applied"] * 4 + ["recorded", "refused"]
+    assert "'nobody-1'" in body["results"][5]["detail"]
+    status, _, after = server.request("POST", "/predict_churn", {"customer_id": cid, "explain": True, "top_k": 20})
+    assert status == 200 and time.monotonic() - started < 1.0  # the very next prediction reads the moved windows
+    used = {f["feature"]: f["value"] for f in after["factors"]}
+    assert used["tickets_30d"] == 3 and used["late_payments_90d"] == 1, used
+    # (whether the probability moves is the model's: on this small training set it may not split on the windows)
+
+    status, _, again = server.request("POST", "/events", {"events": batch[:1]})
+    assert status == 200 and again["duplicate"] == 1 and again["applied"] == 0
+
+    reader = online_reader(home, get_store(home))
+    instant = int(time.time() * 1000)
+    row = at_instant(reader.read_rows([cid])[0], instant)
+    raw = load_raw(home.raw_dir)
+    plain = values_at(raw.tables, raw.behaviour_tables, instant)
+    assert row is not None
+    assert row[0]["tickets_30d"] == plain.loc[cid, "tickets_30d"] == 3
+    assert row[0]["late_payments_90d"] == plain.loc[cid, "late_payments_90d"] == 1
+
+    status, _, bad = server.request("POST", "/events", {"events": [{**batch[0], "at": "2026-01-01T10:00:00"}]})
+    assert status == 422 and bad["detail"][0]["field"] == "events[0].at" and "time zone" in bad["detail"][0]["problem"]
+    status, _, _ = server.request("POST", "/events", {"events": batch[:1]}, headers={"X-API-Key": OTHER_KEY})
+    assert status == 403  # the events scope is needed
 
 
 def test_an_objection_is_honoured_within_a_reload_and_its_withdrawal_too(

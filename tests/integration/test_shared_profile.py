@@ -58,7 +58,7 @@ def shared_settings(tmp_path: Path, small_raw) -> Iterator:
 
 def test_the_shared_profile_applies_materializes_and_serves(shared_settings) -> None:
     applied = apply(shared_settings)
-    assert "FeatureService:churn_model_v1" in applied.applied
+    assert "FeatureService:churn_model_v2" in applied.applied
     # another machine of the deployment: a fresh store object reads the same registry from PostgreSQL
     other = get_store(shared_settings)
     assert {fv.name for fv in other.list_feature_views()} >= {"customer_profile", "customer_billing"}

@@ -172,7 +172,7 @@ def test_cli_models_commands(trained) -> None:
     assert listed["champion"] in {m["version"] for m in listed["models"]}
     shown = run("models", "show")
     assert shown["champion"] == listed["champion"] and shown["history"]
-    assert shown["metadata"]["feature_service"] == "churn_model_v1"
+    assert shown["metadata"]["feature_service"] == "churn_model_v2"
     bad = subprocess.run([sys.executable, "-m", "cli.main", "models", "promote", "churn_model:nope"],
                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
     assert bad.returncode == 2 and "not in the model store" in bad.stderr and "Traceback" not in bad.stderr
