@@ -258,29 +258,33 @@ FEATURES: tuple[Feature, ...] = (
         max=6,
     ),
     Feature(
-        "tickets_30d",
+        "tickets_90d",
         "int",
         "fresh",
-        "Tickets opened in the 30 days before the instant and known by then; moves online with every pushed ticket.",
+        "Tickets opened in the 90 days before the instant and known by then; moves online with every pushed ticket.",
         nullable=True,
         min=0,
         max=1000,
-        window=EventWindow("tickets", "opened_at", 30),
+        window=EventWindow("tickets", "opened_at", 90),
     ),
     Feature(
-        "late_payments_90d",
+        "late_payments_180d",
         "int",
         "fresh",
-        "Payments due in the 90 days before the instant and known by then to be late; moves online with every pushed "
-        "late payment.",
+        "Payments due in the 180 days before the instant and known by then to be late; moves online with every "
+        "pushed late payment.",
         nullable=True,
         min=0,
         max=100,
-        window=EventWindow("payments", "due_at", 90, where="paid_late"),
+        window=EventWindow("payments", "due_at", 180, where="paid_late"),
     ),
 )
 
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+# The current feature service's inputs (churn_model_v2): the monthly behaviour counts are still built (v1 reads
+# them) but give way to the same signal on event time, which events move between snapshots.
+MODEL_GROUPS: tuple[FeatureGroup, ...] = ("profile", "billing", "fresh")
+MODEL_FEATURES: tuple[str, ...] = tuple(f.name for g in MODEL_GROUPS for f in FEATURES if f.group == g)
 FEATURES_BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
 CATEGORICAL_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.dtype == "string")
 

@@ -23,7 +23,7 @@ def push_cmd(
 ) -> None:
     """Record a file of events in the raw data and move the customers' event-time features online."""
     from churn.events import EventError, parse_event, read_event_file
-    from store.event_intake import EventIntake
+    from store.event_intake import intake_for
     from store.feast_store import DEFAULT_SERVICE, get_store
     from store.readers import online_reader
 
@@ -42,7 +42,7 @@ def push_cmd(
         raise InputError(f"{path}: nothing recorded — {shown}")
     settings = get_settings()
     store = get_store(settings)
-    intake = EventIntake(store, online_reader(settings, store, DEFAULT_SERVICE), settings.raw_dir)
+    intake = intake_for(settings, store, online_reader(settings, store, DEFAULT_SERVICE))
     outcomes = []
     with progress_bar("events", total=len(events)) as advance:
         for begin in range(0, len(events), CHUNK):

@@ -8,7 +8,7 @@ from typing import Any
 
 from feast import FeatureService
 
-from churn.schema import DEFAULT_SERVICE, TIMES_COLUMNS
+from churn.schema import DEFAULT_SERVICE, MODEL_GROUPS, TIMES_COLUMNS
 
 FIRST_SERVICE = "churn_model_v1"  # the monthly features alone: models trained before the event windows read it
 
@@ -20,7 +20,12 @@ def _inputs(view: Any) -> Any:
 
 
 def feature_services(views: list[Any]) -> list[FeatureService]:
+    """v1: the monthly views. v2: the monthly behaviour counts give way to the same signal on event time (90 days of
+    tickets, 180 of late payments), which events move between snapshots; the model keeps as many inputs."""
     monthly = [v for v in views if v.name != "customer_fresh"]
+    current = sorted(
+        (v for v in views if v.tags.get("group") in MODEL_GROUPS), key=lambda v: MODEL_GROUPS.index(v.tags["group"])
+    )
     return [
         FeatureService(
             name=FIRST_SERVICE,
@@ -31,8 +36,8 @@ def feature_services(views: list[Any]) -> list[FeatureService]:
         ),
         FeatureService(
             name=DEFAULT_SERVICE,
-            features=[_inputs(v) for v in views],
-            description="Inputs of the churn model, version 2: every snapshot feature and the event-time windows.",
+            features=[_inputs(v) for v in current],
+            description="Inputs of the churn model, version 2: profile, billing and the event-time windows.",
             tags={"owner": "churn-platform", "model": "churn"},
             owner="churn-platform",
         ),

@@ -28,7 +28,7 @@ from churn.settings import Settings
 from churn.survival import DEFAULT_HORIZONS
 from serving.prediction_writer import PredictionLogWriter, utc_now_iso, worker_id
 from serving.store_watch import StoreWatch
-from store.event_intake import EventIntake
+from store.event_intake import EventIntake, intake_for
 from store.feast_store import DEFAULT_SERVICE, get_store
 from store.online import StoreUnavailable, at_instant
 from store.readers import online_reader
@@ -231,7 +231,7 @@ class Engine:
         if self.watch.state == "down":
             raise StoreUnavailable("the online store does not answer; retrying shortly")
         if self._intake is None:
-            self._intake = EventIntake(self.store, self._reader(DEFAULT_SERVICE), self.settings.raw_dir)
+            self._intake = intake_for(self.settings, self.store, self._reader(DEFAULT_SERVICE))
         return self._intake.take(events)
 
     def features_of(self, customer_id: str) -> dict[str, Any] | None:

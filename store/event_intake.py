@@ -17,16 +17,31 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from churn.events import Event, EventLog
 from churn.fresh import decode_times, encode_times, in_window, online_values
 from churn.schema import CREATED_TIMESTAMP, ENTITY, EVENT_TIMESTAMP, WINDOWED_FEATURES
 from store.online import PUSHED_AT, StoreUnavailable
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FRESH_VIEW = "customer_fresh"  # the view the push source feeds (feature_repo.features)
+
+
+def intake_for(settings: Any, store: Any, reader: Any) -> EventIntake:
+    """The intake a profile gets: into Redis with the platform's writer (Feast's bytes, a test compares them with
+    ``store.push``), elsewhere through Feast's push."""
+    from store.materialize import platform_writer
+    from store.redis_writer import RedisWriter
+
+    writer = RedisWriter(store, settings, timeout=1.0) if platform_writer(store, settings) else None
+    return EventIntake(store, reader, settings.raw_dir, writer=writer)
+
 
 # Which windowed features an event type moves (the table it is recorded in, and the rows the window counts).
 _MOVES = {"ticket_opened": "tickets", "payment_late": "payments"}
@@ -79,12 +94,14 @@ class EventIntake:
         raw_dir: Path,
         push_source: str = "customer_events",
         clock: Callable[[], int] = time.time_ns,
+        writer: Any = None,
     ) -> None:
         self.store = store
         self.reader = reader
         self.log = EventLog(raw_dir)
         self.push_source = push_source
         self.clock = clock
+        self.writer = writer  # a RedisWriter where the platform writes Redis itself; else Feast's push
 
     def take(self, events: Sequence[Event]) -> list[Outcome]:
         """One outcome per event, in order. Raises StoreUnavailable when the online store does not answer; nothing
@@ -138,18 +155,21 @@ class EventIntake:
                 continue
             moved |= ids
             # Feast keeps a row only if it is newer than the stored one: strictly after the last push
-            stamp = max(now_ns, int(float(values.get(PUSHED_AT, 0)) * 1e6) * 1000 + 1000)
-            when = pd.Timestamp(stamp // 1000 * 1000, unit="ns", tz="UTC")  # whole microseconds, as Feast keeps
+            stamp = max(now_ns, int(float(values.get(PUSHED_AT, 0)) * 1e6) * 1000 + 2000)
+            when = _EPOCH + timedelta(microseconds=stamp // 1000)  # whole microseconds, as Feast keeps
             records.append({ENTITY: customer, EVENT_TIMESTAMP: when, CREATED_TIMESTAMP: when, **row})
         if records:
-            frame = pd.DataFrame.from_records(records)
-            for feature in WINDOWED_FEATURES:
-                frame[feature.name] = frame[feature.name].astype("Int64")
-            from feast.data_source import PushMode  # the service imports Feast anyway; the CLI only when it pushes
-
             try:
-                self.store.push(self.push_source, frame, to=PushMode.ONLINE)
-            except Exception as err:  # the events are recorded: the next snapshot carries them
+                if self.writer is not None:  # one row per customer: straight to Arrow, no DataFrame
+                    self.writer.write_view(FRESH_VIEW, pa.Table.from_pylist(records))
+                else:
+                    from feast.data_source import PushMode  # the service imports Feast anyway; the CLI when it pushes
+
+                    frame = pd.DataFrame.from_records(records)
+                    for feature in WINDOWED_FEATURES:
+                        frame[feature.name] = frame[feature.name].astype("Int64")
+                    self.store.push(self.push_source, frame, to=PushMode.ONLINE)
+            except Exception as err:  # nothing is kept: the caller takes the log's append back
                 raise StoreUnavailable(f"online store unavailable ({err.__class__.__name__}: {err})") from None
         return moved
 

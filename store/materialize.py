@@ -75,10 +75,8 @@ def snapshot_ttl(store: Any, service_name: str = DEFAULT_SERVICE) -> timedelta:
 
 def _watermark(store: Any, end: datetime) -> datetime:
     """Where ``materialize-incremental`` starts: the earliest end of the views' last loads (else end − TTL)."""
-    service = feature_service(store)
     starts = []
-    for projection in service.feature_view_projections:
-        view = store.get_feature_view(projection.name)
+    for view in store.list_feature_views():  # every view is loaded, older services' too
         recent = view.most_recent_end_time
         starts.append(recent if recent is not None else end - view.ttl)
     return min(starts)
@@ -209,9 +207,8 @@ def platform_writer(store: Any, settings: Settings) -> bool:
 
 
 def _view_groups(store: Any, workers: int) -> list[list[str]]:
-    """Split the service's feature views into ``workers`` groups of about equal feature counts."""
-    service = feature_service(store)
-    sizes = sorted(((len(p.features), p.name) for p in service.feature_view_projections), reverse=True)
+    """Split every feature view (older services' too) into ``workers`` groups of about equal feature counts."""
+    sizes = sorted(((len(v.features), v.name) for v in store.list_feature_views()), reverse=True)
     groups: list[list[str]] = [[] for _ in range(max(1, min(workers, len(sizes))))]
     load = [0] * len(groups)
     for size, name in sizes:

@@ -127,8 +127,7 @@ class FeastOnlineReader:
     def read_rows(self, customer_ids: Sequence[str]) -> list[OnlineRow | None]:
         ids = [str(c) for c in customer_ids]
         try:
-            online = self.read(ids)
-            support = self._support(ids) if self.fresh_view is not None else {}
+            online, support = self._read(ids, with_support=self.fresh_view is not None)
         except Exception as err:  # Feast wraps store errors in many types; all mean "not answering"
             raise StoreUnavailable(f"online store unavailable ({err.__class__.__name__}: {err})") from None
         records = online.features.astype(object).where(online.features.notna(), None).to_dict("index")
@@ -143,23 +142,6 @@ class FeastOnlineReader:
         seconds = (online.event_timestamps.astype("int64") / 1e9).to_dict()
         return [(records[i], seconds[i]) if i in records else None for i in ids]
 
-    def _support(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        """The support columns, and whether events were pushed since the snapshot, per customer (a second read)."""
-        assert self.fresh_view is not None
-        refs = [f"{self.fresh_view}:{n}" for n in self.extras] + list(self.view_probes.values())
-        response = self.store.get_online_features(features=refs, entity_rows={ENTITY: ids}).to_dict(
-            include_event_timestamps=True
-        )
-        views = list(self.view_probes)
-        fresh_index = views.index(self.fresh_view)
-        out: dict[str, dict[str, Any]] = {}
-        for i, customer in enumerate(ids):
-            values: dict[str, Any] = {n: response[n][i] for n in self.extras}
-            stamps = [float(response[f"{self.view_probes[v].split(':', 1)[1]}__ts"][i] or 0) for v in views]
-            mark_pushed(values, stamps, fresh_index)
-            out[customer] = values
-        return out
-
     def ping(self) -> bool:
         return True  # an embedded store answers whenever the process runs
 
@@ -170,8 +152,18 @@ class FeastOnlineReader:
         detected from the missing event timestamps and reported as unknown, never
         passed on as if it were data.
         """
-        ids = [str(c) for c in customer_ids]
-        response = self.store.get_online_features(features=self.service, entity_rows={ENTITY: ids}).to_dict(
+        return self._read([str(c) for c in customer_ids], with_support=False)[0]
+
+    def _read(self, ids: list[str], with_support: bool) -> tuple[OnlineFeatures, dict[str, dict[str, Any]]]:
+        """One online call; ``with_support`` adds the event-time support columns and says, per customer, whether
+        events were pushed after its snapshot (the pushed view newer than every other)."""
+        if with_support:
+            refs = [f"{p.name}:{f.name}" for p in self.service.feature_view_projections for f in p.features]
+            refs += [f"{self.fresh_view}:{n}" for n in self.extras]
+            request: Any = refs
+        else:
+            request = self.service
+        response = self.store.get_online_features(features=request, entity_rows={ENTITY: ids}).to_dict(
             include_event_timestamps=True
         )
         seconds = np.array([response[f"{n}__ts"] for n in self.names], dtype="float64").reshape(
@@ -190,13 +182,23 @@ class FeastOnlineReader:
                 columns[name] = np.array(values, dtype=object)
         frame = pd.DataFrame(columns, index=pd.Index(ids, name=ENTITY))
         latest = pd.Series(pd.to_datetime(latest_s, unit="s", utc=True), index=frame.index, name=EVENT_TIMESTAMP)
+        support: dict[str, dict[str, Any]] = {}
+        if with_support:
+            views = list(self.view_probes)
+            fresh_index = views.index(str(self.fresh_view))
+            probes = [self.view_probes[v].split(":", 1)[1] for v in views]
+            for i, customer in enumerate(ids):
+                extra: dict[str, Any] = {n: response[n][i] for n in self.extras}
+                mark_pushed(extra, [float(response[f"{p}__ts"][i] or 0) for p in probes], fresh_index)
+                support[customer] = extra
         if known.all():
-            return OnlineFeatures(features=frame, event_timestamps=latest, unknown=[])
-        return OnlineFeatures(
+            return OnlineFeatures(features=frame, event_timestamps=latest, unknown=[]), support
+        online = OnlineFeatures(
             features=frame[known],
             event_timestamps=latest[known],
             unknown=[i for i, k in zip(ids, known, strict=True) if not k],
         )
+        return online, support
 
 
 def read_online(store: Any, customer_ids: Sequence[str], service_name: str = DEFAULT_SERVICE) -> OnlineFeatures:

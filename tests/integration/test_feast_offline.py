@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from churn.schema import FEATURE_NAMES, FEATURES
+from churn.schema import FEATURES, MODEL_FEATURES
 from store.feast_store import apply, get_store, service_features
 from store.training_sets import build_training_set
 
@@ -28,9 +28,10 @@ def store(request, feast_home, small_snapshots):
 
 
 def test_feature_service_lists_exactly_the_model_inputs(store) -> None:
-    by_group = [f.name for group in ("profile", "billing", "behaviour") for f in FEATURES if f.group == group]
-    assert service_features(store) == by_group
-    assert sorted(by_group) == sorted(FEATURE_NAMES)
+    assert service_features(store) == list(MODEL_FEATURES)
+    assert service_features(store, "churn_model_v1") == [
+        f.name for group in ("profile", "billing", "behaviour") for f in FEATURES if f.group == group
+    ]
 
 
 def test_training_set_equals_the_snapshot_table(store, small_snapshots) -> None:
@@ -39,7 +40,7 @@ def test_training_set_equals_the_snapshot_table(store, small_snapshots) -> None:
     assert len(joined) == len(labels)
     pd.testing.assert_frame_equal(joined[labels.columns], labels)
     expected = labels.merge(small_snapshots.features, on=["customer_id", "event_timestamp"], how="left")
-    for name in FEATURE_NAMES:
+    for name in MODEL_FEATURES:
         got, want = joined[name], expected[name]
         if want.dtype.kind in "biuf" or str(want.dtype) == "Int64":
             pd.testing.assert_series_equal(got.astype("float64"), want.astype("float64"), check_names=False, obj=name)
@@ -67,8 +68,8 @@ def test_a_later_snapshot_is_never_joined_and_ttl_gives_nulls(store, small_snaps
     out = build_training_set(store, entity)
     assert out.total_charges_to_date.iloc[0] == pytest.approx(second.total_charges_to_date)
     assert out.tenure_months.iloc[0] == second.tenure_months
-    assert out[list(FEATURE_NAMES)].iloc[1].isna().all()
-    assert out[list(FEATURE_NAMES)].iloc[2].isna().all()
+    assert out[list(MODEL_FEATURES)].iloc[1].isna().all()
+    assert out[list(MODEL_FEATURES)].iloc[2].isna().all()
 
 
 def test_entity_rows_keep_their_order_and_extra_columns(store, small_snapshots) -> None:

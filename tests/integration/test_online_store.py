@@ -20,6 +20,7 @@ from churn.offline import write_offline
 from churn.simulate import simulate
 from churn.temporal import build_snapshots
 from churn.timeutil import month_label, month_start, parse_month
+from feature_repo.features import VIEWS
 from harness.settings import make_settings, redis_available, unique_project
 from store.feast_store import apply, get_store, quiet_stdout, service_features
 from store.materialize import materialize
@@ -59,18 +60,19 @@ def store_settings(tmp_path: Path, request: pytest.FixtureRequest, redis_client:
 def _assert_online_equals_offline(settings, snaps: pd.DataFrame, month: str) -> None:
     store = get_store(settings)
     expected = snaps[snaps.snapshot_month == month].set_index("customer_id")
-    online = read_online(store, [*expected.index, "no-such-customer"])
-    assert online.unknown == ["no-such-customer"]
-    assert (online.event_timestamps == month_start(parse_month(month))).all()
-    got = online.features.loc[expected.index]
-    for name in service_features(store):
-        want = expected[name]
-        if want.dtype == object:
-            assert (got[name] == want).all(), name
-        else:
-            np.testing.assert_allclose(
-                got[name].astype(float), want.astype(float), rtol=0, atol=0, equal_nan=True, err_msg=name
-            )
+    for service in ("churn_model_v2", "churn_model_v1"):  # the current service, and the monthly one older models read
+        online = read_online(store, [*expected.index, "no-such-customer"], service)
+        assert online.unknown == ["no-such-customer"]
+        assert (online.event_timestamps == month_start(parse_month(month))).all()
+        got = online.features.loc[expected.index]
+        for name in service_features(store, service):
+            want = expected[name]
+            if want.dtype == object:
+                assert (got[name] == want).all(), name
+            else:
+                np.testing.assert_allclose(
+                    got[name].astype(float), want.astype(float), rtol=0, atol=0, equal_nan=True, err_msg=name
+                )
 
 
 @pytest.mark.parametrize("store_settings", ["redis", "local"], indirect=True)
@@ -85,14 +87,14 @@ def test_materialized_latest_snapshots_read_back_value_by_value(store_settings, 
     result = materialize(settings, workers=workers, progress=lambda *step: steps.append(step))
     assert result.workers == workers
     # progress with a fraction: one step per view (one process) or per group of views (parallel), ending at its total
-    total = 3 if workers == 1 else workers
+    total = len(VIEWS) if workers == 1 else workers
     assert [(done, n) for _, done, n in steps][-1] == (total, total) and {n for _, _, n in steps} == {total}
     assert [done for _, done, _ in steps] == sorted(done for _, done, _ in steps)
     latest = small_snapshots.features.snapshot_month.max()
     assert result.customers == (small_snapshots.features.snapshot_month == latest).sum()
     _assert_online_equals_offline(settings, small_snapshots.features, latest)
     store = get_store(settings)
-    for view in ("customer_profile", "customer_billing", "customer_behaviour"):  # no interval lost to the race
+    for view in (name for name, _, _ in VIEWS):  # no interval lost to the race
         assert store.get_feature_view(view).materialization_intervals == [(result.start, result.end)], view
 
 
@@ -209,6 +211,33 @@ def test_the_platform_writer_writes_feasts_own_bytes(tmp_path: Path, small_snaps
                          for w, s in homes.items()}  # fmt: skip
             assert intervals["feast"] == intervals["platform"]
         _assert_online_equals_offline(homes["platform"], small_snapshots.features, months[-1])
+        # events: Feast's `store.push` against the platform's writer, from the same rows at the same clock
+        from churn.events import parse_event
+        from store.event_intake import EventIntake, intake_for
+        from store.readers import online_reader
+
+        latest = small_snapshots.features[small_snapshots.features.snapshot_month == months[-1]]
+        who = latest.customer_id.astype(str).tolist()[:3]
+        now = pd.Timestamp("2026-11-30T12:00:00Z")
+        plan = [(who[0], "ticket_opened", 2), (who[0], "payment_late", 30), (who[1], "ticket_opened", 5),
+                (who[2], "ticket_opened", 200)]  # fmt: skip
+        events = [
+            parse_event({"event_id": f"e{i}", "customer_id": c, "type": kind,
+                         "at": (now - pd.Timedelta(days=d)).isoformat()}, now.to_pydatetime())
+            for i, (c, kind, d) in enumerate(plan)
+        ]  # fmt: skip
+        for step in range(2):  # a first push, then one over it
+            for writer, settings in homes.items():
+                store = get_store(settings)
+                reader = online_reader(settings, store)
+                intake = (EventIntake(store, reader, settings.raw_dir) if writer == "feast"
+                          else intake_for(settings, store, reader))  # fmt: skip
+                assert (intake.writer is None) == (writer == "feast")
+                intake.clock = lambda step=step: int(now.value) + step * 10**9
+                outcomes = intake.take([replace(e, event_id=f"{e.event_id}-{step}") for e in events])
+                assert [o.status for o in outcomes] == ["applied", "applied", "applied", "recorded"]
+            feast, ours = dump(homes["feast"]), dump(homes["platform"])
+            assert len(ours) == len(feast) > 0 and ours == feast, f"push {step}"
     finally:
         for settings in homes.values():
             for key in _project_keys(redis_client, settings.feast_project):

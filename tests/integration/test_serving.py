@@ -133,7 +133,7 @@ def test_events_reach_the_next_prediction_and_equal_the_offline_definition(
     from store.online import at_instant
 
     cid = str(customers.index[-2])  # no other test asks about this one
-    status, _, before = server.request("POST", "/predict_churn", {"customer_id": cid})
+    status, _, before = server.request("POST", "/predict_churn", {"customer_id": cid, "explain": True, "top_k": 20})
     assert status == 200, before
     now = pd.Timestamp.now(tz="UTC")
 
@@ -155,8 +155,10 @@ def test_events_reach_the_next_prediction_and_equal_the_offline_definition(
     status, _, after = server.request("POST", "/predict_churn", {"customer_id": cid, "explain": True, "top_k": 20})
     assert status == 200 and time.monotonic() - started < 1.0  # the very next prediction reads the moved windows
     used = {f["feature"]: f["value"] for f in after["factors"]}
-    assert used["tickets_30d"] == 3 and used["late_payments_90d"] == 1, used
-    # (whether the probability moves is the model's: on this small training set it may not split on the windows)
+    assert used["tickets_90d"] == 3 and used["late_payments_180d"] == 1, used
+    was = {f["feature"]: f["value"] for f in before["factors"]}
+    assert (was["tickets_90d"], was["late_payments_180d"]) != (3, 1)
+    assert after["probability"] != before["probability"]  # the windows are the model's own inputs (churn_model_v2)
 
     status, _, again = server.request("POST", "/events", {"events": batch[:1]})
     assert status == 200 and again["duplicate"] == 1 and again["applied"] == 0
@@ -167,8 +169,8 @@ def test_events_reach_the_next_prediction_and_equal_the_offline_definition(
     raw = load_raw(home.raw_dir)
     plain = values_at(raw.tables, raw.behaviour_tables, instant)
     assert row is not None
-    assert row[0]["tickets_30d"] == plain.loc[cid, "tickets_30d"] == 3
-    assert row[0]["late_payments_90d"] == plain.loc[cid, "late_payments_90d"] == 1
+    assert row[0]["tickets_90d"] == plain.loc[cid, "tickets_90d"] == 3
+    assert row[0]["late_payments_180d"] == plain.loc[cid, "late_payments_180d"] == 1
 
     status, _, bad = server.request("POST", "/events", {"events": [{**batch[0], "at": "2026-01-01T10:00:00"}]})
     assert status == 422 and bad["detail"][0]["field"] == "events[0].at" and "time zone" in bad["detail"][0]["problem"]

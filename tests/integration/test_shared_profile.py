@@ -68,7 +68,7 @@ def test_the_shared_profile_applies_materializes_and_serves(shared_settings) -> 
     ids = offline.index[:25].astype(str).tolist()
     online = read_online(other, [*ids, "nobody"])
     assert online.unknown == ["nobody"]
-    for name in ("monthly_charges", "tenure_months", "num_support_tickets_3m"):
+    for name in ("monthly_charges", "tenure_months", "tickets_90d"):
         got = online.features.loc[ids, name].to_numpy(np.float64)
         want = offline.loc[ids, name].to_numpy(np.float64)
         np.testing.assert_allclose(got, want, equal_nan=True)

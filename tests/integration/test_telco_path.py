@@ -25,7 +25,7 @@ from harness.settings import clean_env
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-ABSENT = {"num_support_tickets_3m", "num_late_payments_6m"}  # behaviour the IBM file does not record
+ABSENT = {"tickets_90d", "late_payments_180d"}  # behaviour the IBM file does not record
 
 
 def churn(home: Path, *args: str, ok: bool = True) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def test_training_leaves_out_what_the_file_lacks_and_promotes(telco_home: dict[s
     # reconstructed monthly labels are harder than the file's cross-section, but the model must rank
     assert 0.70 < trained["test"]["roc_auc"] < 0.86
     report = Path(trained["report"]).read_text()
-    assert "num_support_tickets_3m" in report and "Left out" in report
+    assert "tickets_90d" in report and "Left out" in report
 
 
 def test_scores_and_plan_cover_every_active_customer(telco_home: dict[str, Any], telco_csv: Path) -> None:
@@ -79,7 +79,7 @@ def test_scores_and_plan_cover_every_active_customer(telco_home: dict[str, Any],
     scores = pd.read_parquet(scored["path"])
     assert set(scores["customer_id"]) == set(stayed["customerID"])
     assert scores["probability"].between(0, 1).all()
-    assert set(scores.columns) >= ABSENT and scores["num_support_tickets_3m"].isna().all()
+    assert set(scores.columns) >= ABSENT and scores["tickets_90d"].isna().all()
     # customers are valued by the lifetime model `churn train` registered beside the churn model; on this file
     # its CLV of the riskiest customers is low enough that the default catalogue's offers may not pay (no target)
     assert plan["customers"] == 5174 and plan["clv"].startswith("survival model clv_model:")
@@ -93,7 +93,7 @@ def test_one_prediction_through_the_http_service(telco_home: dict[str, Any], tel
     cid = pd.read_csv(telco_csv, dtype=str).query("Churn == 'No'")["customerID"].iloc[0]
     with serving(clean_env(CHURN_HOME=str(home)), home / "serve.log") as (url, _):
         body = json.dumps(
-            {"customer_id": cid, "explain": True, "features": {"num_support_tickets_3m": 2, "gender": "Male"}}
+            {"customer_id": cid, "explain": True, "features": {"tickets_90d": 2, "gender": "Male"}}
         ).encode()
         request = urllib.request.Request(
             url + "/predict_churn", data=body, headers={"Content-Type": "application/json"}, method="POST"

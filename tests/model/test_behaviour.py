@@ -55,13 +55,13 @@ def _effect(model, frame: pd.DataFrame, change: Callable[[pd.DataFrame], pd.Data
         (
             "two more support tickets",
             None,
-            lambda f: f.assign(num_support_tickets_3m=f.num_support_tickets_3m + 2),
+            lambda f: f.assign(tickets_90d=f.tickets_90d + 2),
             0.2,
         ),
         (
             "two more late payments",
             None,
-            lambda f: f.assign(num_late_payments_6m=f.num_late_payments_6m.clip(upper=4) + 2),
+            lambda f: f.assign(late_payments_180d=f.late_payments_180d.clip(upper=4) + 2),
             0.2,
         ),
         (

@@ -40,7 +40,7 @@ def _check_month_starts(raw: RawData) -> None:
 def test_builder_equals_the_plain_definition_on_the_simulation(small_raw: RawData) -> None:
     _check_month_starts(small_raw)
     built = build_snapshots(small_raw).features
-    assert built["tickets_30d"].sum() > 0 and built["late_payments_90d"].sum() > 0  # the windows see records
+    assert built["tickets_90d"].sum() > 0 and built["late_payments_180d"].sum() > 0  # the windows see records
 
 
 @st.composite
@@ -188,7 +188,8 @@ def test_recorded_events_become_raw_rows_known_at_arrival(small_raw: RawData, tm
     after = build_snapshots(raw).features.set_index(["customer_id", "snapshot_month"])
     changed = (after["num_support_tickets_3m"] != before["num_support_tickets_3m"]).fillna(False)
     assert list(changed[changed].index) == [(customer, last)]  # known at arrival: only the next month start sees it
-    assert after.loc[(customer, last), "tickets_30d"] == before.loc[(customer, last), "tickets_30d"]  # 43 days old
+    moved = (after["tickets_90d"] != before["tickets_90d"]).fillna(False)
+    assert list(moved[moved].index) == [(customer, last)]  # 43 days old at that month start: in the 90-day window
     _check_month_starts(raw)
 
 
@@ -235,9 +236,9 @@ def test_events_within_the_window_move_it_and_late_ones_only_when_they_belong(tm
         def read_rows(self, ids: list[str]) -> list[object]:
             return [
                 (
-                    {"tickets_30d_times": times[i], "late_payments_90d_times": "", "_pushed_at": pushed.get(i)}
+                    {"tickets_90d_times": times[i], "late_payments_180d_times": "", "_pushed_at": pushed.get(i)}
                     if pushed.get(i)
-                    else {"tickets_30d_times": times[i], "late_payments_90d_times": ""},
+                    else {"tickets_90d_times": times[i], "late_payments_180d_times": ""},
                     1.0,
                 )
                 if i in times
@@ -250,7 +251,7 @@ def test_events_within_the_window_move_it_and_late_ones_only_when_they_belong(tm
     class Store:
         def push(self, name: str, frame: pd.DataFrame, to: object) -> None:
             for row in frame.itertuples(index=False):
-                times[row.customer_id] = row.tickets_30d_times
+                times[row.customer_id] = row.tickets_90d_times
                 pushed[row.customer_id] = row.event_timestamp.timestamp()
 
     clock = [int(pd.Timestamp(NOW).value)]
@@ -263,7 +264,7 @@ def test_events_within_the_window_move_it_and_late_ones_only_when_they_belong(tm
             NOW + timedelta(days=1),
         )
 
-    out = intake.take([ticket("t1", "A", 2), ticket("t2", "A", 10), ticket("t3", "A", 45), ticket("t4", "Z", 1)])
+    out = intake.take([ticket("t1", "A", 2), ticket("t2", "A", 10), ticket("t3", "A", 100), ticket("t4", "Z", 1)])
     assert [o.status for o in out] == ["applied", "applied", "recorded", "refused"]
     assert "'Z'" in out[3].detail
     clock[0] += 3_600 * 10**9
@@ -277,5 +278,5 @@ def test_events_within_the_window_move_it_and_late_ones_only_when_they_belong(tm
         {"tickets": pd.DataFrame(columns=["customer_id", "ticket_id", "opened_at", "known_at"])}, recorded
     )
     plain = values_at(tables, ["tickets"], instant)
-    assert row[0]["tickets_30d"] == plain.loc["A", "tickets_30d"] == 3
-    assert row[0]["tickets_30d_times"] == plain.loc["A", "tickets_30d_times"]
+    assert row[0]["tickets_90d"] == plain.loc["A", "tickets_90d"] == 3
+    assert row[0]["tickets_90d_times"] == plain.loc["A", "tickets_90d_times"]
