@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from churn.settings import Settings
-from store.feast_store import feature_service, get_store
+from store.feast_store import get_store
 from store.redis_online import entity_key, redis_client
 
 
@@ -31,7 +31,7 @@ def erase_online(settings: Settings, customer_ids: Sequence[str]) -> dict[str, A
         deleted = sum(int(client.delete(key + project)) for key in keys)
         return {"online_store": "redis", "keys_deleted": deleted}
     if kind == "sqlite":
-        views = [p.name for p in feature_service(store).feature_view_projections]
+        views = [v.name for v in store.list_feature_views()]  # every view: older services' too
         deleted = 0
         with sqlite3.connect(config.online_store.path) as conn:
             conn.execute("PRAGMA secure_delete = ON")  # deleted rows are overwritten, not left in free pages
