@@ -37,7 +37,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 from bench_foundation import machine, write_section  # noqa: E402
-from bench_serving import KEY, REDIS_DB, WRK_SCRIPT, fmt, start, wrk  # noqa: E402
+from bench_serving import KEY, WRK_SCRIPT, fmt, redis_home, start, wrk  # noqa: E402
 
 SENDERS = 8
 
@@ -133,29 +133,12 @@ def main() -> None:
 
     import re
 
-    import redis
-
-    from churn.offline import read_snapshots, snapshot_months
-    from churn.simulate import SimulationConfig
-    from harness.homes import prepare_home, settings_env
+    from harness.homes import settings_env
     from harness.process import free_port, stop
-    from harness.settings import make_settings, unique_project
     from training.config import DEFAULT_GRID, TrainConfig
 
-    with tempfile.TemporaryDirectory(prefix="bench-events-") as tmp:
-        home = Path(tmp)
-        settings = make_settings(home, unique_project("bench"), profile="redis", redis=f"127.0.0.1:6379,db={REDIS_DB}")
-        began = time.perf_counter()
-        prepare_home(
-            settings,
-            SimulationConfig(customers=args.customers, months=args.months, seed=42),
-            TrainConfig(bootstrap=0, report=False, grid=DEFAULT_GRID[:2], folds=2),
-        )
-        print(f"home ready in {time.perf_counter() - began:.0f} s", file=sys.stderr)
-        latest = snapshot_months(settings.snapshots_dir)[-1]
-        ids = [
-            str(i) for i in read_snapshots(settings.snapshots_dir, [latest]).customer_id.sample(2000, random_state=0)
-        ]
+    train = TrainConfig(bootstrap=0, report=False, grid=DEFAULT_GRID[:2], folds=2)
+    with redis_home("bench-events-", args.customers, args.months, train) as (settings, home, ids):
         env = settings_env(
             settings,
             CHURN_API_KEYS=f"predict+explain+events:{KEY}",
@@ -184,9 +167,6 @@ def main() -> None:
             results["loaded"] = loaded
         finally:
             stop(server)
-            client = redis.Redis(db=REDIS_DB)
-            for key in client.scan_iter(match=f"*{settings.feast_project}*", count=1000):
-                client.delete(key)
     print(json.dumps(results, indent=1))
     body = render(results, args)
     print(body)

@@ -33,6 +33,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -163,6 +164,33 @@ def fmt(r: dict) -> str:
     )
 
 
+@contextlib.contextmanager
+def redis_home(prefix: str, customers: int, months: int, train: Any) -> Iterator[tuple[Any, Path, list[str]]]:
+    """A trained home on the redis profile (database REDIS_DB), and 2,000 customers of its latest month; the
+    run's Redis keys are removed on the way out. Shared by the serving and events benchmarks."""
+    import redis
+
+    from churn.offline import read_snapshots, snapshot_months
+    from churn.simulate import SimulationConfig
+    from harness.homes import prepare_home
+    from harness.settings import make_settings, unique_project
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        home = Path(tmp)
+        settings = make_settings(home, unique_project("bench"), profile="redis", redis=f"127.0.0.1:6379,db={REDIS_DB}")
+        try:
+            began = time.perf_counter()
+            prepare_home(settings, SimulationConfig(customers=customers, months=months, seed=42), train)
+            print(f"home ready in {time.perf_counter() - began:.0f} s", file=sys.stderr)
+            latest = snapshot_months(settings.snapshots_dir)[-1]
+            sample = read_snapshots(settings.snapshots_dir, [latest]).customer_id.sample(2000, random_state=0)
+            yield settings, home, [str(i) for i in sample]
+        finally:
+            client = redis.Redis(db=REDIS_DB)
+            for key in client.scan_iter(match=f"*{settings.feast_project}*", count=1000):
+                client.delete(key)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20_000)
@@ -171,89 +199,67 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
 
-    import redis
-
-    from churn.offline import read_snapshots, snapshot_months
-    from churn.simulate import SimulationConfig
-    from harness.homes import prepare_home, settings_env
+    from harness.homes import settings_env
     from harness.process import free_port, stop
-    from harness.settings import make_settings, unique_project
     from training.config import TrainConfig
 
-    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
-        home = Path(tmp)
-        settings = make_settings(home, unique_project("bench"), profile="redis", redis=f"127.0.0.1:6379,db={REDIS_DB}")
-        began = time.perf_counter()
-        prepare_home(
-            settings,
-            SimulationConfig(customers=args.customers, months=args.months, seed=42),
-            TrainConfig(bootstrap=0, report=False),
-        )
-        print(f"home ready in {time.perf_counter() - began:.0f} s", file=sys.stderr)
-        latest = snapshot_months(settings.snapshots_dir)[-1]
-        ids = [
-            str(i) for i in read_snapshots(settings.snapshots_dir, [latest]).customer_id.sample(2000, random_state=0)
-        ]
+    train = TrainConfig(bootstrap=0, report=False)
+    with redis_home("bench-serving-", args.customers, args.months, train) as (settings, home, ids):
         env = settings_env(
             settings, CHURN_API_KEYS=KEY, CHURN_RATE_LIMIT="1000000", CHURN_SERVE_WORKERS="2", OMP_NUM_THREADS="1"
         )
         results: dict[str, object] = {}
+        # 5b. compute floor, in-process
+        results["in_process"] = run_stage_process(__file__, json.dumps(ids), env=env)
+
+        # 1-4. the full endpoint
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        server = start(
+            [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", "2"],
+            env,
+            home / "serve.log",
+            url,
+        )
         try:
-            # 5b. compute floor, in-process
-            results["in_process"] = run_stage_process(__file__, json.dumps(ids), env=env)
-
-            # 1-4. the full endpoint
-            port = free_port()
-            url = f"http://127.0.0.1:{port}"
-            server = start(
-                [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", "2"],
-                env,
-                home / "serve.log",
-                url,
-            )
-            try:
-                wrk(url, ids, 2, 16, 5)  # warm-up
-                results["closed"] = wrk(url, ids, 2, 16, args.seconds)
-                results["single"] = wrk(url, ids, 1, 1, 15)
-                results["single_explain"] = wrk(url, ids, 1, 1, 15, explain=True)
-                results["closed_explain"] = wrk(url, ids, 2, 16, 15, explain=True)
-                sweep = {}
-                for conns in (16, 32, 64, 128, 256):
-                    sweep[conns] = wrk(url, ids, 2, conns, 10)
-                results["sweep"] = sweep
-                # memory: a fresh count from here on
-                done = 0
-                first = wrk(url, ids, 2, 16, 5)
-                done += first["requests"]
-                rss_10k = worker_rss_mb(server)
-                at_10k = done
-                while done < 100_000:
-                    done += wrk(url, ids, 2, 16, 10)["requests"]
-                results["memory"] = {
-                    "after": at_10k,
-                    "rss_mb": rss_10k,
-                    "after2": done,
-                    "rss2_mb": worker_rss_mb(server),
-                }
-                log_lines = sum(1 for _ in (home / "logs" / "predictions").rglob("*.jsonl"))
-                results["prediction_log_files"] = log_lines
-            finally:
-                stop(server)
-
-            # 5a. framework floor: a constant BentoML endpoint, same server settings
-            with reference_service(home, "const", "Const", env) as url:
-                wrk(url, ids, 2, 16, 5)
-                results["const"] = wrk(url, ids, 2, 16, args.seconds)
-
-            # 6. baseline: the straightforward endpoint
-            with reference_service(home, "naive", "Naive", env) as url:
-                wrk(url, ids, 2, 16, 5)
-                results["naive"] = wrk(url, ids, 2, 16, args.seconds)
-                results["naive_single"] = wrk(url, ids, 1, 1, 15)
+            wrk(url, ids, 2, 16, 5)  # warm-up
+            results["closed"] = wrk(url, ids, 2, 16, args.seconds)
+            results["single"] = wrk(url, ids, 1, 1, 15)
+            results["single_explain"] = wrk(url, ids, 1, 1, 15, explain=True)
+            results["closed_explain"] = wrk(url, ids, 2, 16, 15, explain=True)
+            sweep = {}
+            for conns in (16, 32, 64, 128, 256):
+                sweep[conns] = wrk(url, ids, 2, conns, 10)
+            results["sweep"] = sweep
+            # memory: a fresh count from here on
+            done = 0
+            first = wrk(url, ids, 2, 16, 5)
+            done += first["requests"]
+            rss_10k = worker_rss_mb(server)
+            at_10k = done
+            while done < 100_000:
+                done += wrk(url, ids, 2, 16, 10)["requests"]
+            results["memory"] = {
+                "after": at_10k,
+                "rss_mb": rss_10k,
+                "after2": done,
+                "rss2_mb": worker_rss_mb(server),
+            }
+            log_lines = sum(1 for _ in (home / "logs" / "predictions").rglob("*.jsonl"))
+            results["prediction_log_files"] = log_lines
         finally:
-            client = redis.Redis(db=REDIS_DB)
-            for key in client.scan_iter(match=f"*{settings.feast_project}*", count=1000):
-                client.delete(key)
+            stop(server)
+
+        # 5a. framework floor: a constant BentoML endpoint, same server settings
+        with reference_service(home, "const", "Const", env) as url:
+            wrk(url, ids, 2, 16, 5)
+            results["const"] = wrk(url, ids, 2, 16, args.seconds)
+
+        # 6. baseline: the straightforward endpoint
+        with reference_service(home, "naive", "Naive", env) as url:
+            wrk(url, ids, 2, 16, 5)
+            results["naive"] = wrk(url, ids, 2, 16, args.seconds)
+            results["naive_single"] = wrk(url, ids, 1, 1, 15)
 
     print(json.dumps(results, indent=1, default=str))
     body = render(results, args)

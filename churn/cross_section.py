@@ -182,6 +182,7 @@ def ingest_cross_section(mapping: SourceMapping, base: Path, as_of: str | None =
         tables=tables,
         manifest={
             "source": mapping.source,
+            "kind": "cross_section",  # observed once: `churn train` judges it by K-fold, not by time
             "lineage": lineage(
                 mapping.source,
                 files=sorted(hashes.values()),

@@ -67,8 +67,7 @@ def decode_times(text: str | None) -> list[int]:
 
 def count_in_window(times_ms: Sequence[int], instant_ms: int, days: int) -> int:
     """How many of ``times_ms`` lie in ``[instant - days, instant)``."""
-    low = instant_ms - days * DAY_MS
-    return sum(1 for t in times_ms if low <= t < instant_ms)
+    return len(in_window(times_ms, instant_ms, days))
 
 
 def in_window(times_ms: Sequence[int], instant_ms: int, days: int) -> list[int]:

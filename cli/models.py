@@ -33,6 +33,13 @@ def train_cmd(
     exclude_protected: bool = typer.Option(
         False, "--exclude-protected", help="Leave the protected attributes out; report what that costs."
     ),
+    evaluation: str = typer.Option(
+        DEFAULTS.evaluation,
+        help="How rows are held out: time (train on the past, test on later months), kfold (repeated stratified "
+        "K-fold over customers), or auto: kfold on a cross-section source, which is observed once, time otherwise.",
+    ),
+    cv_folds: int = typer.Option(DEFAULTS.cv_folds, help="K-fold: folds."),
+    cv_repeats: int = typer.Option(DEFAULTS.cv_repeats, help="K-fold: repeats, each with its own shuffle."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train on the feature service, evaluate against baselines, register, and maybe promote."""
@@ -52,6 +59,9 @@ def train_cmd(
         margin=margin,
         report=report,
         exclude_features=protected if exclude_protected else (),
+        evaluation=evaluation,
+        cv_folds=cv_folds,
+        cv_repeats=cv_repeats,
     )
     with progress_bar("training") as advance:
         result = train(settings, config, progress=lambda msg, done, total: advance(done, desc=msg, total=total))

@@ -139,6 +139,7 @@ class Engine:
             "features": model.features,
             "dropped_features": meta.get("dropped_features") or {},
             "windows": meta.get("windows"),
+            "evaluation": meta.get("evaluation") or {"mode": "time"},
             "metrics": meta.get("test"),
             "calibration": meta.get("calibration"),
             "lineage": meta.get("lineage") or {"source": meta.get("source")},

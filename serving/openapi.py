@@ -46,7 +46,10 @@ EXTRA_PATHS: dict[str, dict[str, Any]] = {
     "/model-info": {
         "get": {
             "tags": ["Service APIs"],
-            "summary": "The champion: version, training windows, test metrics with intervals, features, last decision",
+            "summary": (
+                "The champion: version, how it was judged (time windows or K-fold), held-out metrics with "
+                "intervals, features, last decision"
+            ),
             "security": [{"ApiKey": []}, {"Bearer": []}],
             "responses": {"200": {"description": "The model in service", "content": _ANY_JSON}, "401": _ERROR},
         }

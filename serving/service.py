@@ -190,13 +190,7 @@ class ChurnService:
         if explained > MAX_EXPLAINED_ROWS:
             problem = f"at most {MAX_EXPLAINED_ROWS} customers per explained batch"
             return _error(ctx, 400, "invalid_request", [{"field": "explain", "problem": problem}])
-        if len(queries) > 1:
-            wait = await LIMITER.take(state.get("rate_bucket", "anonymous"), len(queries) - 1)
-            if wait > 0:
-                after = retry_after(wait)
-                detail = f"rate limit exceeded: this batch needs {len(queries)} tokens; retry after {after} s"
-                return _error(ctx, 429, "rate_limited", detail, {"Retry-After": after})
-        return None
+        return await _charge(ctx, state, len(queries), "this batch needs")
 
     @bentoml.api(route="/predict_churn", input_spec=PredictRequest, output_spec=Prediction)
     async def predict_churn(
@@ -232,15 +226,9 @@ class ChurnService:
                 problems += [{"field": f, "problem": p} for f, p in err.problems]
         if problems:
             return _error(ctx, 422, "invalid_events", problems)
-        state = ctx.request.scope.setdefault("state", {})
-        if len(parsed) > 1:
-            wait = await LIMITER.take(state.get("rate_bucket", "anonymous"), len(parsed) - 1)
-            if wait > 0:
-                after = retry_after(wait)
-                detail = (
-                    f"rate limit exceeded: these {len(parsed)} events need {len(parsed)} tokens; retry after {after} s"
-                )
-                return _error(ctx, 429, "rate_limited", detail, {"Retry-After": after})
+        refused = await _charge(ctx, ctx.request.scope.setdefault("state", {}), len(parsed), "these events need")
+        if refused is not None:
+            return refused
         try:
             outcomes = await asyncio.to_thread(self.engine.take_events, parsed)
         except StoreUnavailable as err:
@@ -306,6 +294,21 @@ def _instance() -> Any:
 
 # ChurnService is a bentoml.Service at runtime (mypy sees the class)
 ChurnService.mount_asgi_app(_routes_app(), path="/")  # type: ignore[attr-defined]
+
+
+async def _charge(ctx: bentoml.Context, state: dict[str, Any], items: int, what: str) -> Response | None:
+    """Every item past the first pays a rate-limit token (the gateway took one for the request): a batch of
+    predictions or of events costs what as many single requests would; a 429 when the bucket cannot pay."""
+    if items <= 1:
+        return None
+    wait = await LIMITER.take(state.get("rate_bucket", "anonymous"), items - 1)
+    if wait <= 0:
+        return None
+    after = retry_after(wait)
+    detail = f"rate limit exceeded: {what} {items} tokens; retry after {after} s"
+    return _error(ctx, 429, "rate_limited", detail, {"Retry-After": after})
+
+
 LIMITER = _limiter()
 
 

@@ -72,11 +72,17 @@ def config_dict(settings: Settings, profile: str | None = None) -> dict[str, Any
     return dict(_fill(yaml.safe_load(path.read_text()), variables(settings), path.name))
 
 
-def repo_config(settings: Settings, profile: str | None = None) -> Any:
-    """Feast's RepoConfig for the profile, built from :func:`config_dict` (Feast validates it)."""
+def repo_config(settings: Settings, profile: str | None = None, registry_path: Path | None = None) -> Any:
+    """Feast's RepoConfig for the profile, built from :func:`config_dict` (Feast validates it).
+
+    ``registry_path`` points a file registry elsewhere: at a worker's private copy (:func:`store.feast_store.
+    private_registry`)."""
     profile = profile or settings.profile
+    data = config_dict(settings, profile)
+    if registry_path is not None:
+        data["registry"] = {**data["registry"], "path": str(registry_path)}
     try:
-        config = RepoConfig(**config_dict(settings, profile))
+        config = RepoConfig(**data)
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(p) for p in first["loc"])

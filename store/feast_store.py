@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from feast import FeatureService, FeatureStore, FeatureView
@@ -14,7 +17,7 @@ from churn.errors import InputError
 from churn.schema import DEFAULT_SERVICE as DEFAULT_SERVICE
 from churn.settings import Settings
 from feature_repo.declarations import declarations
-from store.config import REPO_DIR, repo_config
+from store.config import REPO_DIR, config_dict, repo_config
 
 
 @contextlib.contextmanager
@@ -24,11 +27,33 @@ def quiet_stdout() -> Iterator[None]:
         yield
 
 
-def get_store(settings: Settings, profile: str | None = None) -> Any:
+def get_store(settings: Settings, profile: str | None = None, registry_path: Path | None = None) -> Any:
     """A FeatureStore for the profile (default: the active one), configured from the settings alone."""
     profile = profile or settings.profile
     settings.feast_dir(profile).mkdir(parents=True, exist_ok=True)  # Feast does not create the registry's folder
-    return FeatureStore(repo_path=str(REPO_DIR), config=repo_config(settings, profile))
+    return FeatureStore(repo_path=str(REPO_DIR), config=repo_config(settings, profile, registry_path))
+
+
+@contextlib.contextmanager
+def private_registry(settings: Settings, profile: str | None = None) -> Iterator[Any]:
+    """A store on a private copy of the profile's file registry, for one of several processes loading at once.
+
+    Feast rewrites a file registry in place (truncate, then write) after every view it loads; a sibling
+    process that reads it in that instant finds an empty registry ("Entity customer does not exist"). Each
+    worker therefore loads through its own copy, and the parent records every interval in the real registry
+    afterwards. A SQL registry is shared safely and is used as it is.
+    """
+    profile = profile or settings.profile
+    registry = config_dict(settings, profile).get("registry")
+    if not (isinstance(registry, dict) and registry.get("registry_type", "file") == "file"):
+        yield get_store(settings, profile)
+        return
+    folder = settings.feast_dir(profile)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix="worker-registry-") as tmp:
+        copy = Path(tmp) / "registry.db"
+        shutil.copyfile(registry["path"], copy)
+        yield get_store(settings, profile, registry_path=copy)
 
 
 def objects_for(settings: Settings, profile: str | None = None) -> list[Any]:

@@ -29,7 +29,7 @@ from churn.offline import offline_lineage, read_snapshots, snapshot_months, snap
 from churn.schema import ENTITY
 from churn.settings import Settings
 from churn.timeutil import month_index_of, month_label, month_start, parse_month
-from store.feast_store import DEFAULT_SERVICE, feature_service, get_store, quiet_stdout
+from store.feast_store import DEFAULT_SERVICE, feature_service, get_store, private_registry, quiet_stdout
 from store.marker import LOADING, READY, clear_online, read_marker, write_marker
 from store.readers import online_reader
 from store.redis_writer import RedisWriter, latest_rows
@@ -166,8 +166,8 @@ def materialize(
             jobs = [(settings, profile, group, start, end, incremental) for group in groups]
             for k, _ in enumerate(pool.imap_unordered(_materialize_group, jobs), start=1):
                 say(f"{k} of {len(groups)} groups of views loaded", k, len(groups))
-        # The workers each rewrote the file registry; record every view's interval once more, in one process,
-        # so none is lost to their race.
+        # The workers loaded through private copies of a file registry (never the shared file, which Feast
+        # rewrites in place): record every view's interval in the real one, in this process.
         store = get_store(settings, profile)
         for view in (name for group in groups for name in group):
             fv = store.get_feature_view(view)
@@ -219,7 +219,9 @@ def _view_groups(store: Any, workers: int) -> list[list[str]]:
 
 
 def _materialize_group(job: tuple[Any, ...]) -> None:
-    _materialize_views(*job)
+    settings, profile, views, start, end, incremental = job
+    with private_registry(settings, profile) as store:
+        _load(store, views, start, end, incremental)
 
 
 def _materialize_views(
@@ -230,7 +232,10 @@ def _materialize_views(
     end: datetime,
     incremental: bool,
 ) -> None:
-    store = get_store(settings, profile)
+    _load(get_store(settings, profile), views, start, end, incremental)
+
+
+def _load(store: Any, views: list[str] | None, start: datetime, end: datetime, incremental: bool) -> None:
     with quiet_stdout():
         if incremental:
             store.materialize_incremental(end_date=end, feature_views=views)

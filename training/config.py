@@ -49,3 +49,6 @@ class TrainConfig:
     grid: tuple[dict[str, Any], ...] = DEFAULT_GRID
     report: bool = True
     exclude_features: tuple[str, ...] = ()  # --exclude-protected: the protected attributes, left out and compared
+    evaluation: str = "auto"  # auto | time | kfold (auto: K-fold on a cross-section source, time otherwise)
+    cv_folds: int = 5  # K-fold: outer folds
+    cv_repeats: int = 2  # K-fold: repeats, each with its own shuffle

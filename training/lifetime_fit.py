@@ -53,7 +53,7 @@ class TrainingRows(Protocol):
 
     frame: pd.DataFrame
     features: list[str]
-    windows: Windows
+    windows: Windows | None  # None: a cross-section judged by K-fold
     X: np.ndarray
     y: np.ndarray
 
@@ -217,6 +217,10 @@ def fit_lifetime(
     settings: Settings, ts: TrainingRows, hazard: ChurnModel, churn_metadata: dict[str, Any], mode: str
 ) -> dict[str, Any]:
     """Build, judge, register and gate the lifetime model of this run; what `churn train --json` says as ``clv``."""
+    if ts.windows is None:
+        return {"registered": False, "clv_source": "formula",
+                "reason": "a cross-section's monthly histories are reconstructed, not observed: the lifetime model "
+                          "needs observed follow-up, so customers keep the formula's CLV"}  # fmt: skip
     fitted = ts.rows((*ts.windows.development, *ts.windows.calibration))  # where the hazard was fitted and calibrated
     events_dev = int(ts.y[fitted].sum())
     features = len(ts.features)

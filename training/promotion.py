@@ -1,13 +1,22 @@
-"""The promotion gate applied: a challenger against the champion on the challenger's own test window.
+"""The promotion gate applied: a challenger against the champion on the challenger's own held-out rows.
 
 Training applies it to the version it just registered; `churn models promote`
 applies it to any registered version, and promotes one that fails only with
 ``--force`` (recorded as such in the history).
+
+Like is compared with like. A champion that never saw the challenger's held-out
+rows (the test months of a monthly history, or another source's customers) is
+rescored on them. On a cross-section judged by K-fold, the champion was fitted
+on those very customers, so rescoring it would flatter it: a K-fold champion of
+the same data is compared by its own recorded out-of-fold figures (the same
+folds: same rows, same seed), and a champion judged another way on the same
+data cannot be compared at all — the challenger is kept, and the reason says so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 
@@ -47,6 +56,41 @@ def gate(
     return decision
 
 
+def _mode(metadata: dict[str, Any]) -> str:
+    return str((metadata.get("evaluation") or {}).get("mode") or "time")  # versions before K-fold: time
+
+
+def _same_data(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    fa, fb = ((m.get("lineage") or {}).get("fingerprint") for m in (a, b))
+    return fa is not None and fa == fb
+
+
+def like_with_like(
+    settings: Settings, challenger_meta: dict[str, Any]
+) -> tuple[str, dict[str, Any] | None, str | None]:
+    """How the champion is judged against this challenger: ("rescore", None, None) on the challenger's held-out
+    rows; ("recorded", its out-of-fold figures, champion); or ("incomparable", None, why)."""
+    current = registry.read_pointer(settings).get("champion")
+    if not current:
+        return "rescore", None, None
+    try:
+        theirs = registry.model_info(settings, current)["metadata"]
+    except (registry.RegistryError, KeyError):
+        return "rescore", None, None  # an unreadable champion: the rescore reports it
+    if not _same_data(theirs, challenger_meta) or (_mode(theirs) == _mode(challenger_meta) == "time"):
+        return "rescore", None, None
+    if _mode(theirs) == _mode(challenger_meta) == "kfold" and theirs.get("evaluation") == challenger_meta.get(
+        "evaluation"
+    ):
+        return "recorded", theirs.get("test"), current
+    why = (
+        f"champion {current} was judged by {_mode(theirs)} ({theirs.get('evaluation') or 'time windows'}) and "
+        f"this version by {_mode(challenger_meta)} on the same data; rescoring a model on rows it was fitted on "
+        "would flatter it, so the two cannot be compared — promote with --promote force after reading both reports"
+    )
+    return "incomparable", None, why
+
+
 def promotion_decision(
     settings: Settings,
     promote: str,
@@ -56,17 +100,39 @@ def promotion_decision(
     leakage_passed: bool,
     margin: float,
     blockers: tuple[str, ...] = (),
+    metadata: dict[str, Any] | None = None,
 ) -> registry.Decision:
     """Apply ``--promote auto|force|never`` to a freshly trained version and record the outcome; in auto mode,
     ``blockers`` (e.g. fairness warnings under CHURN_FAIRNESS_GATE) refuse the promotion and say why."""
 
     def judged() -> registry.Decision:
-        decision = gate(settings, challenger, test_frame, leakage_passed, margin)
+        decision = judge_like_with_like(settings, challenger, test_frame, leakage_passed, margin, metadata or {})
         if blockers:
             return registry.Decision(False, [*decision.reasons, *(f"blocked: {b}" for b in blockers)])
         return decision
 
     return apply_mode(settings, promote, version, judged)
+
+
+def judge_like_with_like(
+    settings: Settings,
+    challenger: dict[str, float],
+    test_frame: pd.DataFrame | None,
+    leakage_passed: bool,
+    margin: float,
+    metadata: dict[str, Any],
+) -> registry.Decision:
+    how, recorded, detail = like_with_like(settings, metadata)
+    if how == "incomparable":
+        return registry.Decision(False, [str(detail)])
+    if how == "recorded":
+        decision = registry.decide(challenger, recorded, leakage_passed, margin)
+        if recorded is not None:
+            decision.reasons.insert(0, f"compared with champion {detail}'s out-of-fold figures on the same folds")
+        return decision
+    if test_frame is None:
+        return registry.Decision(False, ["no held-out rows to rescore the champion on"])
+    return gate(settings, challenger, test_frame, leakage_passed, margin)
 
 
 def apply_mode(
@@ -92,6 +158,14 @@ def judge_registered(settings: Settings, version: str, margin: float = 0.005) ->
     metadata = registry.model_info(settings, version)["metadata"]
     months = (metadata.get("windows") or {}).get("test") or []
     challenger = metadata.get("test")
+    if _mode(metadata) == "kfold" and challenger:
+        leakage = bool((metadata.get("leakage") or {}).get("passed", True))
+        if not registry.read_pointer(settings).get("champion"):
+            return registry.decide(challenger, None, leakage, margin)
+        if like_with_like(settings, metadata)[0] == "rescore":
+            return registry.Decision(False, [f"{version} was judged by K-fold on other data than the champion's: "
+                                             "retrain it on the champion's source to compare"])  # fmt: skip
+        return judge_like_with_like(settings, challenger, None, leakage, margin, metadata)
     if not months or not challenger:
         return registry.Decision(False, [f"{version} records no test window to judge it on"])
     labels = read_labels(settings.labels_path)

@@ -44,19 +44,21 @@ def _span(months: tuple[str, ...]) -> str:
 
 
 def check_trainable(
-    y: np.ndarray, month: np.ndarray, windows: Windows, usable: list[str], dropped: dict[str, str]
+    y: np.ndarray, month: np.ndarray, windows: Windows | None, usable: list[str], dropped: dict[str, str]
 ) -> None:
-    """Raise InputError, naming the window and the remedy, when this training set cannot give an honest model."""
+    """Raise InputError, naming the window and the remedy, when this training set cannot give an honest model.
+    Without ``windows`` (K-fold on a cross-section) the folds' own check follows in :func:`training.plan.kfold_plan`."""
     if int(y.sum()) == 0:
         raise InputError(
             f"training: no churners among {len(y):,} labelled rows — nothing to learn; check the source's churn "
             "events and the platform clock (CHURN_AS_OF)"
         )
     if not usable:
-        raise InputError(
-            f"training: no feature carries information in the development window ({_span(windows.development)}): "
-            + "; ".join(f"{k}: {v}" for k, v in dropped.items())
-        )
+        where = f"the development window ({_span(windows.development)})" if windows else "the cross-section"
+        reasons = "; ".join(f"{k}: {v}" for k, v in dropped.items())
+        raise InputError(f"training: no feature carries information in {where}: {reasons}")
+    if windows is None:
+        return
     checks: list[tuple[str, tuple[str, ...], int]] = []
     for k, fold in enumerate(windows.folds, start=1):
         checks += [(f"fold {k}'s training months", fold.train, 1), (f"fold {k}'s validation months", fold.valid,

@@ -99,11 +99,34 @@ def _rows(result: TrainResult) -> list[dict[str, Any]]:
     return out
 
 
+def held_out_description(result: TrainResult) -> tuple[str, str, str]:
+    """(heading, how every model was judged, where) for the run's plan: time windows or K-fold."""
+    if result.windows is not None:
+        return (
+            f"Test window {', '.join(result.windows.test)}",
+            "Every model was fitted on the same development months, calibrated on the same holdout and scored on the "
+            "same test months.",
+            "the test months",
+        )
+    e = result.evaluation
+    return (
+        f"Out-of-fold figures: {e['folds']}-fold stratified cross-validation × {e['repeats']} repeats over "
+        f"{e['rows']:,} customers (the mean over repeats)",
+        "This source is a cross-section, observed once: it cannot be split by time. Each customer's last labelled row "
+        "is held out once per repeat; every model was fitted on the same folds, calibrated on "
+        f"{e['calibration_share']:.0%} of each training part held back, and scored on the held-out fold. The model's "
+        f"configuration was chosen inside each training part ({e['inner_folds']} inner folds), never on the rows it "
+        "is scored on. Intervals resample the customers of the first repeat.",
+        "the held-out customers",
+    )
+
+
 def _summary(result: TrainResult, base_rate: float) -> str:
     t = result.test
+    where = held_out_description(result)[2]
     return (
         f"Targeting the 10% of customers the model rates riskiest reaches {t['recall_at_10']:.0%} of the customers "
-        f"who churned in the test months — {t['lift_at_10']:.1f}× what a random 10% would reach. "
+        f"who churned in {where} — {t['lift_at_10']:.1f}× what a random 10% would reach. "
         f"{t['precision_at_10']:.1%} of those targeted churned, against {base_rate:.1%} of all customers. "
         f"The probabilities are calibrated: on average they are off by {t['ece']:.3f} (ECE), so p × CLV can be "
         "read as money at risk."
@@ -121,7 +144,7 @@ def _details(result: TrainResult) -> list[dict[str, Any]]:
             rows.append((prefix, num(value) if isinstance(value, int | float) else json.dumps(value, default=str)))
 
     sections = {
-        "Data windows": result.windows.to_dict(),
+        "Data windows": result.windows.to_dict() if result.windows else result.evaluation,
         "Chosen parameters": result.params,
         "Calibration": result.calibration,
         "Leakage gate": result.leakage.to_dict(),
@@ -151,6 +174,7 @@ def write_model_report(
     folder = settings.reports_dir / "models" / result.version.replace(":", "-")
     folder.mkdir(parents=True, exist_ok=True)
     base_rate = float(np.mean(y)) if len(y) else 0.0
+    heading, protocol, where = held_out_description(result)
     return write_page(
         "model.html",
         folder / "index.html",
@@ -162,7 +186,9 @@ def write_model_report(
         summary=_summary(result, base_rate),
         promoted=result.promoted,
         decision="; ".join(result.decision),
-        test_months=", ".join(result.windows.test),
+        held_out_heading=heading,
+        protocol=protocol,
+        where=where,
         metrics=[{"name": k, "label": LABELS[k]} for k in METRIC_NAMES],
         rows=_rows(result),
         base_rate=base_rate,

@@ -18,7 +18,7 @@ class TrainResult:
     intervals: dict[str, dict[str, tuple[float, float]]]
     baselines: dict[str, dict[str, float]]
     oracle: dict[str, float] | None
-    windows: Windows
+    windows: Windows | None  # None under K-fold (evaluation says how rows were held out)
     leakage: LeakageReport
     tuning: list[dict[str, Any]]
     params: dict[str, Any]
@@ -31,6 +31,7 @@ class TrainResult:
     clv: dict[str, Any] | None = None  # the lifetime model's version, gate and quality (training/lifetime_fit.py)
     fairness: dict[str, Any] | None = None  # the audit per protected attribute (training/fairness.py)
     protected_cost: dict[str, Any] | None = None  # --exclude-protected: the same model with them, on the same rows
+    evaluation: dict[str, Any] = field(default_factory=dict)  # the plan: time windows or K-fold folds × repeats
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -40,7 +41,8 @@ class TrainResult:
             "test": self.test,
             "test_ci95": self.intervals.get("model", {}),
             "baselines": self.baselines,
-            "windows": self.windows.to_dict(),
+            "windows": self.windows.to_dict() if self.windows else None,
+            "evaluation": self.evaluation,
             "leakage": self.leakage.to_dict(),
             "params": self.params,
             "calibration": self.calibration,

@@ -1,12 +1,15 @@
-"""`churn train`: time-aware tuning, the final fit, calibration, evaluation against baselines, registration.
+"""`churn train`: tuning, the final fit, calibration, evaluation against baselines, registration.
 
 Training data comes only through the model's feature service (a point-in-time
 join of the labels), and every model — XGBoost, logistic regression,
-HistGradientBoosting and the rule-based baseline — is fitted on the same
-development months, calibrated on the same holdout and scored on the same test
-months. The test months are touched once. :func:`train` runs the stages below
-in order: :func:`prepare`, :func:`tune`, :func:`fit_final`, :func:`baselines`,
-:func:`evaluate`, registration and the promotion gate, the report.
+HistGradientBoosting and the rule-based baseline — is fitted on the same rows,
+calibrated on the same holdout and scored on the same held-out rows, as the
+run's :class:`~training.plan.Plan` says: the development, calibration and test
+months of a monthly history (the test months are touched once), or repeated
+stratified K-fold over the customers of a cross-section. :func:`train` runs the
+stages below in order: :func:`prepare`, :func:`tune`, :func:`fit_final`,
+:func:`baselines`, :func:`evaluate`, registration and the promotion gate, the
+report.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from churn.errors import InputError
 from churn.metrics import all_metrics, bootstrap_intervals, pr_auc
 from churn.offline import matured_labels, offline_lineage, read_labels
 from churn.policy import compare_policies
-from churn.raw import load_extras, raw_lineage
+from churn.raw import load_extras, load_manifest, raw_lineage
 from churn.schema import ENTITY, EVENT_TIMESTAMP, LABEL
 from churn.settings import Settings
 from store.feast_store import feature_service, get_store, service_features
@@ -48,6 +51,7 @@ from training.fairness import audit, protected_of
 from training.leakage import LeakageReport, leakage_gate
 from training.lifetime import LifetimeModel
 from training.lifetime_fit import fit_lifetime
+from training.plan import KFOLD, MODES, TIME, Plan, Split, kfold_plan, time_plan
 from training.promotion import promotion_decision
 from training.readiness import check_trainable, informative_features
 from training.report import write_model_report
@@ -118,13 +122,14 @@ def _oracle(settings: Settings, test: pd.DataFrame) -> np.ndarray | None:
 
 @dataclass
 class TrainingSet:
-    """The labelled rows, their windows, the features the model uses and the encoded matrix."""
+    """The labelled rows, how they are held out, the features the model uses and the encoded matrix."""
 
     frame: pd.DataFrame
     service_features: list[str]
     features: list[str]
     dropped: dict[str, str]
-    windows: Windows
+    windows: Windows | None  # the time windows of a monthly history; None under K-fold
+    plan: Plan
     encoder: FeatureEncoder
     X: np.ndarray
     y: np.ndarray
@@ -134,6 +139,26 @@ class TrainingSet:
     def rows(self, months: tuple[str, ...]) -> np.ndarray:
         return np.isin(self.frame["month"].to_numpy(), months)
 
+    @property
+    def test(self) -> np.ndarray:
+        return self.plan.test
+
+
+def evaluation_mode(settings: Settings, requested: str) -> str:
+    """``--evaluation auto`` is K-fold on a cross-section source (its months are reconstructed), time otherwise."""
+    if requested not in MODES:
+        raise InputError(f"--evaluation: must be one of {', '.join(MODES)}, got {requested!r}")
+    if requested != "auto":
+        return requested
+    return KFOLD if load_manifest(settings.raw_dir).get("kind") == "cross_section" else TIME
+
+
+def last_labelled_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each customer's last labelled row: a cross-section's unit (a churner at the month they left, a stayer at the
+    latest matured month), so that no customer is both trained and tested on."""
+    order = frame.sort_values([ENTITY, EVENT_TIMESTAMP], kind="stable")
+    return order.drop_duplicates(ENTITY, keep="last").reset_index(drop=True)
+
 
 def prepare(settings: Settings, config: TrainConfig, say: Say) -> TrainingSet:
     """The training set, checked: uninformative features left out and named, hopeless sets refused in one line."""
@@ -141,30 +166,42 @@ def prepare(settings: Settings, config: TrainConfig, say: Say) -> TrainingSet:
     frame, names, hit = load_training_frame(settings, config.service)
     if hit:
         say("the training set: the same data as a run before, read from the cache")
-    windows = make_windows(
-        sorted(frame["month"].unique()), config.test_months, config.calibration_months, config.folds,
-        config.valid_months,
-    )  # fmt: skip
+    mode = evaluation_mode(settings, config.evaluation)
+    windows: Windows | None = None
+    if mode == KFOLD:
+        frame = last_labelled_rows(frame)
+        development = np.ones(len(frame), dtype=bool)
+    else:
+        windows = make_windows(
+            sorted(frame["month"].unique()), config.test_months, config.calibration_months, config.folds,
+            config.valid_months,
+        )  # fmt: skip
+        development = np.isin(frame["month"].to_numpy(), windows.development)
     y = frame[LABEL].to_numpy().astype(np.int64)
-    month = frame["month"].to_numpy()
-    usable, dropped = informative_features(frame[np.isin(month, windows.development)], names)
+    usable, dropped = informative_features(frame[development], names)
     for name in config.exclude_features:
         if name in usable:
             usable.remove(name)
             dropped[name] = "protected attribute, left out by --exclude-protected"
-    check_trainable(y, month, windows, usable, dropped)
+    check_trainable(y, frame["month"].to_numpy(), windows, usable, dropped)
+    plan = (
+        kfold_plan(y, config.cv_folds, config.cv_repeats, settings.seed)
+        if windows is None
+        else time_plan(frame["month"].to_numpy(), windows)
+    )
     for name, why in dropped.items():
         say(f"left out {name}: {why}")
     encoder = FeatureEncoder.for_features(usable)
-    return TrainingSet(frame, names, usable, dropped, windows, encoder, encoder.transform(frame), y,
+    return TrainingSet(frame, names, usable, dropped, windows, plan, encoder, encoder.transform(frame), y,
                        frame[ENTITY].to_numpy(), hit)  # fmt: skip
 
 
 def gate_leakage(ts: TrainingSet, config: TrainConfig) -> LeakageReport:
-    """Single-feature AUC on the last fold's validation months; raises LeakageError when a feature fails."""
-    last = ts.windows.folds[-1]
-    report = leakage_gate(ts.frame[ts.rows(last.train)], ts.frame[ts.rows(last.valid)], ts.features,
-                          config.leakage_bound, list(config.allow_features))  # fmt: skip
+    """Single-feature AUC on the final split's last tuning fold (a time plan: the last fold's validation months);
+    raises LeakageError when a feature fails."""
+    train, valid = ts.plan.final.tuning[-1]
+    report = leakage_gate(ts.frame[train], ts.frame[valid], ts.features, config.leakage_bound,
+                          list(config.allow_features))  # fmt: skip
     if not report.passed:
         raise LeakageError(report.message())
     return report
@@ -179,8 +216,11 @@ def survivors_of(configurations: int) -> int:
     return min(configurations, max(2, math.ceil(configurations / 2)))
 
 
-def tune(ts: TrainingSet, grid: tuple[dict[str, Any], ...], seed: int, say: Say) -> tuple[list[dict[str, Any]], dict]:
-    """PR-AUC of each configuration on the expanding-window folds (early stopping on each validation window).
+def tune(
+    ts: TrainingSet, grid: tuple[dict[str, Any], ...], seed: int, say: Say, split: Split | None = None
+) -> tuple[list[dict[str, Any]], dict]:
+    """PR-AUC of each configuration on the split's tuning folds (early stopping on each validation part): the
+    expanding-window folds of a time plan, the inner folds of a K-fold split (default: the final split's).
 
     Successive halving over the folds: every configuration is scored on the first fold (the smallest, so the
     cheapest), and the better half — two at least — goes on to the others; the choice is the best mean PR-AUC
@@ -189,12 +229,11 @@ def tune(ts: TrainingSet, grid: tuple[dict[str, Any], ...], seed: int, say: Say)
     Returns every configuration's record (the folds it was scored on) and the chosen parameters, with the median
     of its best iteration counts as the number of trees.
     """
-    folds = ts.windows.folds
+    folds = (split or ts.plan.final).tuning
     records: list[dict[str, Any]] = [{"params": p, "pr_auc_folds": [], "best_iterations": []} for p in grid]
     fits, done = tuning_fits(len(grid), len(folds)), 0
     alive = records
-    for k, fold in enumerate(folds):
-        tr, va = ts.rows(fold.train), ts.rows(fold.valid)
+    for k, (tr, va) in enumerate(folds):
         for record in alive:
             candidate = XGBoostCandidate(record["params"], seed=seed)
             candidate.fit(ts.X[tr], ts.y[tr], valid=(ts.X[va], ts.y[va]))
@@ -212,65 +251,115 @@ def tune(ts: TrainingSet, grid: tuple[dict[str, Any], ...], seed: int, say: Say)
     return records, {**best["params"], "n_estimators": int(np.median(best["best_iterations"]))}
 
 
-def fit_final(ts: TrainingSet, params: dict[str, Any], seed: int) -> tuple[XGBoostCandidate, Calibrator, dict]:
-    """The chosen configuration on all development months, calibrated on the calibration months."""
-    dev, cal = ts.rows(ts.windows.development), ts.rows(ts.windows.calibration)
+def fit_final(
+    ts: TrainingSet, params: dict[str, Any], seed: int, split: Split | None = None
+) -> tuple[XGBoostCandidate, Calibrator, dict]:
+    """The chosen configuration fitted on the split's fitting rows (default: the final split's — the development
+    months of a time plan), calibrated on its calibration rows."""
+    split = split or ts.plan.final
+    fit, cal = split.fit, split.calibration
     final = XGBoostCandidate(params, seed=seed)
-    final.fit(ts.X[dev], ts.y[dev])
+    final.fit(ts.X[fit], ts.y[fit])
     calibrator, scores = choose_calibrator(final.score(ts.X[cal]), ts.y[cal], ts.groups[cal], seed)
     return final, calibrator, scores
 
 
+def calibrated_on(
+    ts: TrainingSet, candidate: Candidate, split: Split, seed: int, X: np.ndarray | None = None
+) -> np.ndarray:
+    """``candidate`` fitted on the split's fitting rows, calibrated on its calibration rows: its test probabilities."""
+    X = ts.X if X is None else X
+    fit, cal, test = split.fit, split.calibration, split.test
+    candidate.fit(X[fit], ts.y[fit], ts.frame[fit])
+    calibrator, _ = choose_calibrator(candidate.score(X[cal], ts.frame[cal]), ts.y[cal], ts.groups[cal], seed)
+    return calibrator(candidate.score(X[test], ts.frame[test]))
+
+
+def held_out(ts: TrainingSet, predict: Callable[[Split], np.ndarray]) -> np.ndarray:
+    """(repeats, reported rows): each row's probability from models that never saw it, one line per repeat."""
+    out = np.full((ts.plan.repeats, len(ts.y)), np.nan)
+    for split in ts.plan.outer:
+        out[split.repeat, split.test] = predict(split)
+    return out[:, ts.test]
+
+
+def model_held_out(
+    ts: TrainingSet, config: TrainConfig, seed: int, say: Say, shipped: tuple[XGBoostCandidate, Calibrator]
+) -> np.ndarray:
+    """The model's held-out probabilities. A time plan's are the shipped model's on the test months; a K-fold
+    plan chooses, fits and calibrates afresh inside every split, so nothing is tuned on the rows it reports."""
+    if ts.plan.shares_final:
+        final, calibrator = shipped
+        return calibrator(final.score(ts.X[ts.test]))[None, :]
+    steps = iter(range(1, len(ts.plan.outer) + 1))
+
+    def predict(split: Split) -> np.ndarray:
+        _, params = tune(ts, config.grid, seed, lambda _: None, split)
+        fitted, calibrator, _ = fit_final(ts, params, seed, split)
+        say(f"cross-validation: split {next(steps)} of {len(ts.plan.outer)}")
+        return calibrator(fitted.score(ts.X[split.test]))
+
+    return held_out(ts, predict)
+
+
 def baselines(settings: Settings, ts: TrainingSet, say: Say) -> dict[str, np.ndarray]:
-    """Test-month probabilities of every baseline, fitted and calibrated exactly as the model was (and the oracle's
+    """Held-out probabilities of every baseline, fitted and calibrated exactly as the model was (and the oracle's
     true hazards on simulated data)."""
-    dev, cal, test = (ts.rows(w) for w in (ts.windows.development, ts.windows.calibration, ts.windows.test))
-    candidates: tuple[Candidate, ...] = (
-        LogisticCandidate(settings.seed),
-        HistGBCandidate(settings.seed),
-        RuleBaseline(),
-        XGBoostCandidate(dict(XGB_START), seed=settings.seed),  # the design's parameters as they were, for the record
+    makers: tuple[Callable[[], Candidate], ...] = (
+        lambda: LogisticCandidate(settings.seed),
+        lambda: HistGBCandidate(settings.seed),
+        RuleBaseline,
+        lambda: XGBoostCandidate(dict(XGB_START), seed=settings.seed),  # the design's parameters, for the record
     )
     out: dict[str, np.ndarray] = {}
-    for k, candidate in enumerate(candidates, start=1):
-        say(f"baselines: {k} of {len(candidates)} ({candidate.name})")
-        candidate.fit(ts.X[dev], ts.y[dev], ts.frame[dev])
-        calibrator, _ = choose_calibrator(
-            candidate.score(ts.X[cal], ts.frame[cal]), ts.y[cal], ts.groups[cal], settings.seed
-        )
-        name = "xgboost_design_params" if isinstance(candidate, XGBoostCandidate) else candidate.name
-        out[name] = calibrator(candidate.score(ts.X[test], ts.frame[test]))
-    oracle = _oracle(settings, ts.frame[test])
+    for k, make in enumerate(makers, start=1):
+        name = make().name
+        say(f"baselines: {k} of {len(makers)} ({name})")
+        name = "xgboost_design_params" if k == len(makers) else name
+
+        def predict(split: Split, make: Callable[[], Candidate] = make) -> np.ndarray:
+            return calibrated_on(ts, make(), split, settings.seed)
+
+        out[name] = held_out(ts, predict)
+    oracle = _oracle(settings, ts.frame[ts.test])
     if oracle is not None:
-        out["oracle"] = oracle
+        out["oracle"] = np.broadcast_to(oracle, (ts.plan.repeats, len(oracle)))
     return out
 
 
 def evaluate(
     ts: TrainingSet, probabilities: dict[str, np.ndarray], bootstrap: int, seed: int
 ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, tuple[float, float]]]]:
-    """Every metric of every model on the test months, and 95% intervals resampling customers."""
-    test = ts.rows(ts.windows.test)
-    y, groups = ts.y[test], ts.groups[test]
-    metrics = {name: all_metrics(y, p) for name, p in probabilities.items()}
+    """Every metric of every model on the held-out rows (the mean over a K-fold plan's repeats), and 95% intervals
+    resampling customers (on the first repeat)."""
+    y, groups = ts.y[ts.test], ts.groups[ts.test]
+    metrics = {name: _mean_metrics(y, p) for name, p in probabilities.items()}
     if bootstrap <= 0:
         return metrics, {}
     # one model's replicates per thread: the work is numpy's sorting, which runs without the GIL, and each model's
     # replicates use their own generator seeded alike, so the intervals are the same as one after another
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {name: pool.submit(bootstrap_intervals, y, p, groups, bootstrap, seed)
+        futures = {name: pool.submit(bootstrap_intervals, y, p[0], groups, bootstrap, seed)
                    for name, p in probabilities.items()}  # fmt: skip
         intervals = {name: future.result() for name, future in futures.items()}
     return metrics, intervals
 
 
+def _mean_metrics(y: np.ndarray, per_repeat: np.ndarray) -> dict[str, float]:
+    runs = [all_metrics(y, p) for p in per_repeat]
+    if len(runs) == 1:
+        return runs[0]
+    return {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+
+
 def realised_policy_value(settings: Settings, ts: TrainingSet, p_test: np.ndarray) -> float | None:
     """Realised net value of EV targeting (the catalogue, the formula's CLV) on the last test month, from the
-    simulation's offer responses and the month's real outcomes; None on data without offer responses."""
+    simulation's offer responses and the month's real outcomes; None on data without offer responses or test
+    months."""
     _, offers = load_extras(settings.raw_dir)
-    if offers is None:
+    if offers is None or ts.windows is None:
         return None
-    test = ts.frame[ts.rows(ts.windows.test)].reset_index(drop=True).assign(probability=p_test)
+    test = ts.frame[ts.test].reset_index(drop=True).assign(probability=p_test)
     month = test[test["month"] == ts.windows.test[-1]]
     frame = month.assign(churned=month[LABEL].astype(bool), customer_id=month[ENTITY].astype(str)).merge(
         offers.astype({ENTITY: str}), on=ENTITY, how="inner")  # fmt: skip
@@ -286,12 +375,11 @@ def with_protected(
     features = [*ts.features, *(n for n in names if n in ts.service_features and n not in ts.features)]
     encoder = FeatureEncoder.for_features(features)
     X = encoder.transform(ts.frame)
-    dev, cal, test = (ts.rows(w) for w in (ts.windows.development, ts.windows.calibration, ts.windows.test))
-    fitted = XGBoostCandidate(params, seed=settings.seed)
-    fitted.fit(X[dev], ts.y[dev])
-    calibrator, _ = choose_calibrator(fitted.score(X[cal]), ts.y[cal], ts.groups[cal], settings.seed)
-    p_with = calibrator(fitted.score(X[test]))
-    metrics = all_metrics(ts.y[test], p_with)
+    with_them = held_out(
+        ts, lambda split: calibrated_on(ts, XGBoostCandidate(params, seed=settings.seed), split, settings.seed, X)
+    )
+    p_with = with_them[0]
+    metrics = _mean_metrics(ts.y[ts.test], with_them)
     cost: dict[str, float] = {
         k: metrics[k] - without[k] for k in ("roc_auc", "pr_auc") if k in metrics and k in without
     }
@@ -300,7 +388,7 @@ def with_protected(
         cost["ev_policy_net_value"] = value_with - value_without
     return {"left_out": [n for n in features if n not in ts.features], "with": metrics, "without": without,
             "cost": cost, "policy_net_value": {"with": value_with, "without": value_without,
-                                               "month": ts.windows.test[-1]}}  # fmt: skip
+                                               "month": ts.windows.test[-1] if ts.windows else None}}  # fmt: skip
 
 
 def fairness_of_model(
@@ -308,7 +396,7 @@ def fairness_of_model(
 ) -> dict[str, Any]:
     """The audit of this model on its test months: whom EV targeting would pick (the catalogue, valued by this run's
     lifetime model when it fitted one, else the formula), and how well it judged each group's churn."""
-    test = ts.rows(ts.windows.test)
+    test = ts.test
     frame = ts.frame[test].reset_index(drop=True)
     valuation = None
     if clv.get("registered"):
@@ -317,6 +405,12 @@ def fairness_of_model(
     decisions = assess(p, frame, load_catalogue(), valuation).decisions
     protected = protected_of(settings)
     return audit(frame, decisions.targeted, decisions.cost, protected, ts.y[test], p, seed=settings.seed)
+
+
+def _row_counts(ts: TrainingSet) -> dict[str, int]:
+    if ts.windows is None:
+        return {"customers": len(ts.y), "churners": int(ts.y.sum())}
+    return {w: int(ts.rows(getattr(ts.windows, w)).sum()) for w in ("development", "calibration", "test")}
 
 
 class _Steps:
@@ -334,9 +428,12 @@ class _Steps:
             self.progress(message, self.done, self.total)
 
     def expect(self, ts: TrainingSet, config: TrainConfig) -> None:
-        fits = tuning_fits(len(config.grid), len(ts.windows.folds))
-        # read + gate + fits + final + 4 baselines + evaluation + lifetime model (+ comparison) + promotion (+ report)
-        self.total = 1 + 1 + fits + 1 + 4 + 1 + 1 + bool(config.exclude_features) + 1 + (1 if config.report else 0)
+        fits = tuning_fits(len(config.grid), len(ts.plan.final.tuning))
+        splits = 0 if ts.plan.shares_final else len(ts.plan.outer)  # K-fold: one step per split (nested tuning)
+        # read + gate + fits + final + splits + 4 baselines + evaluation + lifetime model (+ comparison) + promotion
+        # (+ report)
+        self.total = (1 + 1 + fits + 1 + splits + 4 + 1 + 1 + bool(config.exclude_features) + 1
+                      + (1 if config.report else 0))  # fmt: skip
 
 
 def train(settings: Settings, config: TrainConfig | None = None, progress: Progress | None = None) -> TrainResult:
@@ -364,8 +461,13 @@ def train(settings: Settings, config: TrainConfig | None = None, progress: Progr
     clock["final_fit_and_calibration"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    test = ts.rows(ts.windows.test)
-    probabilities = {"model": calibrator(final.score(ts.X[test])), **baselines(settings, ts, say)}
+    held = model_held_out(ts, config, settings.seed, say, (final, calibrator))
+    if not ts.plan.shares_final:
+        clock["cross_validation"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    test = ts.test
+    probabilities = {"model": held, **baselines(settings, ts, say)}
+    first = {name: p[0] for name, p in probabilities.items()}  # the first repeat's: plots, audits, policy value
     clock["baselines"] = time.perf_counter() - t0
 
     say("metrics with bootstrap intervals over customers")
@@ -385,7 +487,8 @@ def train(settings: Settings, config: TrainConfig | None = None, progress: Progr
         "service_features": ts.service_features,
         "dropped_features": ts.dropped,
         "encoded_columns": ts.encoder.columns,
-        "windows": ts.windows.to_dict(),
+        "windows": ts.windows.to_dict() if ts.windows else None,
+        "evaluation": ts.plan.description,
         "params": final_params,
         "tuning": tuning,
         "calibration": calibration,
@@ -397,7 +500,7 @@ def train(settings: Settings, config: TrainConfig | None = None, progress: Progr
         "code_version": _code_version(),
         "source": lineage.get("source"),
         "lineage": lineage,
-        "rows": {w: int(ts.rows(getattr(ts.windows, w)).sum()) for w in ("development", "calibration", "test")},
+        "rows": _row_counts(ts),
         "seconds": clock,
         "training_set": "cache" if ts.cached else "feature service",
     }
@@ -409,10 +512,10 @@ def train(settings: Settings, config: TrainConfig | None = None, progress: Progr
     if config.exclude_features:
         say("the same model with the protected attributes, for comparison")
         protected_cost = with_protected(settings, ts, final_params, config.exclude_features, metrics["model"],
-                                        probabilities["model"])  # fmt: skip
+                                        first["model"])  # fmt: skip
         metadata["protected_cost"] = protected_cost
     t0 = time.perf_counter()
-    fairness = fairness_of_model(settings, ts, model, probabilities["model"], clv)
+    fairness = fairness_of_model(settings, ts, model, first["model"], clv)
     clock["fairness_audit"] = time.perf_counter() - t0
     metadata["fairness"] = fairness
     version = registry.save_model(settings, model, metadata)
@@ -420,15 +523,15 @@ def train(settings: Settings, config: TrainConfig | None = None, progress: Progr
     say("promotion decision")
     blockers = tuple(fairness["warnings"]) if settings.fairness_gate else ()
     decision = promotion_decision(settings, config.promote, version, metrics["model"], ts.frame[test],
-                                  leakage.passed, config.margin, blockers)  # fmt: skip
+                                  leakage.passed, config.margin, blockers, metadata)  # fmt: skip
     result = TrainResult(
         version=version, promoted=decision.promote, decision=decision.reasons, test=metrics["model"],
         intervals=intervals, baselines=compared, oracle=metrics.get("oracle"), windows=ts.windows, leakage=leakage,
         tuning=tuning, params=final_params, calibration=calibration, seconds=clock, dropped_features=ts.dropped,
-        lineage=lineage, clv=clv, fairness=fairness, protected_cost=protected_cost,
+        lineage=lineage, clv=clv, fairness=fairness, protected_cost=protected_cost, evaluation=ts.plan.description,
     )  # fmt: skip
     if config.report:
         say("model report")
-        report = write_model_report(settings, model, result, probabilities, ts.y[test], ts.frame[test], metadata)
+        report = write_model_report(settings, model, result, first, ts.y[test], ts.frame[test], metadata)
         result.report = str(report)
     return result

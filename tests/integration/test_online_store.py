@@ -22,7 +22,7 @@ from churn.temporal import build_snapshots
 from churn.timeutil import month_label, month_start, parse_month
 from feature_repo.features import VIEWS
 from harness.settings import make_settings, redis_available, unique_project
-from store.feast_store import apply, get_store, quiet_stdout, service_features
+from store.feast_store import apply, get_store, private_registry, quiet_stdout, service_features
 from store.materialize import materialize
 from store.online import read_online
 from tests.conftest import SMALL
@@ -96,6 +96,28 @@ def test_materialized_latest_snapshots_read_back_value_by_value(store_settings, 
     store = get_store(settings)
     for view in (name for name, _, _ in VIEWS):  # no interval lost to the race
         assert store.get_feature_view(view).materialization_intervals == [(result.start, result.end)], view
+    assert not list(settings.feast_dir().glob("worker-registry-*"))  # the workers' copies are gone
+
+
+@pytest.mark.parametrize("store_settings", ["local"], indirect=True)
+def test_a_worker_loads_through_its_own_registry_and_never_rewrites_the_shared_one(
+    store_settings, small_snapshots
+) -> None:
+    """Feast rewrites a file registry in place after each view; a sibling reading it then finds no entity (a
+    CI failure: "Entity customer does not exist"). Parallel workers must leave the shared file alone."""
+    settings = store_settings
+    write_offline(small_snapshots, settings.snapshots_dir, settings.labels_path)
+    apply(settings)
+    shared = settings.feast_dir() / "registry.db"
+    before = shared.read_bytes()
+    latest = month_start(parse_month(small_snapshots.features.snapshot_month.max())).to_pydatetime()
+    with private_registry(settings) as store, quiet_stdout():
+        assert Path(store.config.registry.path) != shared
+        store.materialize(start_date=latest, end_date=latest + timedelta(seconds=1), feature_views=["customer_billing"])
+        assert store.get_feature_view("customer_billing").materialization_intervals  # recorded in the copy
+    assert shared.read_bytes() == before
+    assert get_store(settings).get_feature_view("customer_billing").materialization_intervals == []
+    assert not list(settings.feast_dir().glob("worker-registry-*"))
 
 
 @pytest.mark.parametrize("store_settings", ["redis"], indirect=True)

@@ -159,32 +159,44 @@ def test_a_corrupt_artifact_never_replaces_the_champion(trained) -> None:
 
 
 def test_cli_models_commands(trained) -> None:
+    """The `churn models` commands, in this process (each in its own would pay BentoML's import, ~8 s, again)."""
+    from typer.testing import CliRunner
+
+    from churn.settings import get_settings
+    from cli.main import app
+
     settings, _ = trained
-    env = clean_env(CHURN_HOME=str(settings.home_dir), CHURN_FEAST_PROJECT=settings.feast_project)
+    env = {"CHURN_HOME": str(settings.home_dir), "CHURN_FEAST_PROJECT": settings.feast_project}
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        get_settings.cache_clear()
+        try:
+            result = CliRunner().invoke(app, list(args), env=env)
+        finally:
+            get_settings.cache_clear()
+        return result.exit_code, result.stdout, result.stderr
 
     def run(*args: str) -> dict:
-        proc = subprocess.run([sys.executable, "-m", "cli.main", *args, "--json"], capture_output=True, text=True,
-                              env=env, timeout=300)  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout)
+        code, out, err = invoke(*args, "--json")
+        assert code == 0, err
+        return json.loads(out)
 
     listed = run("models", "list")
     assert listed["champion"] in {m["version"] for m in listed["models"]}
     shown = run("models", "show")
     assert shown["champion"] == listed["champion"] and shown["history"]
     assert shown["metadata"]["feature_service"] == "churn_model_v2"
-    bad = subprocess.run([sys.executable, "-m", "cli.main", "models", "promote", "churn_model:nope"],
-                         capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
-    assert bad.returncode == 2 and "not in the model store" in bad.stderr and "Traceback" not in bad.stderr
+    assert shown["metadata"]["evaluation"]["mode"] == "time" and shown["metadata"]["windows"]["test"]
+    code, _, err = invoke("models", "promote", "churn_model:nope")
+    assert code == 2 and "not in the model store" in err and "Traceback" not in err
     # the lifetime model has its own versions, champion and rollback
     lifetimes = run("models", "list", "--kind", "clv")
     assert lifetimes["champion"].startswith("clv_model:")
     assert {m["version"] for m in lifetimes["models"]} >= {lifetimes["champion"]}
     assert all(m["version"].startswith("clv_model:") for m in lifetimes["models"])
     assert run("models", "show", lifetimes["champion"])["is_champion"] is True
-    wrong = subprocess.run([sys.executable, "-m", "cli.main", "models", "list", "--kind", "ltv"],
-                           capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
-    assert wrong.returncode == 2 and "--kind: must be one of churn, clv, got 'ltv'" in wrong.stderr
+    code, _, err = invoke("models", "list", "--kind", "ltv")
+    assert code == 2 and "--kind: must be one of churn, clv, got 'ltv'" in err
 
 
 # One process imports the registry once, then forks twenty promoters that wait on one pipe and start together:
