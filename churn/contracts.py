@@ -6,6 +6,7 @@ from functools import lru_cache
 
 import pandera.pandas as pa
 
+from churn.labels import PLATFORM, Labels
 from churn.schema import (
     CREATED_TIMESTAMP,
     ENTITY,
@@ -18,10 +19,11 @@ from churn.schema import (
 _DTYPES = {"int": "int64", "float": "float64", "bool": "bool", "string": "object"}
 
 
-def _column(feature: Feature) -> pa.Column:
+def _column(feature: Feature, labels: Labels) -> pa.Column:
     checks = []
-    if feature.categories:
-        checks.append(pa.Check.isin(list(feature.categories)))
+    categories = labels.of_feature(feature.name) or feature.categories
+    if categories:
+        checks.append(pa.Check.isin(list(categories)))
     if feature.min is not None:
         checks.append(pa.Check.ge(feature.min))
     if feature.max is not None:
@@ -30,15 +32,16 @@ def _column(feature: Feature) -> pa.Column:
     return pa.Column(dtype, checks=checks, nullable=feature.nullable, coerce=False)
 
 
-@lru_cache(maxsize=1)
-def snapshot_schema() -> pa.DataFrameSchema:
+@lru_cache(maxsize=4)
+def snapshot_schema(labels: Labels = PLATFORM) -> pa.DataFrameSchema:
+    """The snapshot contract; categorical features take the source's labels (the platform's and its own)."""
     timestamp = pa.Column("datetime64[ns, UTC]", nullable=False)
     return pa.DataFrameSchema(
         {
             ENTITY: pa.Column(str, pa.Check.str_length(1, 64), nullable=False),
             EVENT_TIMESTAMP: timestamp,
             CREATED_TIMESTAMP: timestamp,
-            **{f.name: _column(f) for f in FEATURES},
+            **{f.name: _column(f, labels) for f in FEATURES},
         },
         unique=[ENTITY, EVENT_TIMESTAMP],
         strict=False,

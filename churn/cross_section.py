@@ -32,6 +32,7 @@ import pandas as pd
 
 from churn.errors import InputError
 from churn.hashing import stable_hash
+from churn.labels import MANIFEST_KEY
 from churn.lineage import lineage
 from churn.mapped_columns import ColumnReader, as_text, read_files, used_columns, zone
 from churn.mapping import SourceMapping, cross_section_columns, mapping_identity
@@ -60,7 +61,7 @@ def _typed(mapping: SourceMapping, base: Path) -> tuple[pd.DataFrame, ColumnRead
     assert spec is not None
     read = read_files(spec, base, "cross_section")
     reader = ColumnReader("cross_section", spec, read, zone(mapping.timezone, "timezone"), "cross_section",
-                          unplaced=spec.unplaced_labels)  # fmt: skip
+                          unplaced=spec.unplaced_labels, labels=mapping.label_set)  # fmt: skip
     kinds = cross_section_columns()
     out = {c: reader.column(c, kind) for c, kind in kinds.items() if c in spec.columns and c != "total_charges"}
     reader.duplicates(out["customer_id"])
@@ -199,6 +200,7 @@ def ingest_cross_section(mapping: SourceMapping, base: Path, as_of: str | None =
             "accepted": len(good),
             "rejected": rejected,
             "assumptions": ASSUMPTIONS + "".join(f"\n- {a}" for a in reader.assumptions),
+            **({MANIFEST_KEY: mapping.label_set.declared()} if mapping.labels else {}),
         },
         rejects=rejects,
     )

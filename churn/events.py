@@ -30,7 +30,8 @@ from typing import Any
 import pandas as pd
 
 from churn.errors import InputError
-from churn.schema import CATEGORY_VALUES, CUSTOMER_ID_PATTERN
+from churn.labels import PLATFORM, Labels
+from churn.schema import CUSTOMER_ID_PATTERN
 
 LOG_DIR = "events"
 LOG_FILE = "log.jsonl"
@@ -103,8 +104,9 @@ def _time(value: Any, name: str) -> datetime:
     return when.astimezone(UTC)
 
 
-def parse_event(raw: Mapping[str, Any], arrived: datetime, where: str = "event") -> Event:
-    """One event from a JSON object or a CSV row; raises EventError naming every bad field."""
+def parse_event(raw: Mapping[str, Any], arrived: datetime, where: str = "event", labels: Labels = PLATFORM) -> Event:
+    """One event from a JSON object or a CSV row; raises EventError naming every bad field. ``labels``: the source's
+    category labels a service change may name (the platform's and its own)."""
     problems: list[tuple[str, str]] = []
     extra = {k: v for k, v in raw.items() if k not in COMMON and not _blank(v)}
     for name in COMMON:
@@ -135,7 +137,7 @@ def parse_event(raw: Mapping[str, Any], arrived: datetime, where: str = "event")
         if name not in extra:
             continue
         value = extra[name]
-        problem, fields[name] = _field(name, value)
+        problem, fields[name] = _field(name, value, labels)
         if problem:
             problems.append((f"{where}.{name}", problem))
     if kind == "service_change" and not any(n in extra for n in SERVICE_FIELDS):
@@ -149,7 +151,7 @@ def parse_event(raw: Mapping[str, Any], arrived: datetime, where: str = "event")
     return Event(event_id, customer_id, kind, at, fields)
 
 
-def _field(name: str, value: Any) -> tuple[str | None, Any]:
+def _field(name: str, value: Any, labels: Labels) -> tuple[str | None, Any]:
     text = str(value).strip()
     if name == "period_month":
         return (None if _MONTH_RE.match(text) else f"{text!r} is not a month YYYY-MM"), text
@@ -159,8 +161,8 @@ def _field(name: str, value: Any) -> tuple[str | None, Any]:
         flag = _BOOL.get(text.lower())
         return (None if flag is not None else f"{text!r} is not true or false"), flag
     if name in _CATEGORY_OF:
-        labels = CATEGORY_VALUES[_CATEGORY_OF[name]]
-        return (None if text in labels else f"{text!r} is not one of {list(labels)}"), text
+        allowed = labels.values[_CATEGORY_OF[name]]
+        return (None if text in allowed else f"{text!r} is not one of {list(allowed)}"), text
     return (None if 0 < len(text) <= MAX_EVENT_ID else "1-128 characters"), text
 
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from churn.errors import InputError
+from churn.labels import PLATFORM, Labels
 from churn.schema import FEATURES_BY_NAME, Feature
 
 
@@ -24,7 +25,7 @@ class FeatureValueError(InputError):
         super().__init__("; ".join(f"{name}: {problem}" for name, problem in problems))
 
 
-def _check(feature: Feature, value: Any) -> tuple[Any, str | None]:
+def _check(feature: Feature, value: Any, categories: tuple[str, ...]) -> tuple[Any, str | None]:
     if value is None:
         return None, None if feature.nullable else "must not be null"
     if feature.dtype == "bool":
@@ -32,8 +33,8 @@ def _check(feature: Feature, value: Any) -> tuple[Any, str | None]:
     if feature.dtype == "string":
         if not isinstance(value, str):
             return None, f"must be a string, got {value!r}"
-        if feature.categories and value not in feature.categories:
-            return None, f"must be one of {list(feature.categories)}, got {value!r}"
+        if categories and value not in categories:
+            return None, f"must be one of {list(categories)}, got {value!r}"
         return value, None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None, f"must be a number, got {value!r}"
@@ -53,13 +54,17 @@ def _check(feature: Feature, value: Any) -> tuple[Any, str | None]:
 
 
 def check_feature_values(
-    values: Mapping[str, Any], required: Sequence[str] = (), allowed: Sequence[str] | None = None
+    values: Mapping[str, Any],
+    required: Sequence[str] = (),
+    allowed: Sequence[str] | None = None,
+    labels: Labels = PLATFORM,
 ) -> dict[str, Any]:
     """Validated, normalised values (ints as int, floats as float); raises FeatureValueError naming each problem.
 
     ``required`` lists features that must be present (a whole vector for a
     customer the store does not know); ``allowed`` limits the names to a
-    model's features.
+    model's features; ``labels`` are the source's category labels (the
+    platform's and its own).
     """
     problems: list[tuple[str, str]] = []
     out: dict[str, Any] = {}
@@ -69,7 +74,7 @@ def check_feature_values(
         if feature is None or name not in names:
             problems.append((name, f"unknown feature; expected one of {sorted(names)}"))
             continue
-        clean, problem = _check(feature, value)
+        clean, problem = _check(feature, value, labels.of_feature(name) or feature.categories)
         if problem:
             problems.append((name, problem))
         else:

@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 
 from churn.errors import InputError
+from churn.labels import PLATFORM, Labels
 from churn.lineage import file_sha256
 from churn.mapping import DEFAULT_FALSE, DEFAULT_TRUE, MONTH_COLUMNS, FileSpec
-from churn.schema import CATEGORY_VALUES, CUSTOMER_ID_PATTERN
+from churn.schema import CUSTOMER_ID_PATTERN
 from churn.timeutil import month_label
 
 REJECT_COLUMNS = ["table", "file", "line", "field", "value", "reason"]
@@ -157,9 +158,17 @@ class ColumnReader:
     """Turns one file kind's export columns into raw columns, collecting rejects and stated assumptions."""
 
     def __init__(
-        self, table: str, spec: FileSpec, read: ReadFiles, tz: ZoneInfo, at: str, unplaced: str = "error"
+        self,
+        table: str,
+        spec: FileSpec,
+        read: ReadFiles,
+        tz: ZoneInfo,
+        at: str,
+        unplaced: str = "error",
+        labels: Labels = PLATFORM,
     ) -> None:
         self.table, self.spec, self.read, self.tz, self.at, self.unplaced = table, spec, read, tz, at, unplaced
+        self.labels = labels
         self.problems: list[tuple[np.ndarray, str, pd.Series, str]] = []
         self.assumptions: list[str] = []
 
@@ -251,13 +260,13 @@ class ColumnReader:
             self.reject(dup & (counts == n), field, ids, f"duplicate id (appears {n} times)")
 
     def _category(self, raw: str, field: str, source: pd.Series, shown: pd.Series) -> pd.Series:
-        allowed = CATEGORY_VALUES[raw]
+        allowed = self.labels.values[raw]
         labels = self.spec.categories.get(raw, {})
         wrong = sorted({v for v in labels.values() if v not in allowed})
         if wrong:
             raise InputError(
-                f"{self.at}.categories.{raw}: {', '.join(map(repr, wrong))} is not one of the platform's "
-                f"{raw} labels ({', '.join(allowed)})"
+                f"{self.at}.categories.{raw}: {', '.join(map(repr, wrong))} is not one of the {raw} labels "
+                f"({', '.join(allowed)}); declare a label of your own under labels.{raw}"
             )
         placed = shown.map(labels).fillna(shown) if labels else shown  # a dict lookup per row, in C
         unplaced = ~placed.isin(allowed)

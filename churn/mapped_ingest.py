@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from churn.errors import InputError
+from churn.labels import MANIFEST_KEY
 from churn.lineage import lineage
 from churn.mapped_columns import REJECT_COLUMNS, ColumnReader, ReadFiles, read_files, used_columns, zone
 from churn.mapping import OPTIONAL_TABLES, SourceMapping, TableSpec, mapping_identity
@@ -42,7 +43,8 @@ class MappedIngest(IngestResult):
 def _convert(name: str, spec: TableSpec, read: ReadFiles, mapping: SourceMapping) -> tuple[pd.DataFrame, ColumnReader]:
     """The table's good rows in raw columns, and the reader holding its rejects and assumptions."""
     schema = RAW_TABLES[name]
-    reader = ColumnReader(name, spec, read, zone(mapping.timezone, "timezone"), f"tables.{name}")
+    reader = ColumnReader(name, spec, read, zone(mapping.timezone, "timezone"), f"tables.{name}",
+                          labels=mapping.label_set)  # fmt: skip
     out = {raw: reader.column(raw, kind) for raw, kind in schema.columns.items() if raw in spec.columns}
     if spec.known_at is not None:
         out["known_at"] = out[spec.known_at.after] + pd.Timedelta(days=spec.known_at.lag_days)
@@ -157,6 +159,7 @@ def ingest_mapped(
         "accepted": accepted,
         "rejected": rows - accepted,
         "assumptions": assumptions,
+        **({MANIFEST_KEY: mapping.label_set.declared()} if mapping.labels else {}),
     }
     raw = RawData(tables=tables, manifest=manifest, rejects=all_rejects)
     return MappedIngest(raw=raw, rows=rows, accepted=accepted, rejected=rows - accepted, tables=report)

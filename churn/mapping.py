@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from churn.errors import InputError
+from churn.labels import Labels, declare
 from churn.schema import RAW_TABLES
 
 REQUIRED_TABLES = ("customers", "service_changes", "billing", "churn_events")
@@ -40,6 +41,13 @@ def _no_yaml_booleans(value: Any) -> None:
                 raise ValueError(
                     'YAML read an unquoted yes/no/on/off/true/false as a boolean; quote labels, e.g. ["Yes"]'
                 )
+
+
+def _labels_quoted(value: Any) -> Any:
+    """Each column's labels (a list, or a map of labels) checked by :func:`_no_yaml_booleans`."""
+    for labels in value.values() if isinstance(value, dict) else []:
+        _no_yaml_booleans(labels)
+    return value
 
 
 class _Strict(BaseModel):
@@ -107,9 +115,7 @@ class FileSpec(_Strict):
     @field_validator("categories", mode="before")
     @classmethod
     def _quoted(cls, value: Any) -> Any:
-        for labels in value.values() if isinstance(value, dict) else []:
-            _no_yaml_booleans(labels)
-        return value
+        return _labels_quoted(value)
 
     def spec(self, raw_column: str) -> ColumnSpec | None:
         found = self.columns.get(raw_column)
@@ -144,6 +150,21 @@ class SourceMapping(_Strict):
     timezone: str = Field("UTC", description="Zone of dates written without one.")
     tables: dict[str, TableSpec] | None = Field(None, description="Exports shaped like the raw tables.")
     cross_section: CrossSectionSpec | None = Field(None, description="One row per customer with a churn flag.")
+    labels: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Labels of your own beside the platform's, per category column: a list of labels, or for "
+        "`contract` {label: term in months (0: none)}. Category maps may then place values onto them.",
+    )
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _quoted_labels(cls, value: Any) -> Any:
+        return _labels_quoted(value)
+
+    @property
+    def label_set(self) -> Labels:
+        """The platform's labels plus the ones this mapping declares."""
+        return declare(self.labels)
 
     @model_validator(mode="after")
     def _tables_and_columns(self) -> SourceMapping:
@@ -168,6 +189,7 @@ def mapping_identity(mapping: SourceMapping) -> dict[str, Any]:
         "description": True,
         "tables": {"__all__": {"files"}},
         "cross_section": {"files"},
+        **({} if mapping.labels else {"labels": True}),  # a mapping without labels of its own keeps its fingerprint
     }
     return mapping.model_dump(mode="json", exclude=exclude)
 
@@ -180,7 +202,12 @@ def _location(loc: tuple[Any, ...]) -> str:
 
 
 def _semantic_problems(mapping: SourceMapping) -> list[str]:
-    """What the models cannot see alone: raw column names per table, category columns, known_at rules."""
+    """What the models cannot see alone: declared labels, raw column names per table, category columns, known_at
+    rules."""
+    try:
+        declare(mapping.labels)
+    except ValueError as err:
+        return [str(err)]
     if mapping.cross_section is not None:
         return _cross_section_problems(mapping.cross_section)
     problems: list[str] = []

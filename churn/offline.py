@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from churn.errors import InputError
 from churn.io import replace_dir, write_json, write_parquet
+from churn.labels import MANIFEST_KEY, Labels, labels_of
 from churn.lineage import of_manifest
 from churn.schema import (
     CATEGORICAL_FEATURES,
@@ -68,8 +69,20 @@ def write_month(frame: pd.DataFrame, snapshots_dir: Path, month: str) -> None:
 
 
 def write_offline_manifest(offline_dir: Path, raw_manifest: dict[str, Any], counts: dict[str, int]) -> None:
-    """What the offline store was built from (the raw data's lineage), written after the data it describes."""
-    write_json({"lineage": of_manifest(raw_manifest), **counts}, Path(offline_dir) / MANIFEST)
+    """What the offline store was built from (the raw data's lineage, and its labels of its own), written after the
+    data it describes."""
+    labels = {MANIFEST_KEY: raw_manifest[MANIFEST_KEY]} if raw_manifest.get(MANIFEST_KEY) else {}
+    write_json({"lineage": of_manifest(raw_manifest), **counts, **labels}, Path(offline_dir) / MANIFEST)
+
+
+def offline_labels(offline_dir: Path) -> Labels:
+    """The category labels of the data in the offline store: the platform's, plus its source's own."""
+    path = Path(offline_dir) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text()) if path.exists() else {}
+    except (json.JSONDecodeError, OSError):
+        manifest = {}
+    return labels_of(manifest)
 
 
 def offline_lineage(offline_dir: Path) -> dict[str, str | None] | None:

@@ -24,7 +24,7 @@ Contract lapses and service changes are not projected: a stated assumption.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,12 +65,11 @@ class Ageing:
     contract: dict[int, int]  # one-hot column -> term in months
 
     @classmethod
-    def for_columns(cls, columns: Sequence[str]) -> Ageing:
+    def for_columns(cls, columns: Sequence[str], terms: Mapping[str, int] = CONTRACT_TERM_MONTHS) -> Ageing:
+        """``terms``: each contract kind's term in months (the platform's, and a source's own kinds)."""
         index = {c: i for i, c in enumerate(columns)}
         contract = {
-            index[f"contract_type={name}"]: term
-            for name, term in CONTRACT_TERM_MONTHS.items()
-            if f"contract_type={name}" in index
+            index[f"contract_type={name}"]: term for name, term in terms.items() if f"contract_type={name}" in index
         }
         return cls(index.get("tenure_months"), index.get("contract_remaining_months"),
                    index.get("total_charges_to_date"), index.get("monthly_charges"), contract)  # fmt: skip

@@ -24,11 +24,10 @@ import pandas as pd
 
 from churn.errors import InputError
 from churn.fresh import fresh_features
+from churn.labels import labels_of
 from churn.raw import RawData
 from churn.schema import (
     ADDON_SERVICES,
-    CONTRACT_TERM_MONTHS,
-    CONTRACTS,
     CREATED_TIMESTAMP,
     ENTITY,
     EVENT_TIMESTAMP,
@@ -190,7 +189,13 @@ def _state_features(b: _Build, raw: RawData) -> dict[str, np.ndarray]:
     contract = state("contract").astype(str)
     internet = state("internet_service").astype(str)
     out["contract_type"] = contract
-    term = np.array([CONTRACT_TERM_MONTHS[x] for x in CONTRACTS])[pd.Categorical(contract, categories=CONTRACTS).codes]
+    terms = labels_of(raw.manifest).contract_terms  # the platform's contract kinds and the source's own
+    kinds = list(terms)
+    codes = pd.Categorical(contract, categories=kinds).codes
+    if (codes < 0).any():
+        raise InputError(f"service_changes.contract: {contract[codes < 0][0]!r} is not a contract kind of this source "
+                         f"({', '.join(kinds)})")  # fmt: skip
+    term = np.array([terms[x] for x in kinds])[codes]
     since = np.maximum(_whole_months(utc_ns(sc["contract_start"])[rec], t), 0)
     out["contract_remaining_months"] = np.where(term > 0, term - np.mod(since, np.maximum(term, 1)), 0)
     phone = state("phone_service").astype(bool)

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from churn.fresh import encode_times, window_records
+from churn.labels import labels_of
 from churn.raw import RawData
 from churn.schema import (
     ADDON_SERVICES,
-    CONTRACT_TERM_MONTHS,
     ENTITY,
     EVENT_TIMESTAMP,
     FEATURE_NAMES,
@@ -58,6 +58,7 @@ def reference_snapshots(raw: RawData, customer_ids: list[str] | None = None) -> 
     """Snapshots for ``customer_ids`` (default: all), computed month by month from filtered raw data."""
     first = parse_month(raw.first_snapshot_month)
     last = parse_month(raw.last_snapshot_month)
+    labels = labels_of(raw.manifest)
     t = raw.tables
     customers = _utc(t["customers"], ["signup_at", "known_at"])
     if customer_ids is not None:
@@ -114,7 +115,7 @@ def reference_snapshots(raw: RawData, customer_ids: list[str] | None = None) -> 
             else:
                 trend = np.nan
             monthly = float(b.amount.iloc[-1]) if len(b) else np.nan
-            term = CONTRACT_TERM_MONTHS[str(state.contract)]
+            term = labels.contract_terms[str(state.contract)]
             since = max(_months_between(state.contract_start, ts), 0)
             internet = str(state.internet_service) != "No"
             addons = sum(bool(state[a]) for a in ADDON_SERVICES) if internet else 0

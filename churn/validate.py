@@ -10,6 +10,7 @@ import pandas as pd
 import pandera.errors
 
 from churn.contracts import label_schema, snapshot_schema
+from churn.labels import labels_of
 from churn.raw import RawData
 from churn.schema import ENTITY, EVENT_TIMESTAMP, FEATURE_NAMES, LABEL, PARTITION
 from churn.temporal import utc_ns
@@ -202,7 +203,7 @@ def validate_temporal_consistency(
     """
     who = _Customers.of(raw)
     checks = [
-        _contract("contract: snapshot columns, types, categories, ranges", snapshot_schema(),
+        _contract("contract: snapshot columns, types, categories, ranges", snapshot_schema(labels_of(raw.manifest)),
                   features[[c for c in features.columns if c != PARTITION]]),
         _contract("contract: label columns and values", label_schema(), labels),
         *_row_checks(features, who),

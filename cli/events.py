@@ -23,6 +23,8 @@ def push_cmd(
 ) -> None:
     """Record a file of events in the raw data and move the customers' event-time features online."""
     from churn.events import EventError, parse_event, read_event_file
+    from churn.labels import labels_of
+    from churn.raw import load_manifest
     from store.event_intake import intake_for
     from store.feast_store import DEFAULT_SERVICE, get_store
     from store.readers import online_reader
@@ -31,16 +33,17 @@ def push_cmd(
     if not rows:
         raise InputError(f"{path}: no events")
     arrived = datetime.now(UTC)
+    settings = get_settings()
+    labels = labels_of(load_manifest(settings.raw_dir))
     events, problems = [], []
     for n, row in enumerate(rows, start=1):
         try:
-            events.append(parse_event(row, arrived, where=f"row {n}"))
+            events.append(parse_event(row, arrived, where=f"row {n}", labels=labels))
         except EventError as err:
             problems += [f"{f}: {p}" for f, p in err.problems]
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise InputError(f"{path}: nothing recorded — {shown}")
-    settings = get_settings()
     store = get_store(settings)
     intake = intake_for(settings, store, online_reader(settings, store, DEFAULT_SERVICE))
     outcomes = []

@@ -244,7 +244,7 @@ def create_app(settings: Settings, keys: KeyRing | None = None) -> Starlette:
                 choices = ["true", "false"]
                 value = "" if value is None else str(bool(value)).lower()
             elif feature is not None and feature.categories:
-                choices = list(feature.categories)
+                choices = list(engine.live.labels.of_feature(name) or feature.categories)  # the source's labels
             fields.append({"name": name, "value": "" if value is None else str(value), "choices": choices})
         return fields
 

@@ -6,7 +6,7 @@ empty or over-long ids are refused with the field named, before any work.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model, field_validator
 
@@ -19,19 +19,26 @@ _PYTHON_TYPES: dict[str, Any] = {"int": int, "float": float, "bool": bool, "stri
 
 
 def _feature_field(feature: Feature) -> tuple[Any, Any]:
-    kind: Any = Literal.__getitem__(feature.categories) if feature.categories else _PYTHON_TYPES[feature.dtype]
+    kind: Any = _PYTHON_TYPES[feature.dtype]
     if feature.nullable:
         kind = kind | None
-    bounds: dict[str, Any] = (
+    extra: dict[str, Any] = (
         {"minimum": feature.min, "maximum": feature.max} if feature.dtype in ("int", "float") else {}
     )
-    return kind, Field(None, description=feature.description, json_schema_extra=bounds or None)
+    description = feature.description
+    if feature.categories:  # the source's labels: the platform's, plus any its mapping declares (checked per request)
+        extra = {"examples": list(feature.categories)}
+        description += (
+            f" One of the source's labels: the platform's ({', '.join(feature.categories)}) and any its mapping "
+            "declares."
+        )
+    return kind, Field(None, description=description, json_schema_extra=extra or None)
 
 
 # One optional field per feature of the schema, typed as the schema says: the what-if object is documented feature
 # by feature at /docs.json (bounds included), and a typo in a name is refused rather than ignored. Types are checked
-# here (400); values — ranges, which every numeric feature has — by the core (churn.feature_values), 422 naming the
-# feature, so that a value the model's float32 cannot hold never reaches it.
+# here (400); values — ranges, which every numeric feature has, and the source's category labels — by the core
+# (churn.feature_values), 422 naming the feature, so that a value the model's float32 cannot hold never reaches it.
 FeatureOverrides: Any = create_model(  # type: ignore[call-overload]
     "FeatureOverrides",
     __config__=ConfigDict(extra="forbid", strict=True),

@@ -221,7 +221,8 @@ class ChurnService:
         parsed, problems = [], []
         for i, item in enumerate(events):
             try:
-                parsed.append(parse_event(item.model_dump(exclude_none=True), arrived, where=f"events[{i}]"))
+                raw = item.model_dump(exclude_none=True)
+                parsed.append(parse_event(raw, arrived, where=f"events[{i}]", labels=self.engine.live.labels))
             except EventError as err:
                 problems += [{"field": f, "problem": p} for f, p in err.problems]
         if problems:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churn.labels import PLATFORM, Labels
 from churn.schema import FEATURES_BY_NAME
 
 
@@ -23,8 +24,14 @@ class FeatureEncoder:
     categories: dict[str, tuple[str, ...]]
 
     @classmethod
-    def for_features(cls, names: list[str] | tuple[str, ...]) -> FeatureEncoder:
-        cats = {n: FEATURES_BY_NAME[n].categories for n in names if FEATURES_BY_NAME[n].dtype == "string"}
+    def for_features(cls, names: list[str] | tuple[str, ...], labels: Labels = PLATFORM) -> FeatureEncoder:
+        """One-hot columns in the labels' order: the platform's, then the source's own (saved with the model, so
+        serving encodes exactly as training did)."""
+        cats = {
+            n: labels.of_feature(n) or FEATURES_BY_NAME[n].categories
+            for n in names
+            if FEATURES_BY_NAME[n].dtype == "string"
+        }
         return cls(features=tuple(names), categories=cats)
 
     @property

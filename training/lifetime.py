@@ -10,13 +10,14 @@ imports scikit-learn or lifelines, so a serving worker loads it cheaply.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from churn.economics import MARGIN, MONTHLY_DISCOUNT
+from churn.schema import CONTRACT_TERM_MONTHS
 from churn.settings import Settings
 from churn.survival import (
     DEFAULT_HORIZONS,
@@ -41,6 +42,7 @@ class LifetimeModel:
     margin: float = MARGIN
     monthly_discount: float = MONTHLY_DISCOUNT
     horizon: int = HORIZON_MONTHS
+    contract_terms: dict[str, int] = field(default_factory=lambda: dict(CONTRACT_TERM_MONTHS))
 
     @property
     def features(self) -> list[str]:
@@ -51,7 +53,7 @@ class LifetimeModel:
         return f"survival model {self.version}"
 
     def curves_matrix(self, X: np.ndarray) -> np.ndarray:
-        ageing = Ageing.for_columns(self.hazard.encoder.columns)
+        ageing = Ageing.for_columns(self.hazard.encoder.columns, self.contract_terms)
         parts = [survival_curves(X[i : i + CHUNK], self.hazard.predict_matrix, ageing, self.horizon)
                  for i in range(0, len(X), CHUNK)]  # fmt: skip
         return np.vstack(parts) if parts else np.zeros((0, self.horizon), dtype=np.float32)
@@ -77,7 +79,8 @@ def from_metadata(hazard: ChurnModel, version: str) -> LifetimeModel:
     meta = hazard.metadata.get("lifetime") or {}
     return LifetimeModel(hazard, version, float(meta.get("margin", MARGIN)),
                          float(meta.get("monthly_discount", MONTHLY_DISCOUNT)),
-                         int(meta.get("horizon", HORIZON_MONTHS)))  # fmt: skip
+                         int(meta.get("horizon", HORIZON_MONTHS)),
+                         dict(meta.get("contract_terms") or CONTRACT_TERM_MONTHS))  # fmt: skip
 
 
 def load_champion_lifetime(settings: Settings, nthread: int = 1) -> LifetimeModel | None:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from churn.economics import default_clv
+from churn.labels import Labels
 from churn.raw import load_manifest
 from churn.schema import ENTITY
 from churn.settings import Settings
@@ -54,6 +55,7 @@ class TrainingRows(Protocol):
     frame: pd.DataFrame
     features: list[str]
     windows: Windows | None  # None: a cross-section judged by K-fold
+    labels: Labels  # the source's category labels: its contract kinds' terms
     X: np.ndarray
     y: np.ndarray
 
@@ -229,7 +231,8 @@ def fit_lifetime(
                 "reason": f"too few churn events to fit survival: {events_dev} in the development and calibration "
                           f"months for {features} features (needs ≥ {MIN_EVENTS_PER_FEATURE} per feature); "
                           "customers keep the formula's CLV"}  # fmt: skip
-    model = LifetimeModel(hazard, "", settings.clv_margin, settings.clv_monthly_discount, HORIZON_MONTHS)
+    model = LifetimeModel(hazard, "", settings.clv_margin, settings.clv_monthly_discount, HORIZON_MONTHS,
+                          dict(ts.labels.contract_terms))  # fmt: skip
     first_test = ts.rows(ts.windows.test[:1])
     durations, events = follow_up(ts.frame, ts.y, first_test)
     evaluation, S = evaluate_lifetime(model, ts.X[first_test], durations, events)
@@ -238,7 +241,8 @@ def fit_lifetime(
     first_month = ts.rows(tuple(sorted(ts.frame["month"].unique())[:1]))
     sbg = sbg_check(ts.frame, ts.y, model.curves_matrix(ts.X[first_month]), first_month)
     truth = truth_check(settings, model, test_frame, S)
-    lifetime_meta = {"margin": model.margin, "monthly_discount": model.monthly_discount, "horizon": model.horizon}
+    lifetime_meta = {"margin": model.margin, "monthly_discount": model.monthly_discount, "horizon": model.horizon,
+                     "contract_terms": model.contract_terms}  # fmt: skip
     metadata = {
         **{
             k: churn_metadata[k]

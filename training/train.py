@@ -32,8 +32,9 @@ from churn.actions import load_catalogue
 from churn.assessment import Valuation, assess
 from churn.clock import platform_clock
 from churn.errors import InputError
+from churn.labels import PLATFORM, Labels
 from churn.metrics import all_metrics, bootstrap_intervals, pr_auc
-from churn.offline import matured_labels, offline_lineage, read_labels
+from churn.offline import matured_labels, offline_labels, offline_lineage, read_labels
 from churn.policy import compare_policies
 from churn.raw import load_extras, load_manifest, raw_lineage
 from churn.schema import ENTITY, EVENT_TIMESTAMP, LABEL
@@ -135,6 +136,7 @@ class TrainingSet:
     y: np.ndarray
     groups: np.ndarray  # customer of each row: bootstrap and calibration resample whole customers
     cached: bool = False  # the frame came from the training-set cache
+    labels: Labels = PLATFORM  # the source's category labels (the encoder's one-hot columns)
 
     def rows(self, months: tuple[str, ...]) -> np.ndarray:
         return np.isin(self.frame["month"].to_numpy(), months)
@@ -191,9 +193,10 @@ def prepare(settings: Settings, config: TrainConfig, say: Say) -> TrainingSet:
     )
     for name, why in dropped.items():
         say(f"left out {name}: {why}")
-    encoder = FeatureEncoder.for_features(usable)
+    labels = offline_labels(settings.offline_dir)
+    encoder = FeatureEncoder.for_features(usable, labels)
     return TrainingSet(frame, names, usable, dropped, windows, plan, encoder, encoder.transform(frame), y,
-                       frame[ENTITY].to_numpy(), hit)  # fmt: skip
+                       frame[ENTITY].to_numpy(), hit, labels)  # fmt: skip
 
 
 def gate_leakage(ts: TrainingSet, config: TrainConfig) -> LeakageReport:
@@ -373,7 +376,7 @@ def with_protected(
     """What leaving the protected attributes out costs: the same fit and calibration with them, on the same test
     rows (--exclude-protected): ranking, and on a simulation the realised value of EV targeting."""
     features = [*ts.features, *(n for n in names if n in ts.service_features and n not in ts.features)]
-    encoder = FeatureEncoder.for_features(features)
+    encoder = FeatureEncoder.for_features(features, ts.labels)
     X = encoder.transform(ts.frame)
     with_them = held_out(
         ts, lambda split: calibrated_on(ts, XGBoostCandidate(params, seed=settings.seed), split, settings.seed, X)
@@ -400,7 +403,8 @@ def fairness_of_model(
     frame = ts.frame[test].reset_index(drop=True)
     valuation = None
     if clv.get("registered"):
-        lifetime = LifetimeModel(model, clv["version"], clv["margin"], clv["monthly_discount"])
+        lifetime = LifetimeModel(model, clv["version"], clv["margin"], clv["monthly_discount"],
+                                 contract_terms=dict(ts.labels.contract_terms))  # fmt: skip
         valuation = Valuation(lifetime.annuity(lifetime.curves_matrix(ts.X[test])), lifetime.margin, lifetime.source)
     decisions = assess(p, frame, load_catalogue(), valuation).decisions
     protected = protected_of(settings)

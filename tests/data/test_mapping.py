@@ -333,3 +333,92 @@ def test_a_crm_consent_export_maps_onto_the_consents_table(acme: tuple[Path, Raw
     assert orphan["value"].tolist() == ["C9999999"]
     save_raw(result.raw, tmp_path / "data" / "raw")
     assert objected(tmp_path / "data" / "raw") == {known[0]}
+
+
+def test_labels_of_your_own_flow_from_the_mapping_to_the_model_the_api_and_events(
+    acme: tuple[Path, RawData], tmp_path: Path
+) -> None:
+    """Acme's direct debit is its own payment method, and its two-year plan really runs 18 months: declared under
+    `labels`, they reach the snapshots (an 18-month term counts down from 18), the snapshot contract, the model's
+    one-hot columns, the API's what-if check and the events a service change may carry."""
+    from churn.events import EventError, parse_event
+    from churn.feature_values import FeatureValueError, check_feature_values
+    from churn.labels import PLATFORM, labels_of
+    from churn.offline import offline_labels, write_offline_manifest
+    from churn.validate import validate_temporal_consistency
+    from training.encoding import FeatureEncoder
+
+    folder, native = acme
+    doc = _mapping_at(folder)
+    doc["labels"] = {"payment_method": ["Direct debit"], "contract": {"Eighteen months": 18}}
+    cats = doc["tables"]["service_changes"]["categories"]
+    cats["payment_method"]["direct debit"] = "Direct debit"
+    cats["contract"]["annual-24"] = "Eighteen months"
+    result = ingest_mapped(parse_mapping(doc), Path("."))
+    assert result.rejected == 0
+    manifest = result.raw.manifest
+    assert manifest["category_labels"] == {"contract": {"Eighteen months": 18}, "payment_method": ["Direct debit"]}
+    labels = labels_of(manifest)
+    assert labels.of_feature("payment_method")[-1] == "Direct debit"  # type: ignore[index]
+    assert labels.contract_terms["Eighteen months"] == 18
+
+    ours, theirs = build_snapshots(native).features, build_snapshots(result.raw).features
+    keys = ["customer_id", "snapshot_month"]
+    joined = _sorted(ours, keys).merge(_sorted(theirs, keys), on=keys, suffixes=("_native", ""))
+    assert (joined.loc[joined.payment_method_native == "Bank transfer (automatic)", "payment_method"]
+            == "Direct debit").all()  # fmt: skip
+    moved = joined.contract_type_native == "Two year"
+    assert moved.sum() > 0 and (joined.loc[moved, "contract_type"] == "Eighteen months").all()
+    remaining = joined.loc[moved, "contract_remaining_months"]
+    assert remaining.between(1, 18).all() and (remaining != joined.loc[moved, "contract_remaining_months_native"]).any()
+    rest = ~moved
+    assert (joined.loc[rest, "contract_remaining_months"] == joined.loc[rest, "contract_remaining_months_native"]).all()
+    # the snapshot contract takes the source's labels, and the reference builder (its own term lookup, row by row)
+    # agrees with the fast one on a sample: the 18-month term is point-in-time correct
+    built = build_snapshots(result.raw)
+    report = validate_temporal_consistency(built.features, built.labels, result.raw, sample_customers=20)
+    assert report.ok, [c for c in report.checks if not c.passed]
+    assert not validate_temporal_consistency(built.features, built.labels, native, sample_customers=0).ok
+
+    write_offline_manifest(tmp_path, manifest, {"labels": 12})  # the label rows' count beside the category labels
+    assert offline_labels(tmp_path) == labels and offline_labels(tmp_path / "none") == PLATFORM
+    encoder = FeatureEncoder.for_features(["payment_method", "contract_type"], labels)
+    assert "payment_method=Direct debit" in encoder.columns and "contract_type=Eighteen months" in encoder.columns
+    row = {"payment_method": "Direct debit", "contract_type": "Eighteen months"}
+    X = encoder.transform_rows([row])
+    assert X[0, encoder.columns.index("payment_method=Direct debit")] == 1.0 and X.sum() == 2.0
+    assert check_feature_values(row, labels=labels) == row
+    with pytest.raises(FeatureValueError, match=r"payment_method: must be one of \[.*\], got 'Direct debit'"):
+        check_feature_values(row)  # the platform's labels alone
+    change = {"event_id": "e1", "customer_id": "C0000001", "type": "service_change",
+              "at": "2024-01-02T00:00:00Z", "contract": "Eighteen months"}  # fmt: skip
+    now = pd.Timestamp("2024-02-01", tz="UTC").to_pydatetime()
+    assert parse_event(change, now, labels=labels).fields["contract"] == "Eighteen months"
+    with pytest.raises(EventError):
+        parse_event(change, now)
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ({"contract": ["Eighteen months"]}, "mapping labels.contract: give each contract kind with its term in months"),
+        ({"contract": {"Forever": 999}}, "mapping labels.contract.Forever: the term must be a whole number of months"),
+        ({"payment_method": ["Mailed check"]}, "mapping labels.payment_method: 'Mailed check' is already one of the"),
+        ({"colour": ["red"]}, "mapping labels.colour: not a category column (gender, contract, internet_service"),
+        ({"payment_method": "Direct debit"}, "mapping labels.payment_method: a list of labels"),
+    ],
+)
+def test_a_bad_label_declaration_is_one_line_naming_the_key(
+    acme: tuple[Path, RawData], labels: dict, message: str
+) -> None:
+    doc = _mapping_at(acme[0])
+    doc["labels"] = labels
+    assert _error(doc).startswith(message)
+
+
+def test_a_label_placed_but_not_declared_says_where_to_declare_it(acme: tuple[Path, RawData]) -> None:
+    doc = _mapping_at(acme[0])
+    doc["tables"]["service_changes"]["categories"]["payment_method"]["direct debit"] = "Direct debit"
+    message = _error(doc)
+    assert message.startswith("tables.service_changes.categories.payment_method: 'Direct debit' is not one of the")
+    assert message.endswith("declare a label of your own under labels.payment_method")
