@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from churn.console_warnings import silence_dependency_warnings
-from cli import data, decisions, events, features, models, operations, serve
+from cli import campaign, data, decisions, events, features, models, operations, serve
 
 app = typer.Typer(
     help="Churn prediction and retention platform.",
@@ -23,6 +23,7 @@ app.add_typer(data.consent_app, name="consent")
 app.command("retention")(data.retention_cmd)
 app.add_typer(features.app, name="features")
 app.add_typer(events.app, name="events")
+app.add_typer(campaign.app, name="campaign")
 app.command("train")(models.train_cmd)
 app.add_typer(models.models_app, name="models")
 app.add_typer(models.benchmark_app, name="benchmark")

@@ -28,4 +28,5 @@ TASKS = Steps(
     decide=task(name="decide", cache_policy=NO_CACHE)(plain.decide),
     drift=task(name="drift check and response", cache_policy=NO_CACHE)(plain.drift),  # no retry: could train twice
     retention=task(name="delete personal data past retention", cache_policy=NO_CACHE, **IO_RETRIES)(plain.retention),
+    campaign_readouts=task(name="read back matured campaigns", cache_policy=NO_CACHE)(plain.campaign_readouts),
 )

@@ -104,6 +104,13 @@ def retention(settings: Settings, dry_run: bool = False) -> dict[str, Any]:
     return purge_expired(settings.home_dir, settings.retention_days, time.time(), dry_run)
 
 
+def campaign_readouts(settings: Settings) -> dict[str, Any]:
+    """Read back every campaign whose outcome window has passed and that has no report yet."""
+    from operations.campaigns import report_matured
+
+    return report_matured(settings)
+
+
 @dataclass(frozen=True)
 class Steps:
     """The steps a sequence calls; each field has the signature of the function of the same name above."""
@@ -117,6 +124,7 @@ class Steps:
     decide: Callable[..., dict[str, Any]] = decide
     drift: Callable[..., dict[str, Any]] = drift
     retention: Callable[..., dict[str, Any]] = retention
+    campaign_readouts: Callable[..., dict[str, Any]] = campaign_readouts
 
 
 PLAIN = Steps()

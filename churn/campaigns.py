@@ -1,0 +1,259 @@
+"""Campaigns: a launched action plan recorded as treatments, and read back against its control group.
+
+An action plan holds out a random share of its would-be targets as a control
+group (:mod:`churn.decisions`). Launching the plan records who was treated and
+who was held out — each with the action, the assignment probability and the
+time — in the platform's own treatment log, ``data/campaigns/treatments.parquet``
+(the same shape as a ``treatments`` export a CRM would send). Once the outcome
+window has passed on the platform clock, the readout compares churn in the
+window between treated and control customers, per action and overall:
+
+- each group's churn rate with a Wilson 95% interval;
+- the effect (control rate − treated rate: churn prevented per treated
+  customer) with Newcombe's hybrid-score interval, which behaves where the
+  normal approximation does not (small groups, rates near 0);
+- the incremental customers saved (effect × treated) and the realised net value
+  (saved × the treated customers' mean CLV at launch − the spend), both with
+  the effect's interval carried through;
+- the smallest effect the sample could detect (two-sided 5%, 80% power);
+- a verdict: *worked* (the interval is above 0), *backfired* (below 0 —
+  contacting can raise churn), or *no evidence*.
+
+Nothing here assumes an offer can only help.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from churn.errors import InputError
+from churn.hashing import stable_hash
+from churn.io import atomic_path
+from churn.schema import ENTITY
+from churn.timeutil import month_index_of, month_label, month_start
+
+ARMS = ("treated", "control")
+COLUMNS = ("campaign", ENTITY, "action", "arm", "assignment_probability", "assigned_at", "known_at", "cost", "clv")
+PLAN_NEEDS = (ENTITY, "targeted", "control", "best_action", "cost", "clv")
+DEFAULT_WINDOW_MONTHS = 3
+Z95 = 1.959963984540054
+Z80 = 0.8416212335729143
+
+
+def treatments_path(data_dir: Path) -> Path:
+    """The platform's treatment log: ``CHURN_HOME/data/campaigns/treatments.parquet``."""
+    return Path(data_dir) / "campaigns" / "treatments.parquet"
+
+
+def read_treatments(data_dir: Path) -> pd.DataFrame:
+    path = treatments_path(data_dir)
+    if not path.exists():
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
+    return pd.read_parquet(path)
+
+
+def _flag(plan: pd.DataFrame, column: str) -> np.ndarray:
+    values = plan[column]
+    if values.dtype == bool:
+        return values.to_numpy()
+    text = values.astype(str).str.strip().str.lower()
+    ok = text.isin(["true", "false", "1", "0"])
+    if not ok.all():
+        raise InputError(f"--plan: column {column}: {values[~ok].iloc[0]!r} is not true or false")
+    return text.isin(["true", "1"]).to_numpy()
+
+
+def campaign_rows(plan: pd.DataFrame, campaign: str, at: pd.Timestamp, control_fraction: float) -> pd.DataFrame:
+    """The treatments of a plan: its targets treated with their best action, its controls held out from it."""
+    missing = [c for c in PLAN_NEEDS if c not in plan.columns]
+    if missing:
+        raise InputError(f"--plan: missing column(s) {', '.join(missing)}; an action plan (`churn decide`) has them")
+    if not 0.0 < control_fraction < 1.0:
+        raise InputError(f"--control-fraction: must be in (0, 1), got {control_fraction}")
+    treated, control = _flag(plan, "targeted"), _flag(plan, "control")
+    if (treated & control).any():
+        bad = plan.loc[treated & control, ENTITY].iloc[0]
+        raise InputError(f"--plan: customer {bad!r} is both targeted and a control")
+    chosen = plan[treated | control]
+    if chosen.empty:
+        raise InputError("--plan: nobody is targeted or held out as a control: there is no campaign to launch")
+    arm = np.where(_flag(chosen, "targeted"), "treated", "control")
+    numbers = {c: pd.to_numeric(chosen[c], errors="coerce") for c in ("cost", "clv")}
+    for name, values in numbers.items():
+        if values.isna().any() or (values < 0).any():
+            raise InputError(f"--plan: column {name} must be a non-negative number in every targeted or control row")
+    return pd.DataFrame(
+        {
+            "campaign": campaign,
+            ENTITY: chosen[ENTITY].astype(str).to_numpy(),
+            "action": chosen["best_action"].astype(str).to_numpy(),
+            "arm": arm,
+            "assignment_probability": np.where(arm == "control", control_fraction, 1.0 - control_fraction),
+            "assigned_at": at,
+            "known_at": at,
+            "cost": numbers["cost"].to_numpy(np.float64),
+            "clv": numbers["clv"].to_numpy(np.float64),
+        }
+    )
+
+
+def campaign_id(plan: pd.DataFrame, at: pd.Timestamp) -> str:
+    """``YYYY-MM-DD-<8 hex>``: the launch day and a stable digest of who gets what (never Python's hash())."""
+    pairs = sorted(zip(plan[ENTITY].astype(str), plan["best_action"].astype(str), strict=True))  # any row order
+    digest = stable_hash("|".join(f"{c}:{a}" for c, a in pairs))
+    return f"{at:%Y-%m-%d}-{digest & 0xFFFFFFFF:08x}"
+
+
+def launch(data_dir: Path, plan: pd.DataFrame, at: pd.Timestamp, control_fraction: float,
+           campaign: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Record the plan's treatments as campaign ``campaign`` (default: :func:`campaign_id`); refuses a second launch
+    of the same id. The log is rewritten whole (temporary file, then rename)."""
+    name = campaign or campaign_id(plan, at)
+    rows = campaign_rows(plan, name, at, control_fraction)
+    existing = read_treatments(data_dir)
+    if (existing["campaign"] == name).any():
+        raise InputError(f"--campaign: {name} was launched already; a campaign is recorded once")
+    log = pd.concat([existing, rows], ignore_index=True) if len(existing) else rows
+    path = treatments_path(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        log.astype({"assignment_probability": float, "cost": float, "clv": float}).to_parquet(tmp, index=False)
+    arms = rows["arm"].value_counts()
+    return {
+        "campaign": name,
+        "assigned_at": at.isoformat(),
+        "treated": int(arms.get("treated", 0)),
+        "control": int(arms.get("control", 0)),
+        "control_fraction": control_fraction,
+        "control_share_observed": round(float(arms.get("control", 0)) / len(rows), 4),
+        "actions": {str(a): int(n) for a, n in rows.loc[rows.arm == "treated", "action"].value_counts().items()},
+        "spend": round(float(rows.loc[rows.arm == "treated", "cost"].sum()), 2),
+        "path": str(path),
+    }
+
+
+# --- reading a campaign back -----------------------------------------------------------------------------------
+
+
+def wilson(k: int, n: int) -> tuple[float, float]:
+    """Wilson's 95% score interval for k successes in n."""
+    if n == 0:
+        return (math.nan, math.nan)
+    p = k / n
+    centre = (p + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / (1 + Z95**2 / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def newcombe(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]:
+    """95% interval of p1 − p2 by Newcombe's hybrid score method (his method 10), from the two Wilson intervals."""
+    p1, p2 = k1 / n1, k2 / n2
+    (l1, u1), (l2, u2) = wilson(k1, n1), wilson(k2, n2)
+    d = p1 - p2
+    return (d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
+
+
+def detectable_effect(n_treated: int, n_control: int, rate: float) -> float:
+    """The smallest difference in churn rates a two-sided 5% test detects with 80% power at this pooled rate."""
+    if n_treated == 0 or n_control == 0:
+        return math.nan
+    return (Z95 + Z80) * math.sqrt(rate * (1 - rate) * (1 / n_treated + 1 / n_control))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    treated: int
+    control: int
+    churned_treated: int
+    churned_control: int
+    spend: float
+    mean_clv: float
+
+    def to_dict(self) -> dict[str, Any]:
+        n_t, n_c, k_t, k_c = self.treated, self.control, self.churned_treated, self.churned_control
+        out: dict[str, Any] = {"treated": n_t, "control": n_c, "churned_treated": k_t, "churned_control": k_c}
+        if n_t == 0 or n_c == 0:
+            return {**out, "verdict": "no evidence", "why": "a campaign needs both treated and control customers"}
+        rate_t, rate_c = k_t / n_t, k_c / n_c
+        low, high = newcombe(k_c, n_c, k_t, n_t)  # control − treated: churn prevented per treated customer
+        effect = rate_c - rate_t
+        value = self.mean_clv
+        mde = detectable_effect(n_t, n_c, (k_t + k_c) / (n_t + n_c))
+        if low > 0:
+            verdict, why = "worked", "treated customers churned less than the control group, beyond chance"
+        elif high < 0:
+            verdict, why = "backfired", "treated customers churned more than the control group, beyond chance"
+        else:
+            verdict = "no evidence"
+            why = (f"the difference is within chance; this sample could detect an effect of {mde:.1%} or more "
+                   "(5% two-sided, 80% power)")  # fmt: skip
+        return {
+            **out,
+            "churn_rate_treated": rate_t,
+            "churn_rate_treated_ci95": wilson(k_t, n_t),
+            "churn_rate_control": rate_c,
+            "churn_rate_control_ci95": wilson(k_c, n_c),
+            "effect": effect,
+            "effect_ci95": (low, high),
+            "saved": effect * n_t,
+            "saved_ci95": (low * n_t, high * n_t),
+            "spend": self.spend,
+            "net_value": effect * n_t * value - self.spend,
+            "net_value_ci95": (low * n_t * value - self.spend, high * n_t * value - self.spend),
+            "detectable_effect": mde,
+            "verdict": verdict,
+            "why": why,
+        }
+
+
+def churned_within(treatments: pd.DataFrame, churn_events: pd.DataFrame, months: int) -> np.ndarray:
+    """Whether each treated or control customer churned in the ``months`` months from assignment (known by then)."""
+    events = churn_events[[ENTITY, "churned_at"]].astype({ENTITY: str})
+    first = events.groupby(ENTITY)["churned_at"].min()
+    at = pd.to_datetime(treatments["assigned_at"], utc=True)
+    end = at.map(lambda t: month_start(month_index_of(t) + months))
+    churned = pd.to_datetime(treatments[ENTITY].astype(str).map(first), utc=True)
+    return (churned.notna() & (churned >= at) & (churned < end)).to_numpy()
+
+
+def readout(
+    treatments: pd.DataFrame, churn_events: pd.DataFrame, clock_month: int, campaign: str,
+    months: int = DEFAULT_WINDOW_MONTHS,
+) -> dict[str, Any]:  # fmt: skip
+    """The campaign read back per action and overall; InputError for an unknown or an unmatured campaign."""
+    rows = treatments[treatments["campaign"] == campaign].reset_index(drop=True)
+    if rows.empty:
+        known = sorted(treatments["campaign"].unique())
+        raise InputError(f"--campaign: no campaign {campaign!r}; launched: {', '.join(known) or 'none'}")
+    if months < 1:
+        raise InputError(f"--window-months: must be at least 1, got {months}")
+    assigned = pd.Timestamp(rows["assigned_at"].iloc[0])
+    matures = month_index_of(assigned) + months
+    if clock_month < matures:
+        last = month_label(matures - 1)
+        raise InputError(
+            f"campaign {campaign}: its {months}-month window from {assigned:%Y-%m-%d} ends with {last}; the platform "
+            f"clock is at {month_label(clock_month)} — report from {month_label(matures)} on"
+        )
+    churned = churned_within(rows, churn_events, months)
+    rows = rows.assign(churned=churned)
+
+    def outcome(group: pd.DataFrame) -> dict[str, Any]:
+        t, c = group[group.arm == "treated"], group[group.arm == "control"]
+        return Outcome(len(t), len(c), int(t.churned.sum()), int(c.churned.sum()), float(t.cost.sum()),
+                       float(t.clv.mean()) if len(t) else 0.0).to_dict()  # fmt: skip
+
+    return {
+        "campaign": campaign,
+        "assigned_at": assigned.isoformat(),
+        "window_months": months,
+        "clock": month_label(clock_month),
+        "overall": outcome(rows),
+        "actions": {str(a): outcome(g) for a, g in rows.groupby("action", sort=True)},
+    }

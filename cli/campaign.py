@@ -1,0 +1,42 @@
+"""`churn campaign launch|report`: an action plan recorded as a campaign, and read back against its control group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from churn.settings import get_settings
+from cli.common import JSON_OPTION, emit, handle_errors
+
+app = typer.Typer(
+    help="Campaigns: launch an action plan, read it back against its control group.", no_args_is_help=True
+)
+
+
+@app.command("launch")
+@handle_errors
+def launch_cmd(
+    plan: Path = typer.Option(None, "--plan", help="An action plan CSV (default: outputs/action_plan.csv)."),
+    campaign: str = typer.Option(None, "--campaign", help="Its id (default: launch day and a digest of the plan)."),
+    at: str = typer.Option(None, "--at", help="Launch date YYYY-MM-DD (default: the plan's date, else the clock's)."),
+    control_fraction: float = typer.Option(0.10, help="The control share the plan was decided with."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Record who is treated with which action and who is held out, with assignment probabilities."""
+    from operations.campaigns import launch_plan
+
+    emit(launch_plan(get_settings(), plan, campaign, at, control_fraction), as_json, "campaign")
+
+
+@app.command("report")
+@handle_errors
+def report_cmd(
+    campaign: str = typer.Option(..., "--campaign", help="The campaign id `churn campaign launch` printed."),
+    window_months: int = typer.Option(3, help="Months from launch in which churn counts."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Treated against control per action and overall: churn, effect, customers saved, net value, verdict."""
+    from operations.campaigns import report_campaign
+
+    emit(report_campaign(get_settings(), campaign, window_months), as_json, "campaign report")
