@@ -17,7 +17,9 @@ window between treated and control customers, per action and overall:
   the effect's interval carried through;
 - the smallest effect the sample could detect (two-sided 5%, 80% power);
 - a verdict: *worked* (the interval is above 0), *backfired* (below 0 —
-  contacting can raise churn), or *no evidence*.
+  contacting can raise churn), or *no evidence*; and whether it *paid*, *lost
+  money* or is *unclear* by the net value's interval (a campaign can cut churn
+  and still cost more than it saved).
 
 Nothing here assumes an offer can only help.
 """
@@ -193,6 +195,8 @@ class Outcome:
             verdict = "no evidence"
             why = (f"the difference is within chance; this sample could detect an effect of {mde:.1%} or more "
                    "(5% two-sided, 80% power)")  # fmt: skip
+        net_low, net_high = low * n_t * value - self.spend, high * n_t * value - self.spend
+        paid = "paid" if net_low > 0 else ("lost money" if net_high < 0 else "unclear")  # churn effect aside
         return {
             **out,
             "churn_rate_treated": rate_t,
@@ -205,7 +209,8 @@ class Outcome:
             "saved_ci95": (low * n_t, high * n_t),
             "spend": self.spend,
             "net_value": effect * n_t * value - self.spend,
-            "net_value_ci95": (low * n_t * value - self.spend, high * n_t * value - self.spend),
+            "net_value_ci95": (net_low, net_high),
+            "paid": paid,
             "detectable_effect": mde,
             "verdict": verdict,
             "why": why,

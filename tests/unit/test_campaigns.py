@@ -85,6 +85,9 @@ def test_a_campaign_that_works_one_that_backfires_and_one_that_does_nothing(tmp_
     events, name = _campaign(tmp_path / "b", 0.10, 0.064)
     backfired = readout(read_treatments(tmp_path / "b"), events, clock, name)["overall"]
     assert backfired["verdict"] == "backfired" and backfired["saved"] < 0 and backfired["net_value"] < -40_000
+    assert backfired["paid"] == "lost money"
+    # the campaign that cut churn did not clearly pay: ~72 customers saved × 500 is about the 40,000 it spent
+    assert worked["paid"] == "unclear" and worked["net_value_ci95"][0] < 0 < worked["net_value_ci95"][1]
     events, name = _campaign(tmp_path / "c", 0.08, 0.08)
     nothing = readout(read_treatments(tmp_path / "c"), events, clock, name)
     assert nothing["overall"]["verdict"] == "no evidence"
