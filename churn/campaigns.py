@@ -53,11 +53,23 @@ def treatments_path(data_dir: Path) -> Path:
     return Path(data_dir) / "campaigns" / "treatments.parquet"
 
 
-def read_treatments(data_dir: Path) -> pd.DataFrame:
+def _platform_log(data_dir: Path) -> pd.DataFrame:
     path = treatments_path(data_dir)
     if not path.exists():
         return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
     return pd.read_parquet(path)
+
+
+def read_treatments(data_dir: Path) -> pd.DataFrame:
+    """Every campaign's treatments: the platform's log, and a CRM's ``treatments`` raw table (through a mapping;
+    it carries no cost or CLV, so its campaigns' spend and value are unknown)."""
+    own = _platform_log(data_dir)
+    crm_path = Path(data_dir) / "raw" / "treatments.parquet"
+    if not crm_path.exists():
+        return own
+    crm = pd.read_parquet(crm_path).assign(cost=np.nan, clv=np.nan)[list(COLUMNS)]
+    crm[ENTITY] = crm[ENTITY].astype(str)
+    return pd.concat([own, crm], ignore_index=True) if len(own) else crm
 
 
 def _flag(plan: pd.DataFrame, column: str) -> np.ndarray:
@@ -118,9 +130,9 @@ def launch(data_dir: Path, plan: pd.DataFrame, at: pd.Timestamp, control_fractio
     of the same id. The log is rewritten whole (temporary file, then rename)."""
     name = campaign or campaign_id(plan, at)
     rows = campaign_rows(plan, name, at, control_fraction)
-    existing = read_treatments(data_dir)
-    if (existing["campaign"] == name).any():
+    if (read_treatments(data_dir)["campaign"] == name).any():
         raise InputError(f"--campaign: {name} was launched already; a campaign is recorded once")
+    existing = _platform_log(data_dir)  # a CRM's campaigns stay in the raw data, where its ingest put them
     log = pd.concat([existing, rows], ignore_index=True) if len(existing) else rows
     path = treatments_path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,12 +186,14 @@ class Outcome:
     control: int
     churned_treated: int
     churned_control: int
-    spend: float
-    mean_clv: float
+    spend: float  # NaN: unknown (a CRM's treatments carry no cost)
+    mean_clv: float  # NaN: unknown
+    exploration: int = 0  # explored customers: counted, not compared (their actions were drawn at random)
 
     def to_dict(self) -> dict[str, Any]:
         n_t, n_c, k_t, k_c = self.treated, self.control, self.churned_treated, self.churned_control
-        out: dict[str, Any] = {"treated": n_t, "control": n_c, "churned_treated": k_t, "churned_control": k_c}
+        out: dict[str, Any] = {"treated": n_t, "control": n_c, "churned_treated": k_t, "churned_control": k_c,
+                               "exploration": self.exploration}  # fmt: skip
         if n_t == 0 or n_c == 0:
             return {**out, "verdict": "no evidence", "why": "a campaign needs both treated and control customers"}
         rate_t, rate_c = k_t / n_t, k_c / n_c
@@ -195,8 +209,11 @@ class Outcome:
             verdict = "no evidence"
             why = (f"the difference is within chance; this sample could detect an effect of {mde:.1%} or more "
                    "(5% two-sided, 80% power)")  # fmt: skip
+        valued = math.isfinite(self.spend) and math.isfinite(value)
         net_low, net_high = low * n_t * value - self.spend, high * n_t * value - self.spend
         paid = "paid" if net_low > 0 else ("lost money" if net_high < 0 else "unclear")  # churn effect aside
+        if not valued:
+            paid = "unknown: these treatments carry no cost or CLV"
         return {
             **out,
             "churn_rate_treated": rate_t,
@@ -207,9 +224,9 @@ class Outcome:
             "effect_ci95": (low, high),
             "saved": effect * n_t,
             "saved_ci95": (low * n_t, high * n_t),
-            "spend": self.spend,
-            "net_value": effect * n_t * value - self.spend,
-            "net_value_ci95": (net_low, net_high),
+            "spend": self.spend if valued else None,
+            "net_value": effect * n_t * value - self.spend if valued else None,
+            "net_value_ci95": (net_low, net_high) if valued else None,
             "paid": paid,
             "detectable_effect": mde,
             "verdict": verdict,
@@ -251,8 +268,10 @@ def readout(
 
     def outcome(group: pd.DataFrame) -> dict[str, Any]:
         t, c = group[group.arm == "treated"], group[group.arm == "control"]
-        return Outcome(len(t), len(c), int(t.churned.sum()), int(c.churned.sum()), float(t.cost.sum()),
-                       float(t.clv.mean()) if len(t) else 0.0).to_dict()  # fmt: skip
+        spend = math.nan if t.cost.isna().any() else float(t.cost.sum())  # pandas would sum unknowns as 0
+        value = math.nan if t.clv.isna().any() or t.empty else float(t.clv.mean())
+        return Outcome(len(t), len(c), int(t.churned.sum()), int(c.churned.sum()), spend, value,
+                       int((group.arm == "exploration").sum())).to_dict()  # fmt: skip
 
     return {
         "campaign": campaign,

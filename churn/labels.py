@@ -64,6 +64,8 @@ def declare(declared: Mapping[str, Any] | None, where: str = "labels") -> Labels
     for column, given in declared.items():
         if column not in CATEGORY_VALUES:
             raise ValueError(f"{where}.{column}: not a category column ({', '.join(CATEGORY_VALUES)})")
+        if column == "arm":
+            raise ValueError(f"{where}.arm: a campaign's arms are fixed ({', '.join(CATEGORY_VALUES['arm'])})")
         if column == "contract":
             if not isinstance(given, Mapping):
                 raise ValueError(

@@ -57,6 +57,8 @@ def _convert(name: str, spec: TableSpec, read: ReadFiles, mapping: SourceMapping
         reader.assumptions.append("tickets carry no id of their own: each is named by its file and line")
     if name == "customers":
         reader.duplicates(out["customer_id"])
+    if name == "treatments":  # a readout weighs by it: a probability outside (0, 1] would be read as a fact
+        reader.bounds(out["assignment_probability"], "assignment_probability", 1e-6, 1.0)
     frame = pd.DataFrame({c: out[c] for c in schema.columns})
     event = frame[schema.event_time]
     early = event.notna() & frame["known_at"].notna() & (frame["known_at"] < event)

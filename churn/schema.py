@@ -17,6 +17,7 @@ CONTRACT_TERM_MONTHS = {"Month-to-month": 0, "One year": 12, "Two year": 24}
 INTERNET_SERVICES = ("DSL", "Fiber optic", "No")
 PAYMENT_METHODS = ("Electronic check", "Mailed check", "Bank transfer (automatic)", "Credit card (automatic)")
 GENDERS = ("Female", "Male")
+TREATMENT_ARMS = ("treated", "control", "exploration")  # a campaign's arms (the treatments table)
 
 # Services counted by num_services_total; internet counts when it is not "No".
 ADDON_SERVICES = (
@@ -133,6 +134,21 @@ RAW_TABLES: dict[str, RawTable] = {
             "recorded_at",
             "Objections to direct marketing (GDPR Art. 21) and their withdrawal; the latest record decides. Optional.",
         ),
+        RawTable(
+            "treatments",
+            {
+                "customer_id": "string",
+                "campaign": "string",
+                "action": "string",
+                "arm": "category",
+                "assignment_probability": "float",
+                "assigned_at": "timestamp",
+                "known_at": "timestamp",
+            },
+            "assigned_at",
+            "Who a campaign treated, held out (control) or explored, with the assignment probability: a CRM's export "
+            "through a mapping. Optional; campaigns the platform launches are logged beside it (churn.campaigns).",
+        ),
     )
 }
 
@@ -142,6 +158,7 @@ CATEGORY_VALUES: dict[str, tuple[str, ...]] = {
     "contract": CONTRACTS,
     "internet_service": INTERNET_SERVICES,
     "payment_method": PAYMENT_METHODS,
+    "arm": TREATMENT_ARMS,
 }
 assert set(CATEGORY_VALUES) == {c for t in RAW_TABLES.values() for c, kind in t.columns.items() if kind == "category"}
 

@@ -422,3 +422,47 @@ def test_a_label_placed_but_not_declared_says_where_to_declare_it(acme: tuple[Pa
     message = _error(doc)
     assert message.startswith("tables.service_changes.categories.payment_method: 'Direct debit' is not one of the")
     assert message.endswith("declare a label of your own under labels.payment_method")
+
+
+def test_a_crm_campaign_export_maps_onto_treatments_and_is_read_back(
+    acme: tuple[Path, RawData], tmp_path: Path
+) -> None:
+    """A CRM's record of a campaign comes through a mapping like any raw table: its arm labels are placed onto
+    treated / control / exploration, a probability outside (0, 1] is a quarantined row; the readout compares its
+    arms and says its spend and value are unknown."""
+    from churn.campaigns import read_treatments, readout
+    from churn.raw import save_raw
+    from churn.timeutil import parse_month
+
+    folder, native = acme
+    ids = sorted(native.tables["customers"]["customer_id"].astype(str))
+    rows = ["ref,wave,offer,group,p,sent"]
+    rows += [f"{c},spring,discount,{'hold-out' if i % 5 == 0 else 'mailed'},{0.2 if i % 5 == 0 else 0.8},"
+             "2023-03-01" for i, c in enumerate(ids[:100])]  # fmt: skip
+    rows += [f"{ids[100]},spring,discount,mailed,1.5,2023-03-01"]
+    (tmp_path / "campaigns.csv").write_text("\n".join(rows) + "\n")
+    document = _mapping_at(folder)
+    document["tables"]["treatments"] = {
+        "files": str(tmp_path / "campaigns.csv"),
+        "columns": {"customer_id": "ref", "campaign": "wave", "action": "offer", "arm": "group",
+                    "assignment_probability": "p", "assigned_at": {"column": "sent", "format": "%Y-%m-%d"}},
+        "known_at": {"after": "assigned_at", "lag_days": 0},
+    }  # fmt: skip
+    message = _error(document)  # the CRM's words for the arms are not placed yet
+    assert message.startswith("tables.treatments.categories.arm: value(s) the mapping does not place: 'mailed'")
+    document["tables"]["treatments"]["categories"] = {"arm": {"mailed": "treated", "hold-out": "control"}}
+    result = ingest_mapped(parse_mapping(document), folder)
+    assert result.tables["treatments"]["accepted"] == 100 and result.tables["treatments"]["rejected"] == 1
+    rejects = result.raw.rejects[result.raw.rejects["table"] == "treatments"]
+    assert rejects["reason"].tolist() == ["outside [1e-06, 1]"] and rejects["field"].tolist() == ["p"]
+    home = tmp_path / "home"
+    save_raw(result.raw, home / "data" / "raw")
+    treatments = read_treatments(home / "data")
+    assert len(treatments) == 100 and treatments["cost"].isna().all()
+    report = readout(treatments, native.tables["churn_events"], parse_month("2023-08"), "spring")
+    overall = report["overall"]
+    assert overall["treated"] == 80 and overall["control"] == 20
+    assert overall["net_value"] is None and overall["paid"].startswith("unknown")
+    bad = _mapping_at(folder)
+    bad["labels"] = {"arm": ["maybe"]}
+    assert _error(bad).startswith("mapping labels.arm: a campaign's arms are fixed (treated, control, exploration)")
