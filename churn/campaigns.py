@@ -27,6 +27,7 @@ Nothing here assumes an offer can only help.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ ARMS = ("treated", "control")
 COLUMNS = ("campaign", ENTITY, "action", "arm", "assignment_probability", "assigned_at", "known_at", "cost", "clv")
 PLAN_NEEDS = (ENTITY, "targeted", "control", "best_action", "cost", "clv")
 DEFAULT_WINDOW_MONTHS = 3
+CAMPAIGN_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}"  # also a folder name under reports/campaigns/
 Z95 = 1.959963984540054
 Z80 = 0.8416212335729143
 
@@ -58,6 +60,12 @@ def _platform_log(data_dir: Path) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
     return pd.read_parquet(path)
+
+
+def page_folder(campaign: str) -> str:
+    """A folder name for the campaign's page: a CRM's campaign names are free text (``spring/2023``, ``..``)."""
+    slug = re.sub(r"[^A-Za-z0-9_.\-]", "_", campaign).strip(".") or "_"
+    return slug if slug == campaign else f"{slug}-{stable_hash(campaign) & 0xFFFF:04x}"
 
 
 def read_treatments(data_dir: Path) -> pd.DataFrame:
@@ -129,6 +137,9 @@ def launch(data_dir: Path, plan: pd.DataFrame, at: pd.Timestamp, control_fractio
     """Record the plan's treatments as campaign ``campaign`` (default: :func:`campaign_id`); refuses a second launch
     of the same id. The log is rewritten whole (temporary file, then rename)."""
     name = campaign or campaign_id(plan, at)
+    if not re.fullmatch(CAMPAIGN_ID_PATTERN, name):
+        raise InputError(f"--campaign: {name!r} is not an id (1-64 letters, digits and _ . -, starting with one of "
+                         "the first two)")  # fmt: skip
     rows = campaign_rows(plan, name, at, control_fraction)
     if (read_treatments(data_dir)["campaign"] == name).any():
         raise InputError(f"--campaign: {name} was launched already; a campaign is recorded once")

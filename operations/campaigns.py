@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from churn.campaigns import DEFAULT_WINDOW_MONTHS, launch, read_treatments, readout
+from churn.campaigns import DEFAULT_WINDOW_MONTHS, launch, page_folder, read_treatments, readout
 from churn.clock import platform_clock
 from churn.errors import InputError
 from churn.pages import write_page
@@ -56,7 +56,7 @@ def report_campaign(
     known = events[pd.to_datetime(events["known_at"], utc=True) < month_start(clock)]  # outcomes known by the clock
     result = readout(read_treatments(_data_dir(settings)), known, clock, campaign, months)
     if html:
-        page = settings.reports_dir / "campaigns" / campaign / "index.html"
+        page = settings.reports_dir / "campaigns" / page_folder(campaign) / "index.html"
         rows = [("all actions", result["overall"]), *result["actions"].items()]
         result["report"] = str(write_page("campaign.html", page, r=result, rows=rows))
     return result
@@ -73,7 +73,7 @@ def report_matured(settings: Settings, months: int = DEFAULT_WINDOW_MONTHS) -> d
         matures = month_index_of(pd.Timestamp(rows["assigned_at"].iloc[0])) + months
         if clock < matures:
             waiting[name] = month_label(matures)
-        elif (settings.reports_dir / "campaigns" / name / "index.html").exists():
+        elif (settings.reports_dir / "campaigns" / page_folder(name) / "index.html").exists():
             done.append(name)
         else:
             result = report_campaign(settings, name, months)

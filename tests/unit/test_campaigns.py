@@ -17,6 +17,7 @@ from churn.campaigns import (
     detectable_effect,
     launch,
     newcombe,
+    page_folder,
     read_treatments,
     readout,
     wilson,
@@ -135,6 +136,16 @@ def test_launching_records_arms_probabilities_and_refuses_a_second_launch(tmp_pa
         launch(tmp_path, both, AT, 0.10, campaign="y")
     with pytest.raises(InputError, match=r"nobody is targeted"):
         launch(tmp_path, plan.assign(targeted=False, control=False), AT, 0.10, campaign="z")
+    with pytest.raises(InputError, match=r"--campaign: '../escape' is not an id"):
+        launch(tmp_path, plan, AT, 0.10, campaign="../escape")
+
+
+def test_a_crm_campaign_name_never_leaves_the_reports_folder() -> None:
+    assert page_folder("spring-2023") == "spring-2023"
+    for name in ("..", "../../etc", "spring/2023", ".hidden"):
+        folder = page_folder(name)
+        assert "/" not in folder and folder not in (".", "..") and not folder.startswith(".")
+    assert page_folder("spring/2023") != page_folder("spring_2023")  # two names, two pages
 
 
 def test_an_unknown_or_unmatured_campaign_says_what_to_do(tmp_path: Path) -> None:
