@@ -266,7 +266,8 @@ def readout(
         raise InputError(f"--campaign: no campaign {campaign!r}; launched: {', '.join(known) or 'none'}")
     if months < 1:
         raise InputError(f"--window-months: must be at least 1, got {months}")
-    assigned = pd.Timestamp(rows["assigned_at"].iloc[0])
+    # a CRM's wave may assign over days: the campaign matures with its last customer's window
+    assigned = pd.to_datetime(rows["assigned_at"], utc=True).max()
     matures = month_index_of(assigned) + months
     if clock_month < matures:
         last = month_label(matures - 1)

@@ -70,7 +70,7 @@ def report_matured(settings: Settings, months: int = DEFAULT_WINDOW_MONTHS) -> d
     reported, waiting, done = [], {}, []
     for campaign, rows in log.groupby("campaign", sort=True):
         name = str(campaign)
-        matures = month_index_of(pd.Timestamp(rows["assigned_at"].iloc[0])) + months
+        matures = month_index_of(pd.to_datetime(rows["assigned_at"], utc=True).max()) + months
         if clock < matures:
             waiting[name] = month_label(matures)
         elif (settings.reports_dir / "campaigns" / page_folder(name) / "index.html").exists():

@@ -152,6 +152,9 @@ def test_an_unknown_or_unmatured_campaign_says_what_to_do(tmp_path: Path) -> Non
     launch(tmp_path, _plan(50), AT, 0.10, campaign="spring")
     rows = read_treatments(tmp_path)
     none = pd.DataFrame({"customer_id": [], "churned_at": pd.to_datetime([], utc=True)})
+    wave = rows.assign(assigned_at=[AT + pd.Timedelta(days=40 * (i % 2)) for i in range(len(rows))])  # to April
+    with pytest.raises(InputError, match=r"from 2024-04-10 ends with 2024-06; .* report from 2024-07"):
+        readout(wave, none, parse_month("2024-06"), "spring")  # its last customer's window is still open
     with pytest.raises(InputError, match=r"no campaign 'autumn'; launched: spring"):
         readout(rows, none, parse_month("2024-09"), "autumn")
     with pytest.raises(
