@@ -39,7 +39,7 @@ from churn.errors import InputError
 from churn.hashing import stable_hash
 from churn.io import atomic_path
 from churn.schema import ENTITY
-from churn.timeutil import month_index_of, month_label, month_start
+from churn.timeutil import month_index_of, month_index_of_ns, month_label, month_starts_ns, utc_ns
 
 ARMS = ("treated", "control")
 COLUMNS = ("campaign", ENTITY, "action", "arm", "assignment_probability", "assigned_at", "known_at", "cost", "clv")
@@ -249,10 +249,20 @@ def churned_within(treatments: pd.DataFrame, churn_events: pd.DataFrame, months:
     """Whether each treated or control customer churned in the ``months`` months from assignment (known by then)."""
     events = churn_events[[ENTITY, "churned_at"]].astype({ENTITY: str})
     first = events.groupby(ENTITY)["churned_at"].min()
-    at = pd.to_datetime(treatments["assigned_at"], utc=True)
-    end = at.map(lambda t: month_start(month_index_of(t) + months))
-    churned = pd.to_datetime(treatments[ENTITY].astype(str).map(first), utc=True)
-    return (churned.notna() & (churned >= at) & (churned < end)).to_numpy()
+    at = utc_ns(treatments["assigned_at"])
+    end = month_starts_ns(month_index_of_ns(at) + months)
+    when = utc_ns(treatments[ENTITY].astype(str).map(first))  # no churn: NaT, the smallest int64, before any `at`
+    return (when >= at) & (when < end)
+
+
+def last_assigned(rows: pd.DataFrame) -> pd.Timestamp:
+    """A campaign's latest assignment: a CRM's wave may assign over days."""
+    return pd.to_datetime(rows["assigned_at"], utc=True).max()
+
+
+def matures_at(rows: pd.DataFrame, months: int) -> int:
+    """The first clock month at which a campaign can be read: its last customer's window has passed."""
+    return month_index_of(last_assigned(rows)) + months
 
 
 def readout(
@@ -266,9 +276,7 @@ def readout(
         raise InputError(f"--campaign: no campaign {campaign!r}; launched: {', '.join(known) or 'none'}")
     if months < 1:
         raise InputError(f"--window-months: must be at least 1, got {months}")
-    # a CRM's wave may assign over days: the campaign matures with its last customer's window
-    assigned = pd.to_datetime(rows["assigned_at"], utc=True).max()
-    matures = month_index_of(assigned) + months
+    assigned, matures = last_assigned(rows), matures_at(rows, months)
     if clock_month < matures:
         last = month_label(matures - 1)
         raise InputError(

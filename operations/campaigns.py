@@ -8,12 +8,12 @@ from typing import Any
 
 import pandas as pd
 
-from churn.campaigns import DEFAULT_WINDOW_MONTHS, launch, page_folder, read_treatments, readout
+from churn.campaigns import DEFAULT_WINDOW_MONTHS, launch, matures_at, page_folder, read_treatments, readout
 from churn.clock import platform_clock
 from churn.errors import InputError
 from churn.pages import write_page
 from churn.settings import Settings
-from churn.timeutil import month_index_of, month_label, month_start, parse_date
+from churn.timeutil import month_label, month_start, parse_date
 
 
 def _data_dir(settings: Settings) -> Path:
@@ -48,18 +48,9 @@ def report_campaign(
     settings: Settings, campaign: str, months: int = DEFAULT_WINDOW_MONTHS, html: bool = True
 ) -> dict[str, Any]:
     """The readout (:func:`churn.campaigns.readout`) as of the platform clock, and its HTML page."""
-    events_path = settings.raw_dir / "churn_events.parquet"
-    if not events_path.exists():
-        raise InputError(f"raw data: no churn events at {events_path} — ingest or simulate first")
     clock = platform_clock(settings)
-    events = pd.read_parquet(events_path, columns=["customer_id", "churned_at", "known_at"])
-    known = events[pd.to_datetime(events["known_at"], utc=True) < month_start(clock)]  # outcomes known by the clock
-    result = readout(read_treatments(_data_dir(settings)), known, clock, campaign, months)
-    if html:
-        page = settings.reports_dir / "campaigns" / page_folder(campaign) / "index.html"
-        rows = [("all actions", result["overall"]), *result["actions"].items()]
-        result["report"] = str(write_page("campaign.html", page, r=result, rows=rows))
-    return result
+    return _report(settings, read_treatments(_data_dir(settings)), _known_churn(settings, clock), clock, campaign,
+                   months, html)  # fmt: skip
 
 
 def report_matured(settings: Settings, months: int = DEFAULT_WINDOW_MONTHS) -> dict[str, Any]:
@@ -68,14 +59,38 @@ def report_matured(settings: Settings, months: int = DEFAULT_WINDOW_MONTHS) -> d
     log = read_treatments(_data_dir(settings))
     clock = platform_clock(settings)
     reported, waiting, done = [], {}, []
+    events: pd.DataFrame | None = None  # read once, and only when a campaign is due
     for campaign, rows in log.groupby("campaign", sort=True):
         name = str(campaign)
-        matures = month_index_of(pd.to_datetime(rows["assigned_at"], utc=True).max()) + months
+        matures = matures_at(rows, months)
         if clock < matures:
             waiting[name] = month_label(matures)
-        elif (settings.reports_dir / "campaigns" / page_folder(name) / "index.html").exists():
+        elif _page(settings, name).exists():
             done.append(name)
         else:
-            result = report_campaign(settings, name, months)
+            events = _known_churn(settings, clock) if events is None else events
+            result = _report(settings, log, events, clock, name, months, html=True)
             reported.append({"campaign": name, "verdict": result["overall"]["verdict"], "report": result["report"]})
     return {"reported": reported, "already_reported": done, "maturing": waiting}
+
+
+def _known_churn(settings: Settings, clock: int) -> pd.DataFrame:
+    """The raw churn events known before the clock's month start: the outcomes a readout may count."""
+    path = settings.raw_dir / "churn_events.parquet"
+    if not path.exists():
+        raise InputError(f"raw data: no churn events at {path} — ingest or simulate first")
+    events = pd.read_parquet(path, columns=["customer_id", "churned_at", "known_at"])
+    return events[pd.to_datetime(events["known_at"], utc=True) < month_start(clock)]
+
+
+def _page(settings: Settings, campaign: str) -> Path:
+    return settings.reports_dir / "campaigns" / page_folder(campaign) / "index.html"
+
+
+def _report(settings: Settings, treatments: pd.DataFrame, events: pd.DataFrame, clock: int, campaign: str,
+            months: int, html: bool) -> dict[str, Any]:  # fmt: skip
+    result = readout(treatments, events, clock, campaign, months)
+    if html:
+        rows = [("all actions", result["overall"]), *result["actions"].items()]
+        result["report"] = str(write_page("campaign.html", _page(settings, campaign), r=result, rows=rows))
+    return result
