@@ -184,10 +184,11 @@ def newcombe(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]:
     return (d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
 
 
-def detectable_effect(n_treated: int, n_control: int, rate: float) -> float:
-    """The smallest difference in churn rates a two-sided 5% test detects with 80% power at this pooled rate."""
-    if n_treated == 0 or n_control == 0:
-        return math.nan
+def detectable_effect(n_treated: int, n_control: int, rate: float) -> float | None:
+    """The smallest difference in churn rates a two-sided 5% test detects with 80% power at this pooled rate; None
+    where it cannot be said (an empty arm, or nobody — or everybody — churned: the variance would read as 0)."""
+    if n_treated == 0 or n_control == 0 or not 0.0 < rate < 1.0:
+        return None
     return (Z95 + Z80) * math.sqrt(rate * (1 - rate) * (1 / n_treated + 1 / n_control))
 
 
@@ -218,8 +219,12 @@ class Outcome:
             verdict, why = "backfired", "treated customers churned more than the control group, beyond chance"
         else:
             verdict = "no evidence"
-            why = (f"the difference is within chance; this sample could detect an effect of {mde:.1%} or more "
-                   "(5% two-sided, 80% power)")  # fmt: skip
+            reach = (
+                f"this sample could detect an effect of {mde:.1%} or more (5% two-sided, 80% power)"
+                if mde is not None
+                else "with no churn (or only churn) in the window, the sample cannot say what effect it could detect"
+            )
+            why = f"the difference is within chance; {reach}"
         valued = math.isfinite(self.spend) and math.isfinite(value)
         net_low, net_high = low * n_t * value - self.spend, high * n_t * value - self.spend
         paid = "paid" if net_low > 0 else ("lost money" if net_high < 0 else "unclear")  # churn effect aside

@@ -40,6 +40,8 @@ def test_the_intervals_are_the_published_ones() -> None:
     assert wilson(0, 10)[1] == pytest.approx(0.2775, abs=1e-4)  # not 0: no churner in 10 is not a rate of zero
     # 2 × 1,000 customers at a 10% churn rate: (1.96 + 0.84) × sqrt(0.09 × 2 / 1000) = 3.76 points
     assert detectable_effect(1000, 1000, 0.10) == pytest.approx(0.03757, abs=1e-4)
+    # nobody churned: the pooled variance is 0, which must not read as "any effect would be seen"
+    assert detectable_effect(1, 1, 0.0) is None and detectable_effect(0, 10, 0.2) is None
 
 
 def _plan(n: int, control_every: int = 10, actions: tuple[str, ...] = ("discount", "loyalty_call")) -> pd.DataFrame:
