@@ -6,12 +6,12 @@ from functools import lru_cache
 
 import pandera.pandas as pa
 
+from churn.declared import PLATFORM_FEATURES, FeatureSet
 from churn.labels import PLATFORM, Labels
 from churn.schema import (
     CREATED_TIMESTAMP,
     ENTITY,
     EVENT_TIMESTAMP,
-    FEATURES,
     LABEL,
     Feature,
 )
@@ -33,15 +33,16 @@ def _column(feature: Feature, labels: Labels) -> pa.Column:
 
 
 @lru_cache(maxsize=4)
-def snapshot_schema(labels: Labels = PLATFORM) -> pa.DataFrameSchema:
-    """The snapshot contract; categorical features take the source's labels (the platform's and its own)."""
+def snapshot_schema(labels: Labels = PLATFORM, features: FeatureSet = PLATFORM_FEATURES) -> pa.DataFrameSchema:
+    """The snapshot contract; categorical features take the source's labels (the platform's and its own), and the
+    deployment's declared features are checked beside the platform's."""
     timestamp = pa.Column("datetime64[ns, UTC]", nullable=False)
     return pa.DataFrameSchema(
         {
             ENTITY: pa.Column(str, pa.Check.str_length(1, 64), nullable=False),
             EVENT_TIMESTAMP: timestamp,
             CREATED_TIMESTAMP: timestamp,
-            **{f.name: _column(f, labels) for f in FEATURES},
+            **{f.name: _column(f, labels) for f in features.features},
         },
         unique=[ENTITY, EVENT_TIMESTAMP],
         strict=False,

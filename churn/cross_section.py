@@ -34,7 +34,8 @@ from churn.errors import InputError
 from churn.hashing import stable_hash
 from churn.labels import MANIFEST_KEY
 from churn.lineage import lineage
-from churn.mapped_columns import ColumnReader, as_text, read_files, used_columns, zone
+from churn.mapped_columns import ColumnReader, as_text, attribute_columns, read_files, used_columns, zone
+from churn.mapped_ingest import declaration
 from churn.mapping import SourceMapping, cross_section_columns, mapping_identity
 from churn.raw import IngestResult, RawData
 from churn.schema import ADDON_SERVICES, RAW_TABLES
@@ -60,10 +61,14 @@ def _typed(mapping: SourceMapping, base: Path) -> tuple[pd.DataFrame, ColumnRead
     spec = mapping.cross_section
     assert spec is not None
     read = read_files(spec, base, "cross_section")
+    attributes = attribute_columns(mapping.features, read)
+    if attributes:  # declared attributes: read like the file's own columns, their rejects on the same rows
+        spec = spec.model_copy(update={"columns": {**spec.columns, **{n: c for n, (c, _) in attributes.items()}}})
     reader = ColumnReader("cross_section", spec, read, zone(mapping.timezone, "timezone"), "cross_section",
                           unplaced=spec.unplaced_labels, labels=mapping.label_set)  # fmt: skip
     kinds = cross_section_columns()
     out = {c: reader.column(c, kind) for c, kind in kinds.items() if c in spec.columns and c != "total_charges"}
+    out.update({n: reader.column(n, kind) for n, (_, kind) in attributes.items()})
     reader.duplicates(out["customer_id"])
     tenure = out["tenure_months"]
     reader.bounds(tenure, "tenure_months", *TENURE_BOUNDS)
@@ -75,9 +80,12 @@ def _typed(mapping: SourceMapping, base: Path) -> tuple[pd.DataFrame, ColumnRead
         reader.assumptions.append("no total-charges column: invoices are flat at the monthly charge")
     frame = pd.DataFrame(out)
     good = frame[~reader.bad_rows()].reset_index(drop=True)
-    for column, kind in kinds.items():
+    for column, kind in [*kinds.items(), *((n, kind) for n, (_, kind) in attributes.items())]:
         if kind == "bool":
             good[column] = good[column].astype(bool)
+    for name, (_, kind) in attributes.items():
+        if kind == "int":
+            good[name] = good[name].astype(np.int64)
     good["tenure_months"] = good["tenure_months"].astype(np.int64)
     return good, reader
 
@@ -115,8 +123,11 @@ def _invoice_cents(tenure: int, monthly: float, total: float) -> np.ndarray:
     return cents
 
 
-def reconstruct(good: pd.DataFrame, as_of_month: int, spread: int) -> dict[str, pd.DataFrame]:
-    """The raw tables of a cross-section's typed rows: assumptions 1-5."""
+def reconstruct(
+    good: pd.DataFrame, as_of_month: int, spread: int, attributes: tuple[str, ...] = ()
+) -> dict[str, pd.DataFrame]:
+    """The raw tables of a cross-section's typed rows: assumptions 1-5 (declared ``attributes`` held like the
+    demographics)."""
     held = [c for c in RAW_TABLES["service_changes"].columns if c not in ("customer_id", "effective_at", "known_at",
                                                                           "contract_start")]  # fmt: skip
     customers, changes, bills, churns = [], [], [], []
@@ -137,6 +148,7 @@ def reconstruct(good: pd.DataFrame, as_of_month: int, spread: int) -> dict[str, 
                 "senior_citizen": bool(row["senior_citizen"]),
                 "partner": bool(row["partner"]),
                 "dependents": bool(row["dependents"]),
+                **{name: row[name] for name in attributes},
             }
         )
         state = {c: (bool(row[c]) if RAW_TABLES["service_changes"].columns[c] == "bool" else row[c]) for c in held}
@@ -154,7 +166,7 @@ def reconstruct(good: pd.DataFrame, as_of_month: int, spread: int) -> dict[str, 
     assert set(ADDON_SERVICES) <= set(held)
     order = list(RAW_TABLES["service_changes"].columns)
     return {
-        "customers": pd.DataFrame(customers, columns=list(RAW_TABLES["customers"].columns)),
+        "customers": pd.DataFrame(customers, columns=[*RAW_TABLES["customers"].columns, *attributes]),
         "service_changes": pd.DataFrame(changes)[order] if changes else pd.DataFrame(columns=order),
         "billing": pd.DataFrame(bills, columns=list(RAW_TABLES["billing"].columns)),
         "churn_events": pd.DataFrame(churns, columns=list(RAW_TABLES["churn_events"].columns)),
@@ -172,7 +184,8 @@ def ingest_cross_section(mapping: SourceMapping, base: Path, as_of: str | None =
     as_of_month = parse_month(chosen, field="as_of")
     good, reader = _typed(mapping, base)
     read = reader.read
-    tables = reconstruct(good, as_of_month, spec.churn_spread_months)
+    declared = mapping.features.declared if mapping.features is not None else {}
+    tables = reconstruct(good, as_of_month, spec.churn_spread_months, tuple(declared))
     rejects = reader.rejects(with_row=True)
     rejected = int(reader.bad_rows().sum())
     signups = tables["customers"]["signup_at"]
@@ -201,8 +214,9 @@ def ingest_cross_section(mapping: SourceMapping, base: Path, as_of: str | None =
             "rejected": rejected,
             "assumptions": ASSUMPTIONS + "".join(f"\n- {a}" for a in reader.assumptions),
             **({MANIFEST_KEY: mapping.label_set.declared()} if mapping.labels else {}),
+            **declaration(mapping, tables["customers"]),
         },
         rejects=rejects,
     )
-    ignored = [str(c) for c in read.frame.columns if c not in used_columns(spec)]
+    ignored = [str(c) for c in read.frame.columns if c not in used_columns(spec, mapping.features)]
     return CrossSectionIngest(raw, len(read.frame), len(good), rejected, ignored)

@@ -12,9 +12,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from churn.declared import PLATFORM_FEATURES, FeatureSet
 from churn.errors import InputError
 from churn.labels import PLATFORM, Labels
-from churn.schema import FEATURES_BY_NAME, Feature
+from churn.schema import Feature
 
 
 class FeatureValueError(InputError):
@@ -58,19 +59,21 @@ def check_feature_values(
     required: Sequence[str] = (),
     allowed: Sequence[str] | None = None,
     labels: Labels = PLATFORM,
+    features: FeatureSet = PLATFORM_FEATURES,
 ) -> dict[str, Any]:
     """Validated, normalised values (ints as int, floats as float); raises FeatureValueError naming each problem.
 
     ``required`` lists features that must be present (a whole vector for a
     customer the store does not know); ``allowed`` limits the names to a
     model's features; ``labels`` are the source's category labels (the
-    platform's and its own).
+    platform's and its own); ``features`` the deployment's (its declared ones typed like the platform's).
     """
     problems: list[tuple[str, str]] = []
     out: dict[str, Any] = {}
-    names = set(allowed) if allowed is not None else set(FEATURES_BY_NAME)
+    by_name = features.by_name
+    names = set(allowed) if allowed is not None else set(by_name)
     for name, value in values.items():
-        feature = FEATURES_BY_NAME.get(name)
+        feature = by_name.get(name)
         if feature is None or name not in names:
             problems.append((name, f"unknown feature; expected one of {sorted(names)}"))
             continue

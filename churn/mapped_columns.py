@@ -18,10 +18,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 
+from churn.declared import FeaturesSpec, attribute_dtype
 from churn.errors import InputError
 from churn.labels import PLATFORM, Labels
 from churn.lineage import file_sha256
-from churn.mapping import DEFAULT_FALSE, DEFAULT_TRUE, MONTH_COLUMNS, FileSpec
+from churn.mapping import DEFAULT_FALSE, DEFAULT_TRUE, MONTH_COLUMNS, ColumnSpec, FileSpec
 from churn.schema import CUSTOMER_ID_PATTERN
 from churn.timeutil import month_label
 
@@ -53,8 +54,29 @@ class ReadFiles:
         return {str(p.relative_to(base)) if p.is_relative_to(base) else str(p): file_sha256(p) for p in self.files}
 
 
-def used_columns(spec: FileSpec) -> set[str]:
-    return {s.column for c in spec.columns if (s := spec.spec(c)) is not None and s.column is not None}
+def used_columns(spec: FileSpec, features: FeaturesSpec | None = None) -> set[str]:
+    """The export's columns a mapping reads from these files (with ``features``, its declared attributes too)."""
+    used = {s.column for c in spec.columns if (s := spec.spec(c)) is not None and s.column is not None}
+    return used | {d.attribute for d in (features.declared.values() if features else []) if d.attribute is not None}
+
+
+def attribute_columns(features: FeaturesSpec | None, read: ReadFiles) -> dict[str, tuple[ColumnSpec, str]]:
+    """The declared attributes as column specs of the file they come from, with the raw kind each is read as.
+
+    A column the file lacks is one line naming the feature's key and the file's columns."""
+    out: dict[str, tuple[ColumnSpec, str]] = {}
+    for name, d in features.declared.items() if features is not None else []:
+        if d.attribute is None:
+            continue
+        if d.attribute not in read.frame.columns:
+            raise InputError(
+                f"features.declared.{name}.attribute: column {d.attribute!r} not in "
+                f"{', '.join(p.name for p in read.files)} (its columns: {', '.join(map(str, read.frame.columns))})"
+            )
+        assert d.type is not None
+        spec = ColumnSpec(column=d.attribute, true_values=d.true_values, false_values=d.false_values)
+        out[name] = (spec, attribute_dtype(d.type))  # a feature's dtype is also the raw kind it is read as
+    return out
 
 
 def _files(spec: FileSpec, base: Path, at: str) -> list[Path]:

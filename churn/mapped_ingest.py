@@ -20,11 +20,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churn.declared import MANIFEST_KEY as FEATURES_KEY
+from churn.declared import METERED_KEY, METERED_PREFIX, resolve
 from churn.errors import InputError
 from churn.labels import MANIFEST_KEY
 from churn.lineage import lineage
-from churn.mapped_columns import REJECT_COLUMNS, ColumnReader, ReadFiles, read_files, used_columns, zone
-from churn.mapping import OPTIONAL_TABLES, SourceMapping, TableSpec, mapping_identity
+from churn.mapped_columns import (
+    REJECT_COLUMNS,
+    ColumnReader,
+    ReadFiles,
+    attribute_columns,
+    read_files,
+    used_columns,
+    zone,
+)
+from churn.mapping import OPTIONAL_TABLES, MeteredSpec, SourceMapping, TableSpec, mapping_identity
 from churn.raw import IngestResult, RawData
 from churn.schema import RAW_TABLES
 from churn.timeutil import month_index_of, month_label, parse_month
@@ -43,9 +53,13 @@ class MappedIngest(IngestResult):
 def _convert(name: str, spec: TableSpec, read: ReadFiles, mapping: SourceMapping) -> tuple[pd.DataFrame, ColumnReader]:
     """The table's good rows in raw columns, and the reader holding its rejects and assumptions."""
     schema = RAW_TABLES[name]
+    attributes = attribute_columns(mapping.features, read) if name == "customers" else {}
+    if attributes:  # the declared attributes are read like the table's own columns, their rejects on the same rows
+        spec = spec.model_copy(update={"columns": {**spec.columns, **{n: c for n, (c, _) in attributes.items()}}})
     reader = ColumnReader(name, spec, read, zone(mapping.timezone, "timezone"), f"tables.{name}",
                           labels=mapping.label_set)  # fmt: skip
     out = {raw: reader.column(raw, kind) for raw, kind in schema.columns.items() if raw in spec.columns}
+    out.update({n: reader.column(n, kind) for n, (_, kind) in attributes.items()})
     if spec.known_at is not None:
         out["known_at"] = out[spec.known_at.after] + pd.Timedelta(days=spec.known_at.lag_days)
         reader.assumptions.append(
@@ -59,10 +73,30 @@ def _convert(name: str, spec: TableSpec, read: ReadFiles, mapping: SourceMapping
         reader.duplicates(out["customer_id"])
     if name == "treatments":  # a readout weighs by it: a probability outside (0, 1] would be read as a fact
         reader.bounds(out["assignment_probability"], "assignment_probability", 1e-6, 1.0)
-    frame = pd.DataFrame({c: out[c] for c in schema.columns})
+    frame = pd.DataFrame({c: out[c] for c in [*schema.columns, *attributes]})
     event = frame[schema.event_time]
     early = event.notna() & frame["known_at"].notna() & (frame["known_at"] < event)
     reader.reject(early, "known_at", frame["known_at"], f"known before {schema.event_time}")
+    return frame[~reader.bad_rows()].reset_index(drop=True), reader
+
+
+def _convert_metered(
+    name: str, spec: MeteredSpec, read: ReadFiles, mapping: SourceMapping
+) -> tuple[pd.DataFrame, ColumnReader]:
+    """A metered table's good rows: customer_id, at, known_at and its metrics (numbers)."""
+    reader = ColumnReader(name, spec, read, zone(mapping.timezone, "timezone"), f"metered.{name}")
+    out = {"customer_id": reader.column("customer_id", "string"), "at": reader.column("at", "timestamp")}
+    if spec.known_at is not None:
+        out["known_at"] = out["at"] + pd.Timedelta(days=spec.known_at.lag_days)
+        reader.assumptions.append(
+            f"{name} readings were known {spec.known_at.lag_days:g} day(s) after `at` (stated lag)"
+        )
+    else:
+        out["known_at"] = reader.column("known_at", "timestamp")
+    out.update({metric: reader.column(metric, "float") for metric in spec.metrics})
+    frame = pd.DataFrame(out)
+    early = frame["at"].notna() & frame["known_at"].notna() & (frame["known_at"] < frame["at"])
+    reader.reject(early, "known_at", frame["known_at"], "known before at")
     return frame[~reader.bad_rows()].reset_index(drop=True), reader
 
 
@@ -111,16 +145,21 @@ def ingest_mapped(
     assumptions: list[str] = []
     hashes: dict[str, str] = {}
     rows = 0
-    for done, (name, spec) in enumerate(mapping.tables.items(), start=1):
-        read = read_files(spec, base, f"tables.{name}")
-        good, reader = _convert(name, spec, read, mapping)
+    kinds: list[tuple[str, TableSpec | MeteredSpec, str]] = [(n, s, f"tables.{n}") for n, s in mapping.tables.items()]
+    kinds += [(f"{METERED_PREFIX}{n}", s, f"metered.{n}") for n, s in mapping.metered.items()]
+    for done, (name, spec, at) in enumerate(kinds, start=1):
+        read = read_files(spec, base, at)
+        if isinstance(spec, MeteredSpec):
+            good, reader = _convert_metered(name.removeprefix(METERED_PREFIX), spec, read, mapping)
+        else:
+            good, reader = _convert(name, spec, read, mapping)
         keep = ~reader.bad_rows()
         tables[name], rows = good, rows + len(read.frame)
         lines[name] = pd.DataFrame({"file": read.file_names(np.flatnonzero(keep)), "line": read.origin_line[keep]})
         rejects.append(reader.rejects())
         assumptions += reader.assumptions
         hashes.update(read.hashes(base))
-        used = used_columns(spec)
+        used = used_columns(spec, mapping.features if name == "customers" else None)
         report[name] = {
             "files": [p.name for p in read.files],
             "rows": len(read.frame),
@@ -132,12 +171,13 @@ def ingest_mapped(
             "columns_ignored": [str(c) for c in read.frame.columns if c not in used],
         }
         if progress is not None:
-            progress(done, len(mapping.tables), name)
+            progress(done, len(kinds), name)
     rejects += _orphans(tables, lines)
     for name, frame in tables.items():
         report[name]["accepted"] = len(frame)
         report[name]["rejected"] = report[name]["rows"] - len(frame)
-        when = frame["period_month"] if name == "billing" else frame[RAW_TABLES[name].event_time]
+        metered = name.startswith(METERED_PREFIX)
+        when = frame["period_month"] if name == "billing" else frame["at" if metered else RAW_TABLES[name].event_time]
         report[name]["span"] = [str(when.min())[:10], str(when.max())[:10]] if len(frame) else None
     found = [r for r in rejects if len(r)]
     all_rejects = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=REJECT_COLUMNS)
@@ -162,9 +202,26 @@ def ingest_mapped(
         "rejected": rows - accepted,
         "assumptions": assumptions,
         **({MANIFEST_KEY: mapping.label_set.declared()} if mapping.labels else {}),
+        **declaration(mapping, tables["customers"]),
     }
     raw = RawData(tables=tables, manifest=manifest, rejects=all_rejects)
     return MappedIngest(raw=raw, rows=rows, accepted=accepted, rejected=rows - accepted, tables=report)
+
+
+def declaration(mapping: SourceMapping, customers: pd.DataFrame) -> dict[str, Any]:
+    """The manifest's entries for a mapping's features and metered tables ({} when it declares none): a category
+    attribute's labels are the ones its accepted rows carry."""
+    out: dict[str, Any] = {}
+    if mapping.metered:
+        out[METERED_KEY] = {name: spec.metrics for name, spec in mapping.metered.items()}
+    if mapping.features is not None:
+        categories = {
+            n: [str(v) for v in customers[n].dropna().unique()]
+            for n, d in mapping.features.declared.items()
+            if d.type == "category" and n in customers
+        }
+        out[FEATURES_KEY] = resolve(mapping.features, categories)
+    return out
 
 
 def _snapshot_months(mapping: SourceMapping, tables: dict[str, pd.DataFrame], as_of: str | None) -> tuple[int, int]:

@@ -14,11 +14,14 @@ generated from these models (a test keeps it current).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from churn.declared import FeaturesSpec
+from churn.declared import problems as feature_problems
 from churn.errors import InputError
 from churn.labels import Labels, declare
 from churn.schema import RAW_TABLES
@@ -126,6 +129,20 @@ class TableSpec(FileSpec):
     known_at: KnownAfter | None = Field(None, description="For an export with no known-at column of its own.")
 
 
+class MeteredSpec(FileSpec):
+    """A metered table the raw schema does not have (usage readings): ``customer_id``, ``at`` (when the usage
+    happened: a time, or a period's start), ``known_at`` (a column or a stated lag) and its metrics, numbers."""
+
+    known_at: KnownAfter | None = Field(None, description="For an export with no known-at column of its own.")
+
+    @property
+    def metrics(self) -> list[str]:
+        return [c for c in self.columns if c not in METERED_FIXED]
+
+
+METERED_FIXED = ("customer_id", "at", "known_at")
+
+
 class CrossSectionSpec(FileSpec):
     """One row per customer as of ``as_of`` with a churn flag: monthly histories are reconstructed (docs/byod.md)."""
 
@@ -150,6 +167,14 @@ class SourceMapping(_Strict):
     timezone: str = Field("UTC", description="Zone of dates written without one.")
     tables: dict[str, TableSpec] | None = Field(None, description="Exports shaped like the raw tables.")
     cross_section: CrossSectionSpec | None = Field(None, description="One row per customer with a churn flag.")
+    metered: dict[str, MeteredSpec] = Field(
+        default_factory=dict,
+        description="Metered tables (usage: minutes, data, logins, calls): name → files and columns; declared "
+        "features aggregate them over whole months before each snapshot.",
+    )
+    features: FeaturesSpec | None = Field(
+        None, description="The deployment's features: the platform's to keep, and its own (attributes, aggregates)."
+    )
     labels: dict[str, Any] = Field(
         default_factory=dict,
         description="Labels of your own beside the platform's, per category column: a list of labels, or for "
@@ -189,7 +214,11 @@ def mapping_identity(mapping: SourceMapping) -> dict[str, Any]:
         "description": True,
         "tables": {"__all__": {"files"}},
         "cross_section": {"files"},
-        **({} if mapping.labels else {"labels": True}),  # a mapping without labels of its own keeps its fingerprint
+        "metered": {"__all__": {"files"}},
+        # a mapping without labels or features of its own keeps its fingerprint
+        **({} if mapping.labels else {"labels": True}),
+        **({} if mapping.metered else {"metered": True}),
+        **({} if mapping.features is not None else {"features": True}),
     }
     return mapping.model_dump(mode="json", exclude=exclude)
 
@@ -208,9 +237,11 @@ def _semantic_problems(mapping: SourceMapping) -> list[str]:
         declare(mapping.labels)
     except ValueError as err:
         return [str(err)]
+    metered = {name: spec.metrics for name, spec in mapping.metered.items()}
+    problems: list[str] = feature_problems(mapping.features, metered) if mapping.features is not None else []
+    problems += _metered_problems(mapping)
     if mapping.cross_section is not None:
-        return _cross_section_problems(mapping.cross_section)
-    problems: list[str] = []
+        return problems + _cross_section_problems(mapping.cross_section)
     assert mapping.tables is not None
     for name, table in mapping.tables.items():
         schema = RAW_TABLES[name].columns
@@ -239,6 +270,32 @@ def _semantic_problems(mapping: SourceMapping) -> list[str]:
             )
         if table.known_at is not None and schema.get(table.known_at.after) != "timestamp":
             problems.append(f"{at}.known_at.after: {table.known_at.after!r} is not a date column of {name}")
+    return problems
+
+
+def _metered_problems(mapping: SourceMapping) -> list[str]:
+    problems: list[str] = []
+    if mapping.metered and mapping.cross_section is not None:
+        problems.append("metered: a cross-section has no history to meter; declare its columns as attributes")
+    for name, spec in mapping.metered.items():
+        at = f"metered.{name}"
+        if not re.match(r"^[a-z][a-z0-9_]{0,39}$", name):
+            problems.append(f"{at}: a metered table's name is lower-case letters, digits and _, starting with a letter")
+        absent = [c for c in ("customer_id", "at") if c not in spec.columns]
+        if absent:
+            problems.append(f"{at}.columns: no mapping for {', '.join(absent)}")
+        if not spec.metrics:
+            problems.append(f"{at}.columns: no metric column (name each metric: its export column)")
+        if spec.categories:
+            problems.append(f"{at}.categories: a metered table's metrics are numbers; it has no category column")
+        has_known = "known_at" in spec.columns
+        if has_known and spec.known_at is not None:
+            problems.append(f"{at}.known_at: given both as a column and as a rule; keep one")
+        if not has_known and spec.known_at is None:
+            problems.append(f"{at}.known_at: the export has no known-at column; state when its readings became "
+                            "known, e.g. known_at: {after: at, lag_days: 3} (never assumed)")  # fmt: skip
+        if spec.known_at is not None and spec.known_at.after != "at":
+            problems.append(f"{at}.known_at.after: a metered table's lag is counted after `at`")
     return problems
 
 

@@ -15,6 +15,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from churn.declared import MANIFEST_KEY as FEATURES_KEY
+from churn.declared import FeatureSet, features_of
 from churn.errors import InputError
 from churn.io import replace_dir, write_json, write_parquet
 from churn.labels import MANIFEST_KEY, Labels, labels_of
@@ -61,28 +63,41 @@ def snapshots_path(snapshots_dir: Path, month: str) -> Path:
     return month_folder(snapshots_dir, month) / PART_FILE
 
 
+def stored_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns a snapshot file stores: the platform's, then the deployment's declared features."""
+    return [*SNAPSHOT_COLUMNS, *(c for c in frame.columns if c not in SNAPSHOT_COLUMNS and c != PARTITION)]
+
+
 def write_month(frame: pd.DataFrame, snapshots_dir: Path, month: str) -> None:
     """One month's snapshot rows as the offline store stores them (its folder must not exist yet)."""
     folder = month_folder(snapshots_dir, month)
     folder.mkdir(parents=True)
-    pq.write_table(offline_arrow(frame[list(SNAPSHOT_COLUMNS)]), folder / PART_FILE, compression="zstd")
+    pq.write_table(offline_arrow(frame[stored_columns(frame)]), folder / PART_FILE, compression="zstd")
 
 
 def write_offline_manifest(offline_dir: Path, raw_manifest: dict[str, Any], counts: dict[str, int]) -> None:
-    """What the offline store was built from (the raw data's lineage, and its labels of its own), written after the
-    data it describes."""
-    labels = {MANIFEST_KEY: raw_manifest[MANIFEST_KEY]} if raw_manifest.get(MANIFEST_KEY) else {}
-    write_json({"lineage": of_manifest(raw_manifest), **counts, **labels}, Path(offline_dir) / MANIFEST)
+    """What the offline store was built from (the raw data's lineage, its labels and declared features), written
+    after the data it describes."""
+    own = {key: raw_manifest[key] for key in (MANIFEST_KEY, FEATURES_KEY) if raw_manifest.get(key)}
+    write_json({"lineage": of_manifest(raw_manifest), **counts, **own}, Path(offline_dir) / MANIFEST)
+
+
+def _offline_manifest(offline_dir: Path) -> dict[str, Any]:
+    path = Path(offline_dir) / MANIFEST
+    try:
+        return json.loads(path.read_text()) if path.exists() else {}
+    except (json.JSONDecodeError, OSError):
+        return {}
+
+
+def offline_features(offline_dir: Path) -> FeatureSet:
+    """The features of the data in the offline store: the platform's, plus the ones its source declares."""
+    return features_of(_offline_manifest(offline_dir))
 
 
 def offline_labels(offline_dir: Path) -> Labels:
     """The category labels of the data in the offline store: the platform's, plus its source's own."""
-    path = Path(offline_dir) / MANIFEST
-    try:
-        manifest = json.loads(path.read_text()) if path.exists() else {}
-    except (json.JSONDecodeError, OSError):
-        manifest = {}
-    return labels_of(manifest)
+    return labels_of(_offline_manifest(offline_dir))
 
 
 def offline_lineage(offline_dir: Path) -> dict[str, str | None] | None:
@@ -139,20 +154,21 @@ def read_snapshots(
             df[col] = df[col].astype("datetime64[ns, UTC]")
     if PARTITION in df.columns:
         df[PARTITION] = df[PARTITION].astype(str)
-    return typed_features(df)
+    return typed_features(df, offline_features(Path(snapshots_dir).parent))
 
 
 _NULLABLE_INTS = tuple(f.name for f in FEATURES if f.dtype == "int" and f.nullable)
 
 
-def typed_features(df: pd.DataFrame) -> pd.DataFrame:
+def typed_features(df: pd.DataFrame, declared: FeatureSet | None = None) -> pd.DataFrame:
     """Nullable whole-number features as pandas' ``Int64``, as the builder made them.
 
     Parquet keeps the integers, but pandas reads an integer column with nulls
     as float64 (and an all-null one too): the contracts would then see floats
     where the schema says counts.
     """
-    for name in _NULLABLE_INTS:
+    names = _NULLABLE_INTS if declared is None else declared.nullable_ints
+    for name in names:
         if name in df.columns and df[name].dtype != "Int64":
             df[name] = pd.to_numeric(df[name]).astype("Int64")
     return df

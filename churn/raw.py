@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from churn.declared import METERED_KEY, METERED_PREFIX
 from churn.errors import InputError
 from churn.events import load_events, merge_events
 from churn.io import replace_dir, write_csv, write_json
@@ -186,7 +187,8 @@ def load_raw(raw_dir: Path, with_extras: bool = False, customers: list[str] | No
         raise InputError(f"raw data: nothing at {raw_dir} — run `churn simulate` or `churn ingest telco PATH` first")
     manifest = json.loads(manifest_path.read_text())
     tables = {}
-    for name in RAW_TABLES:
+    metered = [f"{METERED_PREFIX}{name}" for name in manifest.get(METERED_KEY, {})]
+    for name in [*RAW_TABLES, *metered]:
         path = raw_dir / f"{name}.parquet"
         if path.exists():
             if customers is None:

@@ -165,7 +165,7 @@ assert set(CATEGORY_VALUES) == {c for t in RAW_TABLES.values() for c, kind in t.
 # --- Features (the offline/online store's columns and the model's inputs) ------------------------------------------
 
 FeatureDtype = Literal["int", "float", "bool", "string"]
-FeatureGroup = Literal["profile", "billing", "behaviour", "fresh"]
+FeatureGroup = Literal["profile", "billing", "behaviour", "fresh", "declared"]
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from churn.declared import METERED_PREFIX, Declared, FeatureSet, features_of
 from churn.errors import InputError
 from churn.fresh import fresh_features
 from churn.labels import labels_of
@@ -97,6 +98,19 @@ class _Grid:
         # float64 holds these integer sums exactly (all far below 2**53)
         diff = np.bincount(start, w, minlength=self.n + 1) - np.bincount(stop, w, minlength=self.n + 1)
         return np.rint(np.cumsum(diff[: self.n])).astype(np.int64)
+
+    def pairs(self, cust: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(record, row) for every row (c, T) a record of c reaches with lo ≤ T ≤ hi: the expansion behind
+        aggregates a difference array cannot take (a float sum without drift, a max, the latest reading)."""
+        lo = np.maximum(lo, self.t0[cust])
+        hi = np.minimum(hi, self.t1[cust])
+        keep = np.flatnonzero(lo <= hi)
+        span = (hi - lo + 1)[keep]
+        record = np.repeat(keep, span)
+        step = np.arange(len(record)) - np.repeat(np.cumsum(span) - span, span)
+        c = cust[record]
+        row = self.offset[c] + (lo[record] - self.t0[c]) + step
+        return record, row
 
     def latest(self, cust: np.ndarray, avail: np.ndarray, order: tuple[np.ndarray, ...]) -> np.ndarray:
         """Per row: index of the record of c with the greatest ``order`` among those with avail ≤ T (-1: none)."""
@@ -275,26 +289,95 @@ def _behaviour_features(b: _Build, raw: RawData) -> dict[str, np.ndarray]:
     return out
 
 
-def _frames(b: _Build, out: dict[str, np.ndarray]) -> Snapshots:
+def _aggregate(b: _Build, table: pd.DataFrame, d: Declared, name: str) -> np.ndarray:
+    """One declared aggregate at every snapshot: the readings of the ``months`` whole months before T, known by T.
+
+    A reading of month p known at K reaches the snapshots T in [max(p + 1, month(K) + 1), p + months], the
+    invoices' rule. Count and sum are 0 where no reading falls in the window; mean, max, last and trend are null.
+    """
+    grid = b.grid
+    n = grid.n
+    if table.empty:
+        return np.zeros(n) if d.aggregate in ("count", "sum") else np.full(n, np.nan)
+    at = utc_ns(table["at"])
+    p = month_index_of_ns(at)
+    known = utc_ns(table["known_at"])
+    lo = np.maximum(p + 1, month_index_of_ns(known) + 1)
+    assert d.months is not None
+    record, row = grid.pairs(b.codes(table, name), lo, p + int(d.months))
+    count = np.bincount(row, minlength=n).astype(np.float64)
+    if d.aggregate == "count":
+        return count
+    if not len(row):  # readings, but none reaches a snapshot
+        return np.zeros(n) if d.aggregate == "sum" else np.full(n, np.nan)
+    v = table[d.column].to_numpy(dtype=np.float64)[record]
+    empty = count == 0
+    if d.aggregate == "sum":
+        return np.bincount(row, v, minlength=n)
+    if d.aggregate == "mean":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(empty, np.nan, np.bincount(row, v, minlength=n) / np.maximum(count, 1))
+    if d.aggregate == "max":
+        out = np.full(n, -np.inf)
+        np.maximum.at(out, row, v)
+        return np.where(empty, np.nan, out)
+    if d.aggregate == "last":  # the latest reading by (at, known_at), as the reference's sort
+        order = np.lexsort((known[record], at[record], row))
+        ends = np.flatnonzero(np.append(np.diff(row[order]) != 0, True))
+        out = np.full(n, np.nan)
+        out[row[order][ends]] = v[order][ends]
+        return out
+    x = (p[record] - b.first).astype(np.float64)  # trend: least-squares slope per month, null under two months
+    sx, sy = np.bincount(row, x, minlength=n), np.bincount(row, v, minlength=n)
+    sxx, sxy = np.bincount(row, x * x, minlength=n), np.bincount(row, x * v, minlength=n)
+    denom = count * sxx - sx * sx
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = (count * sxy - sx * sy) / np.where(denom > 0, denom, 1)
+    return np.where((count >= 2) & (denom > 1e-9), slope, np.nan)
+
+
+def _declared_features(b: _Build, raw: RawData, features: FeatureSet) -> dict[str, np.ndarray]:
+    """The deployment's declared features: attributes held from signup, aggregates over metered tables."""
+    out: dict[str, np.ndarray] = {}
+    customers = raw.tables["customers"]
+    for d in features.declared:
+        if d.kind == "attribute":
+            if d.name not in customers:
+                raise InputError(f"customers.{d.name}: the declared attribute is not in the raw data — ingest again")
+            out[d.name] = customers[d.name].to_numpy()[b.grid.cust]
+            continue
+        name = f"{METERED_PREFIX}{d.table}"
+        table = raw.tables.get(name)
+        if table is None:
+            raise InputError(f"{name}: the metered table of {d.name} is not in the raw data — ingest again")
+        out[d.name] = _aggregate(b, table, d, name)
+    return out
+
+
+def _frames(b: _Build, out: dict[str, np.ndarray], declared: FeatureSet) -> Snapshots:
     """The snapshot rows (typed, sorted by month then customer) and the labels of the months already observed."""
     c, t = b.grid.cust, b.grid.t
     event_ts = pd.to_datetime(month_starts_ns(t), utc=True)
     month_labels = np.array([month_label(i) for i in range(b.first, b.last + 1)], dtype=object)
-    features = pd.DataFrame(
+    frame = pd.DataFrame(
         {
             ENTITY: b.ids.to_numpy()[c],
             EVENT_TIMESTAMP: event_ts,
             CREATED_TIMESTAMP: event_ts,
             **{name: out[name] for name in FEATURE_NAMES},
             **{name: out[name] for name in TIMES_COLUMNS},
+            **{name: out[name] for name in declared.declared_names},
             PARTITION: month_labels[t - b.first],
         }
     )
     for name in ("num_support_tickets_3m", "num_late_payments_6m", *(f.name for f in WINDOWED_FEATURES)):
-        features[name] = features[name].astype("Int64")
+        frame[name] = frame[name].astype("Int64")
+    for d in declared.declared:  # counts of readings are nullable like the platform's; attributes never null
+        dtype = {"int": "Int64" if d.kind == "aggregate" else "int64", "float": "float64", "bool": bool}
+        frame[d.name] = frame[d.name].astype(dtype.get(d.feature.dtype, object))
     for name in ("tenure_months", "contract_remaining_months", "num_services_total"):
-        features[name] = features[name].astype("int64")
-    features = features.sort_values([PARTITION, ENTITY], kind="stable", ignore_index=True)
+        frame[name] = frame[name].astype("int64")
+    features = frame.sort_values([PARTITION, ENTITY], kind="stable", ignore_index=True)
     # Labels: churn before the end of the month that starts at T; only months fully observed.
     labelled = t < b.last
     labels = pd.DataFrame(
@@ -319,6 +402,8 @@ def build_snapshots(raw: RawData, progress: Callable[[str], None] | None = None)
     out.update(_behaviour_features(b, raw))
     out.update(fresh_features(b.grid, b.codes, raw.tables, raw.behaviour_tables))
     say("behaviour")
-    snapshots = _frames(b, out)
+    declared = features_of(raw.manifest)
+    out.update(_declared_features(b, raw, declared))
+    snapshots = _frames(b, out, declared)
     say("labels")
     return snapshots

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churn.declared import METERED_PREFIX, Declared, features_of
 from churn.fresh import encode_times, window_records
 from churn.labels import labels_of
 from churn.raw import RawData
@@ -25,7 +26,7 @@ from churn.schema import (
     WINDOWED_FEATURES,
     Feature,
 )
-from churn.timeutil import month_label, month_start, parse_month
+from churn.timeutil import month_index_of, month_label, month_start, parse_month
 
 
 def _months_between(since: pd.Timestamp, t: pd.Timestamp) -> int:
@@ -52,6 +53,31 @@ def _window(records: pd.DataFrame | None, cid: str, ts: pd.Timestamp, feature: F
     mine = records[(records.customer_id == cid) & (records.known_ms < t_ms) & (records.at_ms < t_ms)]
     mine = mine[mine.at_ms >= low]
     return len(mine), encode_times(mine.at_ms)
+
+
+def _declared_value(d: Declared, cust: pd.Series, readings: pd.DataFrame | None, cid: str, ts: Any, m: int) -> Any:
+    """One declared feature at one snapshot, the plain way: the customer's row, or the readings of the window."""
+    if d.kind == "attribute":
+        return cust[d.name]
+    assert readings is not None and d.months is not None
+    mine = readings[(readings.customer_id == cid) & (readings.known_at < ts) & (readings.period < m)]
+    mine = mine[mine.period >= m - d.months].sort_values(["at", "known_at"])
+    if d.aggregate == "count":
+        return len(mine)
+    values = mine[d.column].to_numpy(dtype=float)
+    if d.aggregate == "sum":
+        return float(values.sum())
+    if not len(values):
+        return np.nan
+    if d.aggregate == "mean":
+        return float(values.mean())
+    if d.aggregate == "max":
+        return float(values.max())
+    if d.aggregate == "last":
+        return float(values[-1])
+    if mine.period.nunique() < 2:
+        return np.nan
+    return float(np.polyfit(mine.period.to_numpy(float), values, 1)[0])
 
 
 def reference_snapshots(raw: RawData, customer_ids: list[str] | None = None) -> pd.DataFrame:
@@ -85,6 +111,12 @@ def reference_snapshots(raw: RawData, customer_ids: list[str] | None = None) -> 
     all_customers = _utc(t["customers"], ["signup_at", "known_at"])
     all_churn = _utc(t["churn_events"], ["churned_at", "known_at"]) if "churn_events" in t else None
 
+    declared = features_of(raw.manifest)
+    metered = {
+        d.table: sub(f"{METERED_PREFIX}{d.table}", ["at", "known_at"]) for d in declared.declared if d.table is not None
+    }
+    for table in metered.values():
+        table["period"] = [month_index_of(x) for x in table["at"]]
     windowed = {
         f.name: window_records(t, f) if f.window is not None and f.window.table in behaviour else None
         for f in WINDOWED_FEATURES
@@ -152,7 +184,9 @@ def reference_snapshots(raw: RawData, customer_ids: list[str] | None = None) -> 
                 row["num_late_payments_6m"] = int(pk[(pk.period >= m - 6)].paid_late.sum())
             for feature in WINDOWED_FEATURES:
                 row[feature.name], row[feature.times_column] = _window(windowed[feature.name], cid, ts, feature)
+            for d in declared.declared:
+                row[d.name] = _declared_value(d, cust, metered.get(d.table or ""), cid, ts, m)
             row[PARTITION] = month_label(m)
             rows.append(row)
-    columns = [ENTITY, EVENT_TIMESTAMP, *FEATURE_NAMES, *TIMES_COLUMNS, PARTITION]
+    columns = [ENTITY, EVENT_TIMESTAMP, *FEATURE_NAMES, *TIMES_COLUMNS, *declared.declared_names, PARTITION]
     return pd.DataFrame(rows, columns=columns)

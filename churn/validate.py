@@ -10,6 +10,7 @@ import pandas as pd
 import pandera.errors
 
 from churn.contracts import label_schema, snapshot_schema
+from churn.declared import features_of
 from churn.labels import labels_of
 from churn.raw import RawData
 from churn.schema import ENTITY, EVENT_TIMESTAMP, FEATURE_NAMES, LABEL, PARTITION
@@ -173,7 +174,7 @@ def _reference_check(features: pd.DataFrame, raw: RawData, sample_customers: int
             n_bad += len(ref.index.symmetric_difference(got.index))
             mismatches.append({"problem": "snapshot rows differ from the reference builder"})
         common = ref.index.intersection(got.index)
-        for name in FEATURE_NAMES:
+        for name in [*FEATURE_NAMES, *features_of(raw.manifest).declared_names]:
             a, b = got.loc[common, name], ref.loc[common, name]
             if a.dtype.kind in "biuf" or str(a.dtype) == "Int64":
                 av = pd.to_numeric(a).astype(float).to_numpy()
@@ -202,8 +203,9 @@ def validate_temporal_consistency(
     any feature that used data from after its snapshot shows up there.
     """
     who = _Customers.of(raw)
+    contract = snapshot_schema(labels_of(raw.manifest), features_of(raw.manifest))
     checks = [
-        _contract("contract: snapshot columns, types, categories, ranges", snapshot_schema(labels_of(raw.manifest)),
+        _contract("contract: snapshot columns, types, categories, ranges", contract,
                   features[[c for c in features.columns if c != PARTITION]]),
         _contract("contract: label columns and values", label_schema(), labels),
         *_row_checks(features, who),

@@ -22,7 +22,13 @@ def apply_cmd(as_json: bool = JSON_OPTION) -> None:
     with progress_bar("feast apply"):
         result = apply(get_settings())
     emit(
-        {"project": result.project, "profile": result.profile, "applied": result.applied, "deleted": result.deleted},
+        {
+            "project": result.project,
+            "profile": result.profile,
+            "applied": result.applied,
+            "deleted": result.deleted,
+            "declaration": result.declaration,
+        },
         as_json,
         "features apply",
     )

@@ -35,7 +35,6 @@ from churn.errors import InputError
 from churn.feature_values import FeatureValueError
 from churn.io import csv_text
 from churn.pages import money, num, pct
-from churn.schema import FEATURES_BY_NAME
 from churn.settings import Settings
 from console import facts, svg
 from console.access import COOKIE, Session, Sessions, csrf_ok, safe_next
@@ -237,7 +236,7 @@ def create_app(settings: Settings, keys: KeyRing | None = None) -> Starlette:
     def what_if_fields(engine: Any, current: dict[str, Any]) -> list[dict[str, Any]]:
         fields = []
         for name in engine.feature_names:
-            feature = FEATURES_BY_NAME.get(name)
+            feature = engine.live.features.by_name.get(name)  # the platform's features and the declared ones
             value = current.get(name)
             choices: list[str] = []
             if feature is not None and feature.dtype == "bool":
@@ -256,7 +255,7 @@ def create_app(settings: Settings, keys: KeyRing | None = None) -> Starlette:
             name, text = field["name"], str(form.get(field["name"]) or "").strip()
             if text == field["value"]:
                 continue
-            feature = FEATURES_BY_NAME.get(name)
+            feature = engine.live.features.by_name.get(name)
             if text == "":
                 changes[name] = None
             elif feature is None or feature.dtype == "string":

@@ -6,6 +6,7 @@ from typing import Any
 from feast import Entity, FeatureView, Field, PushSource
 from feast.types import Bool, Float64, Int64, String
 
+from churn.declared import DECLARED_GROUP, PLATFORM_FEATURES, FeatureSet
 from churn.schema import FEATURES, WINDOWED_FEATURES
 from feature_repo.data_sources import DECLARED_AT
 
@@ -19,6 +20,7 @@ VIEWS = (
     ("customer_fresh", "fresh", "Counts over event-time windows: built at each snapshot, moved online by events."),
 )
 FRESH_VIEW = "customer_fresh"
+DECLARED_VIEW = "customer_declared"  # the deployment's own features (docs/byod.md), when it declares any
 PUSH_SOURCE = "customer_events"  # `store.push` target: POST /events and `churn events push` write through it
 
 
@@ -41,8 +43,24 @@ def push_source(source: Any) -> PushSource:
     return push
 
 
-def feature_views(source: Any, entity: Entity) -> list[FeatureView]:
+def _declared_view(source: Any, entity: Entity, features: FeatureSet) -> FeatureView:
+    return FeatureView(
+        name=DECLARED_VIEW,
+        entities=[entity],
+        ttl=SNAPSHOT_TTL,
+        schema=[Field(name=f.name, dtype=_TYPES[f.dtype], description=f.description,
+                      tags={"declared": f.tags.get("declared", "")}) for f in (d.feature for d in features.declared)],
+        source=source,
+        online=True,
+        description=f"The deployment's declared features (declaration {features.digest[:8]}).",
+        tags={"owner": "churn-platform", "group": DECLARED_GROUP, "cadence": "monthly"},
+        owner="churn-platform",
+    )  # fmt: skip
+
+
+def feature_views(source: Any, entity: Entity, features: FeatureSet = PLATFORM_FEATURES) -> list[FeatureView]:
     pushed = push_source(source)
+    declared = [_declared_view(source, entity, features)] if features.declared else []
     return [
         FeatureView(
             name=name,
@@ -56,4 +74,4 @@ def feature_views(source: Any, entity: Entity) -> list[FeatureView]:
             owner="churn-platform",
         )
         for name, group, description in VIEWS
-    ]
+    ] + declared

@@ -21,10 +21,11 @@ import numpy as np
 from churn.actions import Catalogue, load_catalogue
 from churn.assessment import Valuation, assess
 from churn.consent import objected
+from churn.declared import PLATFORM_FEATURES, FeatureSet
 from churn.feature_values import check_feature_values
 from churn.labels import PLATFORM, Labels
 from churn.lineage import source_warning
-from churn.offline import offline_labels
+from churn.offline import offline_features, offline_labels
 from churn.prediction_log import make_record
 from churn.settings import Settings
 from churn.survival import DEFAULT_HORIZONS
@@ -70,6 +71,7 @@ class Live:
     files: tuple[tuple[str, int, int], ...] = ()  # the artifact's files as loaded (name, size, mtime)
     lifetime: LifetimeModel | None = None  # the lifetime champion (model CLV and horizons), None: the formula
     labels: Labels = PLATFORM  # the source's category labels: what a what-if may set a categorical feature to
+    features: FeatureSet = PLATFORM_FEATURES  # the deployment's features: a what-if's declared ones are typed by it
 
 
 def _iso(seconds: float | None) -> str | None:
@@ -151,7 +153,8 @@ class Engine:
         folder = registry.artifact_folder(self.settings, version)
         return Live(model=model, version=version, reader=reader, info=summary, lineage=summary["lineage"],
                     files=_stat(folder), lifetime=self._lifetime(reader),
-                    labels=offline_labels(self.settings.offline_dir))  # fmt: skip
+                    labels=offline_labels(self.settings.offline_dir),
+                    features=offline_features(self.settings.offline_dir))  # fmt: skip
 
     def _lifetime(self, reader: Any) -> LifetimeModel | None:
         """The lifetime champion if there is one that loads and reads only features the service has; else the
@@ -265,7 +268,7 @@ class Engine:
         # a what-if may set any feature of the service, including ones this model left out (no information in
         # its training window); the model reads the ones it uses
         overrides = [
-            check_feature_values(q.features, allowed=live.reader.names, labels=live.labels)
+            check_feature_values(q.features, allowed=live.reader.names, labels=live.labels, features=live.features)
             if q.features is not None
             else None
             for q in queries

@@ -35,13 +35,16 @@ def _feature_field(feature: Feature) -> tuple[Any, Any]:
     return kind, Field(None, description=description, json_schema_extra=extra or None)
 
 
-# One optional field per feature of the schema, typed as the schema says: the what-if object is documented feature
-# by feature at /docs.json (bounds included), and a typo in a name is refused rather than ignored. Types are checked
-# here (400); values — ranges, which every numeric feature has, and the source's category labels — by the core
-# (churn.feature_values), 422 naming the feature, so that a value the model's float32 cannot hold never reaches it.
+# One optional field per platform feature, typed as the schema says: the what-if object is documented feature by
+# feature at /docs.json (bounds included). Types are checked here (400); values — ranges, which every numeric
+# feature has, and the source's category labels — by the core (churn.feature_values), 422 naming the feature, so
+# that a value the model's float32 cannot hold never reaches it. A deployment's declared features are not known at
+# import (they come with its data), so other names pass through to the core, which types them by the deployment's
+# declaration and refuses a name the model's feature service does not have (422 naming it): a typo is still
+# refused, never ignored.
 FeatureOverrides: Any = create_model(  # type: ignore[call-overload]
     "FeatureOverrides",
-    __config__=ConfigDict(extra="forbid", strict=True),
+    __config__=ConfigDict(extra="allow", strict=True),
     **{f.name: _feature_field(f) for f in FEATURES},
 )
 

@@ -14,9 +14,11 @@ from typing import Any
 from feast import FeatureService, FeatureStore, FeatureView
 
 from churn.errors import InputError
+from churn.offline import offline_features
 from churn.schema import DEFAULT_SERVICE as DEFAULT_SERVICE
 from churn.settings import Settings
 from feature_repo.declarations import declarations
+from feature_repo.features import DECLARED_VIEW
 from store.config import REPO_DIR, config_dict, repo_config
 
 
@@ -67,6 +69,13 @@ class ApplyResult:
     profile: str
     applied: list[str]
     deleted: list[str]
+    declaration: dict[str, Any] | None = None  # the deployment's service and what changed in its declared features
+
+
+def _declared_fields(views: list[Any]) -> dict[str, str]:
+    """The declared view's features as registered: name -> its type and description (what a change shows as)."""
+    view = next((v for v in views if v.name == DECLARED_VIEW), None)
+    return {f.name: f"{f.dtype}|{f.description}" for f in view.features} if view is not None else {}
 
 
 def apply(settings: Settings, profile: str | None = None) -> ApplyResult:
@@ -74,7 +83,10 @@ def apply(settings: Settings, profile: str | None = None) -> ApplyResult:
     store = get_store(settings, profile)
     objects = objects_for(settings, profile)
     names = {o.name for o in objects}
-    stale: list[Any] = [fv for fv in store.list_feature_views() if fv.name not in names]
+    registered = store.list_feature_views()
+    before = _declared_fields(registered)
+    after = _declared_fields([o for o in objects if isinstance(o, FeatureView)])
+    stale: list[Any] = [fv for fv in registered if fv.name not in names]
     stale += [fs for fs in store.list_feature_services() if fs.name not in names]
     with quiet_stdout():
         store.apply(objects, objects_to_delete=stale, partial=False)
@@ -84,6 +96,12 @@ def apply(settings: Settings, profile: str | None = None) -> ApplyResult:
         profile=profile or settings.profile,
         applied=sorted(f"{type(o).__name__}:{o.name}" for o in objects if isinstance(o, kinds)),
         deleted=sorted(o.name for o in stale),
+        declaration={
+            "service": offline_features(settings.offline_dir).service_name,
+            "added": sorted(set(after) - set(before)),
+            "removed": sorted(set(before) - set(after)),
+            "changed": sorted(n for n in set(before) & set(after) if before[n] != after[n]),
+        },
     )
 
 

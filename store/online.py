@@ -72,8 +72,25 @@ class OnlineReader(Protocol):
     def ping(self) -> bool: ...
 
 
-def feature_kinds(names: Sequence[str]) -> list[str]:
-    return [FEATURES_BY_NAME[n].dtype if n in FEATURES_BY_NAME else "float" for n in names]
+_FEAST_KINDS = {
+    "Int64": "int",
+    "Int32": "int",
+    "Float64": "float",
+    "Float32": "float",
+    "Bool": "bool",
+    "String": "string",
+}
+
+
+def feature_kinds(names: Sequence[str], service: Any = None) -> list[str]:
+    """Each feature's kind: as the feature service declares its fields (a deployment's declared features included),
+    else the platform's schema."""
+    declared = (
+        {f.name: _FEAST_KINDS.get(str(f.dtype), "float") for p in service.feature_view_projections for f in p.features}
+        if service is not None
+        else {}
+    )
+    return [declared.get(n) or (FEATURES_BY_NAME[n].dtype if n in FEATURES_BY_NAME else "float") for n in names]
 
 
 def _column(kind: str, values: list[Any]) -> np.ndarray:
@@ -84,12 +101,14 @@ def _column(kind: str, values: list[Any]) -> np.ndarray:
     return np.array(values, dtype=object)
 
 
-def rows_to_online_features(ids: list[str], rows: Sequence[OnlineRow | None], names: list[str]) -> OnlineFeatures:
+def rows_to_online_features(
+    ids: list[str], rows: Sequence[OnlineRow | None], names: list[str], kinds: list[str] | None = None
+) -> OnlineFeatures:
     """Rows (None for an unknown id) as the frame batch callers use, with the dtypes Feast's reader gives."""
     known = [(i, r) for i, r in zip(ids, rows, strict=True) if r is not None]
     index = pd.Index([i for i, _ in known], name=ENTITY, dtype=object)
     frame = pd.DataFrame(
-        {n: _column(k, [r[0][n] for _, r in known]) for n, k in zip(names, feature_kinds(names), strict=True)},
+        {n: _column(k, [r[0][n] for _, r in known]) for n, k in zip(names, kinds or feature_kinds(names), strict=True)},
         index=index,
     )
     stamps = pd.Series(pd.to_datetime([r[1] for _, r in known], unit="s", utc=True), index=index, name=EVENT_TIMESTAMP)
@@ -111,7 +130,7 @@ class FeastOnlineReader:
         self.service_name = service_name
         self.service = feature_service(store, service_name)
         self.names = feature_names(self.service)
-        self.kinds = feature_kinds(self.names)
+        self.kinds = feature_kinds(self.names, self.service)
         # the event-time support columns of the service's views, and one feature of every view to date each
         self.extras: list[str] = []
         self.fresh_view: str | None = None

@@ -34,7 +34,14 @@ from redis.retry import Retry
 from churn.schema import ENTITY, TIMES_COLUMNS
 from churn.settings import Settings
 from store.feast_store import DEFAULT_SERVICE, feature_service
-from store.online import OnlineFeatures, OnlineRow, StoreUnavailable, mark_pushed, rows_to_online_features
+from store.online import (
+    OnlineFeatures,
+    OnlineRow,
+    StoreUnavailable,
+    feature_kinds,
+    mark_pushed,
+    rows_to_online_features,
+)
 
 READ_TIMEOUT_S = 0.1  # a one-key HMGET answers in well under a millisecond; a hung server must not hold a worker
 
@@ -120,6 +127,7 @@ class RedisOnlineReader:
             self.ts_fields.append(f"_ts:{view_name}".encode())
         self.fields += extra_fields
         self._all_fields = self.fields + self.ts_fields
+        self.kinds = feature_kinds(self.names, service)
         # One connection of our own per thread for single reads: no pool or retry layers per call, and never
         # shared between the event loop and a worker thread.
         self._local = threading.local()
@@ -196,7 +204,7 @@ class RedisOnlineReader:
     def read(self, customer_ids: Sequence[str]) -> OnlineFeatures:
         """The same :class:`~store.online.OnlineFeatures` as Feast's reader gives."""
         ids = [str(c) for c in customer_ids]
-        return rows_to_online_features(ids, self.read_rows(ids), self.names)
+        return rows_to_online_features(ids, self.read_rows(ids), self.names, self.kinds)
 
     def ping(self) -> bool:
         try:

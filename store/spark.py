@@ -28,9 +28,9 @@ import pyarrow.parquet as pq
 
 from churn.errors import InputError
 from churn.io import replace_dir, write_parquet
-from churn.offline import offline_arrow, write_month, write_offline_manifest
+from churn.offline import offline_arrow, stored_columns, write_month, write_offline_manifest
 from churn.raw import load_raw
-from churn.schema import PARTITION, SNAPSHOT_COLUMNS
+from churn.schema import PARTITION
 from churn.settings import Settings
 from churn.temporal import build_snapshots, high_value
 from store.feast_store import get_store
@@ -60,7 +60,7 @@ def spark_session(settings: Settings) -> tuple[Any, Any]:
 def _build_bucket(raw_dir: str, ids: list[str], out: str, index: int) -> tuple[int, int]:
     """One Spark task: the builder on one bucket's records, written as Parquet parts."""
     snaps = build_snapshots(load_raw(Path(raw_dir), customers=ids))
-    features = offline_arrow(snaps.features[[*SNAPSHOT_COLUMNS, PARTITION]])
+    features = offline_arrow(snaps.features[[*stored_columns(snaps.features), PARTITION]])
     pq.write_table(features, f"{out}/features/part-{index}.parquet")
     pq.write_table(offline_arrow(snaps.labels), f"{out}/labels/part-{index}.parquet")
     return len(snaps.features), len(snaps.labels)

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churn.declared import PLATFORM_FEATURES, FeatureSet
 from churn.labels import PLATFORM, Labels
-from churn.schema import FEATURES_BY_NAME
 
 
 @dataclass(frozen=True)
@@ -24,14 +24,13 @@ class FeatureEncoder:
     categories: dict[str, tuple[str, ...]]
 
     @classmethod
-    def for_features(cls, names: list[str] | tuple[str, ...], labels: Labels = PLATFORM) -> FeatureEncoder:
-        """One-hot columns in the labels' order: the platform's, then the source's own (saved with the model, so
-        serving encodes exactly as training did)."""
-        cats = {
-            n: labels.of_feature(n) or FEATURES_BY_NAME[n].categories
-            for n in names
-            if FEATURES_BY_NAME[n].dtype == "string"
-        }
+    def for_features(
+        cls, names: list[str] | tuple[str, ...], labels: Labels = PLATFORM, features: FeatureSet = PLATFORM_FEATURES
+    ) -> FeatureEncoder:
+        """One-hot columns in the labels' order: the platform's, then the source's own; a declared category in the
+        order its labels were read (saved with the model, so serving encodes exactly as training did)."""
+        by_name = features.by_name
+        cats = {n: labels.of_feature(n) or by_name[n].categories for n in names if by_name[n].dtype == "string"}
         return cls(features=tuple(names), categories=cats)
 
     @property

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from churn.errors import InputError
+from churn.offline import offline_features
 from churn.schema import FEATURES_BY_NAME
 from churn.settings import Settings
 
@@ -33,18 +34,20 @@ ECE_BINS = 10
 MAX_ROWS = 200_000  # audited rows at most (a seeded sample beyond): intervals widen a little, never mislead
 
 
-def check_protected(names: Sequence[str]) -> tuple[str, ...]:
-    """Protected attributes must be declared features: anything else is refused by name."""
-    unknown = [n for n in names if n not in FEATURES_BY_NAME]
+def check_protected(names: Sequence[str], known: Sequence[str] = tuple(FEATURES_BY_NAME)) -> tuple[str, ...]:
+    """Protected attributes must be features (the platform's or the deployment's declared ones): anything else is
+    refused by name."""
+    unknown = [n for n in names if n not in known]
     if unknown:
         raise InputError(f"protected attributes: {unknown} are not declared features (known: "
-                         f"{', '.join(sorted(FEATURES_BY_NAME))})")  # fmt: skip
+                         f"{', '.join(sorted(known))})")  # fmt: skip
     return tuple(names)
 
 
 def protected_of(settings: Settings) -> tuple[str, ...]:
-    """The deployment's protected attributes (``CHURN_PROTECTED_ATTRIBUTES``), each a declared feature."""
-    return check_protected([a.strip() for a in settings.protected_attributes.split(",") if a.strip()])
+    """The deployment's protected attributes (``CHURN_PROTECTED_ATTRIBUTES``), each a feature of the deployment."""
+    known = offline_features(settings.offline_dir).by_name
+    return check_protected([a.strip() for a in settings.protected_attributes.split(",") if a.strip()], tuple(known))
 
 
 def _selection_rate(y_true: np.ndarray, y_pred: np.ndarray) -> float:

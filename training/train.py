@@ -14,6 +14,7 @@ report.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import subprocess
 import time
@@ -31,13 +32,14 @@ from churn import __version__
 from churn.actions import load_catalogue
 from churn.assessment import Valuation, assess
 from churn.clock import platform_clock
+from churn.declared import PLATFORM_FEATURES, FeatureSet
 from churn.errors import InputError
 from churn.labels import PLATFORM, Labels
 from churn.metrics import all_metrics, bootstrap_intervals, pr_auc
-from churn.offline import matured_labels, offline_labels, offline_lineage, read_labels
+from churn.offline import matured_labels, offline_features, offline_labels, offline_lineage, read_labels
 from churn.policy import compare_policies
 from churn.raw import load_extras, load_manifest, raw_lineage
-from churn.schema import ENTITY, EVENT_TIMESTAMP, LABEL
+from churn.schema import DEFAULT_SERVICE, ENTITY, EVENT_TIMESTAMP, LABEL
 from churn.settings import Settings
 from store.feast_store import feature_service, get_store, service_features
 from store.training_sets import build_training_set
@@ -137,6 +139,7 @@ class TrainingSet:
     groups: np.ndarray  # customer of each row: bootstrap and calibration resample whole customers
     cached: bool = False  # the frame came from the training-set cache
     labels: Labels = PLATFORM  # the source's category labels (the encoder's one-hot columns)
+    declared: FeatureSet = PLATFORM_FEATURES  # the deployment's features (its declared ones beside the platform's)
 
     def rows(self, months: tuple[str, ...]) -> np.ndarray:
         return np.isin(self.frame["month"].to_numpy(), months)
@@ -194,9 +197,10 @@ def prepare(settings: Settings, config: TrainConfig, say: Say) -> TrainingSet:
     for name, why in dropped.items():
         say(f"left out {name}: {why}")
     labels = offline_labels(settings.offline_dir)
-    encoder = FeatureEncoder.for_features(usable, labels)
+    declared = offline_features(settings.offline_dir)
+    encoder = FeatureEncoder.for_features(usable, labels, declared)
     return TrainingSet(frame, names, usable, dropped, windows, plan, encoder, encoder.transform(frame), y,
-                       frame[ENTITY].to_numpy(), hit, labels)  # fmt: skip
+                       frame[ENTITY].to_numpy(), hit, labels, declared)  # fmt: skip
 
 
 def gate_leakage(ts: TrainingSet, config: TrainConfig) -> LeakageReport:
@@ -204,7 +208,7 @@ def gate_leakage(ts: TrainingSet, config: TrainConfig) -> LeakageReport:
     raises LeakageError when a feature fails."""
     train, valid = ts.plan.final.tuning[-1]
     report = leakage_gate(ts.frame[train], ts.frame[valid], ts.features, config.leakage_bound,
-                          list(config.allow_features))  # fmt: skip
+                          [*config.allow_features, *ts.declared.allow], ts.declared)  # fmt: skip
     if not report.passed:
         raise LeakageError(report.message())
     return report
@@ -376,7 +380,7 @@ def with_protected(
     """What leaving the protected attributes out costs: the same fit and calibration with them, on the same test
     rows (--exclude-protected): ranking, and on a simulation the realised value of EV targeting."""
     features = [*ts.features, *(n for n in names if n in ts.service_features and n not in ts.features)]
-    encoder = FeatureEncoder.for_features(features, ts.labels)
+    encoder = FeatureEncoder.for_features(features, ts.labels, ts.declared)
     X = encoder.transform(ts.frame)
     with_them = held_out(
         ts, lambda split: calibrated_on(ts, XGBoostCandidate(params, seed=settings.seed), split, settings.seed, X)
@@ -442,6 +446,8 @@ class _Steps:
 
 def train(settings: Settings, config: TrainConfig | None = None, progress: Progress | None = None) -> TrainResult:
     config = config or TrainConfig()
+    if config.service == DEFAULT_SERVICE:  # the deployment's declaration names its own, versioned service
+        config = dataclasses.replace(config, service=offline_features(settings.offline_dir).service_name)
     if config.promote not in ("auto", "force", "never"):
         raise InputError(f"--promote: must be auto, force or never, got {config.promote!r}")
     protected_of(settings)  # a protected attribute that is not a declared feature is refused before any work

@@ -253,7 +253,7 @@ def base_features(server: Server) -> list[str]:
         ({"customer_id": "C1", "features": {"tenure_months": 2.5}}, 400, "features.tenure_months"),  # a type
         # a label the source does not have: a value, judged against the source's labels (its mapping may add some)
         ({"customer_id": "C1", "features": {"contract_type": "Lifetime"}}, 422, "features.contract_type"),
-        ({"customer_id": "C1", "features": {"bogus": 1}}, 400, "features.bogus"),
+        ({"customer_id": "C1", "features": {"bogus": 1}}, 422, "features.bogus"),  # a name the service lacks
         ({"customer_id": "C1", "features": {"partner": "yes"}}, 400, "features.partner"),
         ({"customer_id": "C1", "features": {"gender": None}}, 400, "features.gender"),
         ({"customer_id": ""}, 400, "customer_id"),
