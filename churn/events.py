@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -29,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 
+from churn.declared import METERED_KEY, METERED_PREFIX
 from churn.errors import InputError
 from churn.labels import PLATFORM, Labels
 from churn.schema import CUSTOMER_ID_PATTERN
@@ -104,9 +106,28 @@ def _time(value: Any, name: str) -> datetime:
     return when.astimezone(UTC)
 
 
-def parse_event(raw: Mapping[str, Any], arrived: datetime, where: str = "event", labels: Labels = PLATFORM) -> Event:
+def event_types(metered: Mapping[str, Sequence[str]] | None = None) -> dict[str, tuple[str, ...]]:
+    """The platform's event types and a deployment's metered ones (a metered table's name; its fields, the
+    table's metrics). A metered table named like a platform type would be ambiguous: the mapping refuses it."""
+    return {**{name: tuple(metrics) for name, metrics in (metered or {}).items()}, **TYPES}
+
+
+def metered_of(manifest: Mapping[str, Any] | None) -> dict[str, tuple[str, ...]]:
+    """The metered tables a raw folder's manifest declares, with their metrics."""
+    return {name: tuple(metrics) for name, metrics in ((manifest or {}).get(METERED_KEY) or {}).items()}
+
+
+def parse_event(
+    raw: Mapping[str, Any],
+    arrived: datetime,
+    where: str = "event",
+    labels: Labels = PLATFORM,
+    metered: Mapping[str, Sequence[str]] | None = None,
+) -> Event:
     """One event from a JSON object or a CSV row; raises EventError naming every bad field. ``labels``: the source's
-    category labels a service change may name (the platform's and its own)."""
+    category labels a service change may name (the platform's and its own); ``metered``: the deployment's metered
+    tables and their metrics (:func:`metered_of`), each an event type whose event is one reading of every metric."""
+    types = event_types(metered)
     problems: list[tuple[str, str]] = []
     extra = {k: v for k, v in raw.items() if k not in COMMON and not _blank(v)}
     for name in COMMON:
@@ -119,8 +140,8 @@ def parse_event(raw: Mapping[str, Any], arrived: datetime, where: str = "event",
         problems.append((f"{where}.event_id", "1-128 letters, digits and _ . : - starting with a letter or digit"))
     if not _ID_RE.match(customer_id):
         problems.append((f"{where}.customer_id", "1-64 letters, digits and _ . : - starting with a letter or digit"))
-    if kind not in TYPES:
-        problems.append((f"{where}.type", f"{kind!r} is not an event type; types are {sorted(TYPES)}"))
+    if kind not in types:
+        problems.append((f"{where}.type", f"{kind!r} is not an event type; types are {sorted(types)}"))
         raise EventError(problems)
     at: datetime | None = None
     try:
@@ -129,15 +150,18 @@ def parse_event(raw: Mapping[str, Any], arrived: datetime, where: str = "event",
             problems.append((f"{where}.at", f"{_iso(at)} is in the future (arrived {_iso(arrived)})"))
     except ValueError as err:
         problems.append((f"{where}.at", str(err)))
-    allowed = TYPES[kind]
+    allowed = types[kind]
+    reading = kind not in TYPES
     for name in sorted(set(extra) - set(allowed)):
         problems.append((f"{where}.{name}", f"not a field of {kind} (its fields: {list(allowed)})"))
     fields: dict[str, Any] = {}
     for name in allowed:
         if name not in extra:
+            if reading:  # a reading with a metric left out would enter the windows' sums as unknown
+                problems.append((f"{where}.{name}", f"missing (a {kind} reading gives every metric: {list(allowed)})"))
             continue
         value = extra[name]
-        problem, fields[name] = _field(name, value, labels)
+        problem, fields[name] = _metric(value) if reading else _field(name, value, labels)
         if problem:
             problems.append((f"{where}.{name}", problem))
     if kind == "service_change" and not any(n in extra for n in SERVICE_FIELDS):
@@ -149,6 +173,17 @@ def parse_event(raw: Mapping[str, Any], arrived: datetime, where: str = "event",
     if kind == "ticket_opened" and "ticket_id" not in fields:
         fields["ticket_id"] = event_id
     return Event(event_id, customer_id, kind, at, fields)
+
+
+def _metric(value: Any) -> tuple[str | None, Any]:
+    """A metered reading's value: a finite number (JSON number or its text in a CSV cell)."""
+    if isinstance(value, bool):
+        return f"{value!r} is not a number", None
+    try:
+        number = float(str(value).strip()) if not isinstance(value, int | float) else float(value)
+    except ValueError:
+        return f"{str(value)!r} is not a number", None
+    return (None if math.isfinite(number) else f"{str(value)!r} is not a finite number"), number
 
 
 def _field(name: str, value: Any, labels: Labels) -> tuple[str | None, Any]:
@@ -320,6 +355,16 @@ def merge_events(tables: dict[str, pd.DataFrame], events: pd.DataFrame) -> dict[
     changes = events[events["type"] == "service_change"]
     if len(changes) and "service_changes" in tables:
         out["service_changes"] = _with_changes(tables["service_changes"], changes)
+    for kind in sorted(set(events["type"].astype(str)) - set(TYPES)):  # readings of the deployment's metered tables
+        name = f"{METERED_PREFIX}{kind}"
+        if name not in tables:
+            continue  # a table no longer declared: its readings stay in the log, as its ingest's rows stay in files
+        readings = events[events["type"] == kind]
+        metrics = [c for c in tables[name].columns if c not in ("customer_id", "at", "known_at")]
+        values = {m: pd.to_numeric(readings[m], errors="coerce").astype(float) for m in metrics if m in readings}
+        out[name] = _appended(tables[name], pd.DataFrame({
+            "customer_id": readings["customer_id"].astype(str), "at": readings["at"], "known_at": readings["known_at"],
+            **values}))  # fmt: skip
     return out
 
 

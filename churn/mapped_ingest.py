@@ -22,6 +22,7 @@ import pandas as pd
 
 from churn.declared import MANIFEST_KEY as FEATURES_KEY
 from churn.declared import METERED_KEY, METERED_PREFIX, resolve
+from churn.entity_index import positions
 from churn.errors import InputError
 from churn.labels import MANIFEST_KEY
 from churn.lineage import lineage
@@ -102,11 +103,13 @@ def _convert_metered(
 
 def _orphans(tables: dict[str, pd.DataFrame], lines: dict[str, pd.DataFrame]) -> list[pd.DataFrame]:
     """Records of customers not in the customers table (or whose row was rejected) follow them to the rejects."""
-    known = set(tables["customers"]["customer_id"])
+    known = pd.Index(tables["customers"]["customer_id"].astype(str).to_numpy(dtype=object)).drop_duplicates()
     found = []
     for name, frame in tables.items():
-        orphan = ~frame["customer_id"].isin(known)
-        if name == "customers" or not orphan.any():
+        if name == "customers":
+            continue
+        orphan = pd.Series(positions(frame["customer_id"], known) < 0, index=frame.index)
+        if not orphan.any():
             continue
         where = lines[name][orphan.to_numpy()]
         found.append(

@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from churn.declared import FeaturesSpec
 from churn.declared import problems as feature_problems
 from churn.errors import InputError
+from churn.events import COMMON as EVENT_FIELDS
+from churn.events import TYPES as EVENT_TYPES
 from churn.labels import Labels, declare
 from churn.schema import RAW_TABLES
 
@@ -281,6 +283,11 @@ def _metered_problems(mapping: SourceMapping) -> list[str]:
         at = f"metered.{name}"
         if not re.match(r"^[a-z][a-z0-9_]{0,39}$", name):
             problems.append(f"{at}: a metered table's name is lower-case letters, digits and _, starting with a letter")
+        if name in EVENT_TYPES:  # its name is also its event type for `POST /events` and `churn events push`
+            problems.append(f"{at}: {name!r} is the name of a platform event type; name the table otherwise")
+        clash = [m for m in spec.metrics if m in EVENT_FIELDS]
+        if clash:
+            problems.append(f"{at}.columns: {', '.join(clash)} is a field every event has; name the metric otherwise")
         absent = [c for c in ("customer_id", "at") if c not in spec.columns]
         if absent:
             problems.append(f"{at}.columns: no mapping for {', '.join(absent)}")

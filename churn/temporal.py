@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from churn.declared import METERED_PREFIX, Declared, FeatureSet, features_of
+from churn.entity_index import positions
 from churn.errors import InputError
 from churn.fresh import fresh_features
 from churn.labels import labels_of
@@ -53,7 +54,7 @@ def _codes(series: pd.Series, categories: pd.Index, table: str) -> np.ndarray:
     if isinstance(series.dtype, pd.CategoricalDtype) and series.cat.categories.equals(categories):
         codes = series.cat.codes.to_numpy()
     else:
-        codes = pd.Categorical(series.astype(str), categories=categories).codes
+        codes = positions(series, categories)
     if (codes < 0).any():
         missing = series[codes < 0].astype(str).iloc[0]
         raise InputError(f"{table}.customer_id: {missing!r} is not in customers")
@@ -61,10 +62,15 @@ def _codes(series: pd.Series, categories: pd.Index, table: str) -> np.ndarray:
 
 
 def _period_index(series: pd.Series) -> np.ndarray:
+    """Month numbers of YYYY-MM labels, each distinct label parsed once (a few dozen among millions of rows)."""
     if isinstance(series.dtype, pd.CategoricalDtype):
-        lookup = np.array([parse_month(str(c), field="period_month") for c in series.cat.categories], dtype=np.int64)
-        return lookup[series.cat.codes.to_numpy()]
-    return np.array([parse_month(str(v), field="period_month") for v in series], dtype=np.int64)
+        codes, labels = series.cat.codes.to_numpy(), series.cat.categories
+        if (codes < 0).any():
+            raise InputError("period_month: a missing month (expected YYYY-MM)")
+    else:
+        codes, labels = pd.factorize(series, use_na_sentinel=False)
+    lookup = np.array([parse_month(str(c), field="period_month") for c in labels], dtype=np.int64)
+    return lookup[codes]
 
 
 def _whole_months(since_ns: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -289,7 +295,32 @@ def _behaviour_features(b: _Build, raw: RawData) -> dict[str, np.ndarray]:
     return out
 
 
-def _aggregate(b: _Build, table: pd.DataFrame, d: Declared, name: str) -> np.ndarray:
+@dataclass
+class _Readings:
+    """A metered table's records, their customers and months, read once for all the aggregates declared on it."""
+
+    table: pd.DataFrame
+    cust: np.ndarray
+    at: np.ndarray
+    known: np.ndarray
+    p: np.ndarray  # the month of each reading
+    lo: np.ndarray  # the first snapshot month that may see it
+    reach: dict[int, tuple[np.ndarray, np.ndarray]]  # window length → (record, row) pairs
+
+    @classmethod
+    def of(cls, b: _Build, table: pd.DataFrame, name: str) -> _Readings:
+        at, known = utc_ns(table["at"]), utc_ns(table["known_at"])
+        p = month_index_of_ns(at)
+        lo = np.maximum(p + 1, month_index_of_ns(known) + 1)
+        return cls(table, b.codes(table, name), at, known, p, lo, {})
+
+    def pairs(self, grid: _Grid, months: int) -> tuple[np.ndarray, np.ndarray]:
+        if months not in self.reach:
+            self.reach[months] = grid.pairs(self.cust, self.lo, self.p + months)
+        return self.reach[months]
+
+
+def _aggregate(b: _Build, r: _Readings, d: Declared) -> np.ndarray:
     """One declared aggregate at every snapshot: the readings of the ``months`` whole months before T, known by T.
 
     A reading of month p known at K reaches the snapshots T in [max(p + 1, month(K) + 1), p + months], the
@@ -297,20 +328,16 @@ def _aggregate(b: _Build, table: pd.DataFrame, d: Declared, name: str) -> np.nda
     """
     grid = b.grid
     n = grid.n
-    if table.empty:
+    if r.table.empty:
         return np.zeros(n) if d.aggregate in ("count", "sum") else np.full(n, np.nan)
-    at = utc_ns(table["at"])
-    p = month_index_of_ns(at)
-    known = utc_ns(table["known_at"])
-    lo = np.maximum(p + 1, month_index_of_ns(known) + 1)
     assert d.months is not None
-    record, row = grid.pairs(b.codes(table, name), lo, p + int(d.months))
+    record, row = r.pairs(grid, int(d.months))
     count = np.bincount(row, minlength=n).astype(np.float64)
     if d.aggregate == "count":
         return count
     if not len(row):  # readings, but none reaches a snapshot
         return np.zeros(n) if d.aggregate == "sum" else np.full(n, np.nan)
-    v = table[d.column].to_numpy(dtype=np.float64)[record]
+    v = r.table[d.column].to_numpy(dtype=np.float64)[record]
     empty = count == 0
     if d.aggregate == "sum":
         return np.bincount(row, v, minlength=n)
@@ -322,12 +349,12 @@ def _aggregate(b: _Build, table: pd.DataFrame, d: Declared, name: str) -> np.nda
         np.maximum.at(out, row, v)
         return np.where(empty, np.nan, out)
     if d.aggregate == "last":  # the latest reading by (at, known_at), as the reference's sort
-        order = np.lexsort((known[record], at[record], row))
+        order = np.lexsort((r.known[record], r.at[record], row))
         ends = np.flatnonzero(np.append(np.diff(row[order]) != 0, True))
         out = np.full(n, np.nan)
         out[row[order][ends]] = v[order][ends]
         return out
-    x = (p[record] - b.first).astype(np.float64)  # trend: least-squares slope per month, null under two months
+    x = (r.p[record] - b.first).astype(np.float64)  # trend: least-squares slope per month, null under two months
     sx, sy = np.bincount(row, x, minlength=n), np.bincount(row, v, minlength=n)
     sxx, sxy = np.bincount(row, x * x, minlength=n), np.bincount(row, x * v, minlength=n)
     denom = count * sxx - sx * sx
@@ -340,6 +367,7 @@ def _declared_features(b: _Build, raw: RawData, features: FeatureSet) -> dict[st
     """The deployment's declared features: attributes held from signup, aggregates over metered tables."""
     out: dict[str, np.ndarray] = {}
     customers = raw.tables["customers"]
+    readings: dict[str, _Readings] = {}
     for d in features.declared:
         if d.kind == "attribute":
             if d.name not in customers:
@@ -350,7 +378,9 @@ def _declared_features(b: _Build, raw: RawData, features: FeatureSet) -> dict[st
         table = raw.tables.get(name)
         if table is None:
             raise InputError(f"{name}: the metered table of {d.name} is not in the raw data — ingest again")
-        out[d.name] = _aggregate(b, table, d, name)
+        if name not in readings:
+            readings[name] = _Readings.of(b, table, name)
+        out[d.name] = _aggregate(b, readings[name], d)
     return out
 
 

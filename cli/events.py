@@ -22,7 +22,7 @@ def push_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Record a file of events in the raw data and move the customers' event-time features online."""
-    from churn.events import EventError, parse_event, read_event_file
+    from churn.events import EventError, metered_of, parse_event, read_event_file
     from churn.labels import labels_of
     from churn.raw import load_manifest
     from store.event_intake import intake_for
@@ -34,11 +34,12 @@ def push_cmd(
         raise InputError(f"{path}: no events")
     arrived = datetime.now(UTC)
     settings = get_settings()
-    labels = labels_of(load_manifest(settings.raw_dir))
+    manifest = load_manifest(settings.raw_dir)
+    labels, metered = labels_of(manifest), metered_of(manifest)
     events, problems = [], []
     for n, row in enumerate(rows, start=1):
         try:
-            events.append(parse_event(row, arrived, where=f"row {n}", labels=labels))
+            events.append(parse_event(row, arrived, where=f"row {n}", labels=labels, metered=metered))
         except EventError as err:
             problems += [f"{f}: {p}" for f, p in err.problems]
     if problems:

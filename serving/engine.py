@@ -22,11 +22,13 @@ from churn.actions import Catalogue, load_catalogue
 from churn.assessment import Valuation, assess
 from churn.consent import objected
 from churn.declared import PLATFORM_FEATURES, FeatureSet
+from churn.events import metered_of
 from churn.feature_values import check_feature_values
 from churn.labels import PLATFORM, Labels
 from churn.lineage import source_warning
 from churn.offline import offline_features, offline_labels
 from churn.prediction_log import make_record
+from churn.raw import load_manifest
 from churn.settings import Settings
 from churn.survival import DEFAULT_HORIZONS
 from serving.prediction_writer import PredictionLogWriter, utc_now_iso, worker_id
@@ -72,6 +74,7 @@ class Live:
     lifetime: LifetimeModel | None = None  # the lifetime champion (model CLV and horizons), None: the formula
     labels: Labels = PLATFORM  # the source's category labels: what a what-if may set a categorical feature to
     features: FeatureSet = PLATFORM_FEATURES  # the deployment's features: a what-if's declared ones are typed by it
+    metered: dict[str, tuple[str, ...]] = field(default_factory=dict)  # metered tables: event types of POST /events
 
 
 def _iso(seconds: float | None) -> str | None:
@@ -154,7 +157,8 @@ class Engine:
         return Live(model=model, version=version, reader=reader, info=summary, lineage=summary["lineage"],
                     files=_stat(folder), lifetime=self._lifetime(reader),
                     labels=offline_labels(self.settings.offline_dir),
-                    features=offline_features(self.settings.offline_dir))  # fmt: skip
+                    features=offline_features(self.settings.offline_dir),
+                    metered=metered_of(load_manifest(self.settings.raw_dir)))  # fmt: skip
 
     def _lifetime(self, reader: Any) -> LifetimeModel | None:
         """The lifetime champion if there is one that loads and reads only features the service has; else the

@@ -144,13 +144,19 @@ class BatchResponse(BaseModel):
 
 
 class EventIn(BaseModel):
-    """One customer event; which fields a type takes, and their values, are checked by ``churn.events``."""
+    """One customer event; which fields a type takes, and their values, are checked by ``churn.events``.
 
-    model_config = ConfigDict(extra="forbid")
+    Other fields are a declared metered type's metrics (the deployment's own, so not listed here); a field no type
+    of the event has is refused by name, as a misspelt built-in field is."""
+
+    model_config = ConfigDict(extra="allow")
 
     event_id: str = Field(description="Unique per event: a resent id is recorded and applied once.")
     customer_id: str = Field(description="A customer the online store knows.")
-    type: str = Field(description="ticket_opened, payment_late or service_change.")
+    type: str = Field(
+        description="ticket_opened, payment_late, service_change, or a metered table the deployment's mapping "
+        "declares (its fields: every metric of the table, as numbers)."
+    )
     at: str = Field(description="When it happened: ISO 8601 with its zone (Z or an offset).")
     ticket_id: str | None = Field(None, description="ticket_opened: the ticket's id (default: the event id).")
     period_month: str | None = Field(None, description="payment_late: the invoice's month YYYY-MM (default: at's).")

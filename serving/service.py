@@ -219,10 +219,11 @@ class ChurnService:
         _set_state(ctx.request, customer_id=f"events:{len(events)}")
         arrived = datetime.now(UTC)
         parsed, problems = [], []
+        live = self.engine.live
         for i, item in enumerate(events):
             try:
                 raw = item.model_dump(exclude_none=True)
-                parsed.append(parse_event(raw, arrived, where=f"events[{i}]", labels=self.engine.live.labels))
+                parsed.append(parse_event(raw, arrived, where=f"events[{i}]", labels=live.labels, metered=live.metered))
             except EventError as err:
                 problems += [{"field": f, "problem": p} for f, p in err.problems]
         if problems:

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from churn.events import Event, EventLog
+from churn.events import TYPES, Event, EventLog
 from churn.fresh import decode_times, encode_times, in_window, online_values
 from churn.schema import CREATED_TIMESTAMP, ENTITY, EVENT_TIMESTAMP, WINDOWED_FEATURES
 from store.online import PUSHED_AT, StoreUnavailable
@@ -175,6 +175,8 @@ class EventIntake:
 
 
 def _why_not_moved(event: Event) -> str:
+    if event.type not in TYPES:  # a declared metered table's reading: its aggregates cover whole months before T
+        return "recorded; the declared aggregates over its table take it with the next snapshot"
     if event.type not in _MOVES:
         return "recorded; the profile features take it with the next snapshot"
     return "recorded; outside every current window, so online values are unchanged (the next snapshot has it)"

@@ -5,6 +5,7 @@ versioned feature service and the leakage gate; malformed declarations as one li
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,10 @@ from hypothesis import strategies as st
 
 from churn.declared import PLATFORM_FEATURES, features_of
 from churn.errors import InputError
+from churn.events import EventError, EventLog, metered_of, parse_event
 from churn.mapped_ingest import ingest_mapped
 from churn.mapping import parse_mapping
-from churn.raw import RawData
+from churn.raw import RawData, load_raw, save_raw
 from churn.schema import DEFAULT_SERVICE
 from churn.temporal import build_snapshots
 from churn.temporal_reference import reference_snapshots
@@ -305,3 +307,56 @@ def test_the_documented_declaration_parses(small_raw: RawData) -> None:
     document = {**acme_mapping(seconds_only(small_raw)), **yaml.safe_load(example)}
     mapping = parse_mapping(document)
     assert mapping.features is not None and "day_minutes_3m" in mapping.features.declared
+
+
+def test_a_metered_table_is_an_event_type_whose_readings_reach_the_next_snapshots(
+    exports: tuple[Path, RawData, str], tmp_path: Path
+) -> None:
+    """`POST /events` and `churn events push` take a declared metered table's readings: every metric, as a number;
+    recorded with known_at = arrival, they join the table at load and reach the snapshots after their arrival."""
+    folder, native, hand = exports
+    raw = _ingest(folder, _document(native))
+    metered = metered_of(raw.manifest)
+    assert metered == {"usage": ("minutes",)}
+    arrived = datetime(2023, 4, 20, tzinfo=UTC)
+    reading = {"event_id": "u-1", "customer_id": hand, "type": "usage", "at": "2023-04-12T09:00:00+02:00",
+               "minutes": "40"}  # fmt: skip
+    event = parse_event(reading, arrived, metered=metered)
+    assert event.fields == {"minutes": 40.0} and event.at == datetime(2023, 4, 12, 7, tzinfo=UTC)
+    bad = [({**reading, "minutes": "lots"}, "u.minutes: 'lots' is not a number"),
+           ({**reading, "minutes": "inf"}, "u.minutes: 'inf' is not a finite number"),
+           ({k: v for k, v in reading.items() if k != "minutes"}, "u.minutes: missing (a usage reading gives every "
+            "metric: ['minutes'])"),
+           ({**reading, "data_mb": 3}, "u.data_mb: not a field of usage (its fields: ['minutes'])")]  # fmt: skip
+    for row, problem in bad:
+        with pytest.raises(EventError) as caught:
+            parse_event(row, arrived, where="u", metered=metered)
+        assert str(caught.value) == problem
+    with pytest.raises(EventError, match=r"'usage' is not an event type; types are \['payment_late', "):
+        parse_event(reading, arrived)  # a deployment that declares no such table
+    # recorded in the raw folder's log, merged at load: the May snapshot sees it, April's (before arrival) does not
+    save_raw(raw, tmp_path / "raw")
+    before = build_snapshots(load_raw(tmp_path / "raw")).features.set_index(["customer_id", "snapshot_month"])
+    with EventLog(tmp_path / "raw").locked() as log:
+        log.append([event], arrived)
+    merged = load_raw(tmp_path / "raw")
+    table = merged.tables["metered_usage"]
+    assert len(table) == len(raw.tables["metered_usage"]) + 1
+    assert table.iloc[-1][["customer_id", "minutes"]].tolist() == [hand, 40.0]
+    after = build_snapshots(merged).features.set_index(["customer_id", "snapshot_month"])
+    assert after.loc[(hand, "2023-04"), "minutes_sum_3m"] == before.loc[(hand, "2023-04"), "minutes_sum_3m"]
+    assert after.loc[(hand, "2023-05"), "minutes_sum_3m"] == before.loc[(hand, "2023-05"), "minutes_sum_3m"] + 40.0
+    # the reading of April reaches the 3-month windows of May, June and July; nothing else moves
+    keys = pd.Series(list(after.index), index=after.index)
+    unmoved = ~keys.isin([(hand, m) for m in ("2023-05", "2023-06", "2023-07")]).to_numpy()
+    pd.testing.assert_frame_equal(after.loc[unmoved], before.loc[unmoved])
+
+
+def test_a_metered_table_cannot_take_a_platform_event_name(exports: tuple[Path, RawData, str]) -> None:
+    folder, native, _ = exports
+    document = _document(native, declared={})
+    clash = copy.deepcopy(document)
+    document["metered"]["ticket_opened"] = document["metered"].pop("usage")
+    assert "metered.ticket_opened: 'ticket_opened' is the name of a platform event type" in _one_line(document, folder)
+    clash["metered"]["usage"]["columns"]["type"] = "minutes"
+    assert "metered.usage.columns: type is a field every event has" in _one_line(clash, folder)
