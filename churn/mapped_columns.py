@@ -24,7 +24,7 @@ from churn.labels import PLATFORM, Labels
 from churn.lineage import file_sha256
 from churn.mapping import DEFAULT_FALSE, DEFAULT_TRUE, MONTH_COLUMNS, ColumnSpec, FileSpec
 from churn.schema import CUSTOMER_ID_PATTERN
-from churn.timeutil import month_label
+from churn.timeutil import month_labels
 
 REJECT_COLUMNS = ["table", "file", "line", "field", "value", "reason"]
 DAYS_PER_MONTH = 365.25 / 12
@@ -156,16 +156,6 @@ def _timestamps(series: pd.Series, fmt: str | None, tz: ZoneInfo) -> tuple[pd.Se
     return parsed.dt.tz_convert("UTC"), rule
 
 
-def _month_labels(times: pd.Series) -> pd.Series:
-    """YYYY-MM of each time (None where unreadable), formatting each distinct month once."""
-    valid = times.notna().to_numpy()
-    out = np.full(len(times), None, dtype=object)
-    index = ((times.dt.year - 1970) * 12 + times.dt.month - 1).to_numpy()[valid].astype(np.int64)
-    months, inverse = np.unique(index, return_inverse=True)
-    out[valid] = np.array([month_label(int(m)) for m in months], dtype=object)[inverse]
-    return pd.Series(out, index=times.index)
-
-
 def _booleans(series: pd.Series, true_values: list[str] | None, false_values: list[str] | None) -> pd.Series:
     if pd.api.types.is_bool_dtype(series):
         return series.astype("boolean")
@@ -218,7 +208,7 @@ class ColumnReader:
             tz = zone(spec.timezone, f"{self.at}.columns.{raw}.timezone") if spec.timezone else self.tz
             times, rule = _timestamps(source, spec.format, tz)
             self.reject(times.isna(), field, source, f"blank or not {rule}")
-            return _month_labels(times) if raw in MONTH_COLUMNS else times
+            return month_labels(times) if raw in MONTH_COLUMNS else times
         if kind == "bool" and isinstance(spec.value, bool):
             return pd.Series(spec.value, index=self.read.frame.index, dtype="boolean")
         if kind == "bool":

@@ -43,6 +43,17 @@ def month_label(index: int) -> str:
     return f"{1970 + index // 12:04d}-{index % 12 + 1:02d}"
 
 
+def month_labels(times: pd.Series) -> pd.Series:
+    """YYYY-MM of each time (None where unreadable), formatting each distinct month once: ``strftime`` formats
+    every row, 8 s for a training set of 1.2M rows."""
+    valid = times.notna().to_numpy()
+    out = np.full(len(times), None, dtype=object)
+    index = ((times.dt.year - 1970) * 12 + times.dt.month - 1).to_numpy()[valid].astype(np.int64)
+    months, inverse = np.unique(index, return_inverse=True)
+    out[valid] = np.array([month_label(int(m)) for m in months], dtype=object)[inverse]
+    return pd.Series(out, index=times.index)
+
+
 def month_start(index: int) -> pd.Timestamp:
     return pd.Timestamp(year=1970 + index // 12, month=index % 12 + 1, day=1, tz="UTC")
 

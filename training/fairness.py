@@ -5,7 +5,8 @@ feature by ``CHURN_PROTECTED_ATTRIBUTES``), per group: the offer selection rate,
 the mean value of the offers made, and — where outcomes are known (the model's
 test months) — calibration in the large (observed minus predicted churn), the
 expected calibration error and the share of real churners the targeting misses.
-fairlearn's MetricFrame computes them per group; 95% intervals come from resampling each group's rows.
+Each is computed on each group's rows, as fairlearn's MetricFrame would (it did, until its per-row Python loop
+cost 8 s per attribute at 100,000 test rows); 95% intervals come from resampling each group's rows.
 
 The rule (documented defaults): the four-fifths ratio on selection rates (the
 lowest group's rate under 80% of the highest's), and calibration that differs
@@ -89,8 +90,6 @@ def audit(
     seed: int = 0,
 ) -> dict[str, Any]:
     """The audit of one set of decisions; outcome measures only when ``y`` and ``probability`` are given."""
-    from fairlearn.metrics import MetricFrame
-
     selected = np.asarray(selected, dtype=int)
     rows = np.arange(len(selected))
     everyone = len(rows)
@@ -114,15 +113,13 @@ def audit(
         if name not in frame:
             continue
         groups = frame[name].astype(str).to_numpy()
-        mf = MetricFrame(metrics=metrics, y_true=truth, y_pred=selected, sensitive_features=groups,
-                         sample_params=params)  # fmt: skip
         table: dict[str, dict[str, Any]] = {}
-        for group in mf.by_group.index:
+        for group in np.unique(groups):
             members = np.flatnonzero(groups == group)
             row: dict[str, Any] = {"customers": len(members)}
             intervals = _bootstrap(metrics, params, truth, selected, members, n_boot, seed)
             for metric in metrics:  # a measure a group cannot have (no churners, no offer) is left out, not null
-                value = _num(mf.by_group.loc[group, metric])
+                value = _num(_evaluate(metrics[metric], params.get(metric, {}), truth, selected, members))
                 if value is not None:
                     row[metric] = value
                 if metric in intervals:
@@ -160,6 +157,11 @@ def _apart(table: dict[str, dict[str, Any]]) -> bool:
     return bool(low["selection_rate_ci95"][1] < FOUR_FIFTHS * high["selection_rate_ci95"][0])
 
 
+def _evaluate(fn: Any, params: dict[str, Any], truth: np.ndarray, selected: np.ndarray, rows: np.ndarray) -> float:
+    """One metric on some rows, with its per-row parameters taken on the same rows."""
+    return float(fn(truth[rows], selected[rows], **{k: np.asarray(v)[rows] for k, v in params.items()}))
+
+
 def _bootstrap(
     metrics: dict[str, Any],
     params: dict[str, dict[str, Any]],
@@ -177,8 +179,7 @@ def _bootstrap(
     for _ in range(n_boot):
         rows = members[rng.integers(0, len(members), len(members))]
         for name, fn in metrics.items():
-            extra = {k: np.asarray(v)[rows] for k, v in params.get(name, {}).items()}
-            draws[name].append(fn(truth[rows], selected[rows], **extra))
+            draws[name].append(_evaluate(fn, params.get(name, {}), truth, selected, rows))
     out = {}
     for name, values in draws.items():
         finite = np.asarray(values, dtype=float)

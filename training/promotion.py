@@ -25,6 +25,7 @@ from churn.metrics import all_metrics
 from churn.offline import read_labels
 from churn.schema import EVENT_TIMESTAMP, LABEL
 from churn.settings import Settings
+from churn.timeutil import month_labels
 from store.feast_store import get_store
 from store.training_sets import build_training_set
 from training import registry
@@ -169,7 +170,7 @@ def judge_registered(settings: Settings, version: str, margin: float = 0.005) ->
     if not months or not challenger:
         return registry.Decision(False, [f"{version} records no test window to judge it on"])
     labels = read_labels(settings.labels_path)
-    labels = labels[labels[EVENT_TIMESTAMP].dt.strftime("%Y-%m").isin(months)]
+    labels = labels[month_labels(labels[EVENT_TIMESTAMP]).isin(months).to_numpy()]
     if labels.empty:
         return registry.Decision(False, [f"the offline store holds no labels of {version}'s test months {months}"])
     champion = registry.read_pointer(settings).get("champion")

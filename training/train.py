@@ -41,6 +41,7 @@ from churn.policy import compare_policies
 from churn.raw import load_extras, load_manifest, raw_lineage
 from churn.schema import DEFAULT_SERVICE, ENTITY, EVENT_TIMESTAMP, LABEL
 from churn.settings import Settings
+from churn.timeutil import month_labels
 from store.feast_store import feature_service, get_store, service_features
 from store.training_sets import build_training_set
 from training import registry
@@ -104,7 +105,7 @@ def load_training_frame(settings: Settings, service: str) -> tuple[pd.DataFrame,
         if labels.empty:
             raise InputError(f"training: no labels matured before {settings.as_of or 'the latest snapshot'}")
         frame = build_training_set(store, labels, service)
-        frame["month"] = frame[EVENT_TIMESTAMP].dt.strftime("%Y-%m")
+        frame["month"] = month_labels(frame[EVENT_TIMESTAMP])
         return frame
 
     frame, hit = cached(settings.home_dir, "training_set", parts, build)
