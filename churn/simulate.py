@@ -190,7 +190,18 @@ def _month_rng(seed: int, key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, key]))
 
 
-def _price(state: _State, idx: np.ndarray) -> np.ndarray:
+def _ascending(idx: np.ndarray) -> np.ndarray | slice:
+    """``idx`` (ascending, unique: the active customers) as a slice when it is one run of rows, else unchanged.
+
+    A forked run for the truth holds only active customers, so its every month reads whole arrays: a slice reads
+    them in place where fancy indexing would copy ~700,000 rows of each state array once per use."""
+    if len(idx) and int(idx[-1]) - int(idx[0]) == len(idx) - 1:
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return idx
+
+
+def _price(state: _State, rows: np.ndarray) -> np.ndarray:
+    idx = _ascending(rows)
     base = (
         PHONE_PRICE * state.phone[idx]
         + EXTRA_LINE_PRICE * (state.multi[idx] & state.phone[idx])
@@ -228,8 +239,10 @@ def _new_customers(state: _State, rng: np.random.Generator, n: int, signup_month
     return idx
 
 
-def _snapshot_features(state: _State, idx: np.ndarray, m: int) -> dict[str, np.ndarray]:
-    """The features the snapshot at the start of month ``m`` will hold, from the simulator's state."""
+def _snapshot_features(state: _State, rows: np.ndarray, m: int) -> dict[str, np.ndarray]:
+    """The features the snapshot at the start of month ``m`` will hold, from the simulator's state: those the
+    hazard reads (the builder derives the snapshots themselves from the raw tables)."""
+    idx = _ascending(rows)
     bills = state.bills[idx]
     periods = np.arange(m - 6, m)
     window = bills[:, periods % 6]  # columns ordered m-6 .. m-1
@@ -248,42 +261,30 @@ def _snapshot_features(state: _State, idx: np.ndarray, m: int) -> dict[str, np.n
     monthly = bills[:, (m - 1) % 6]
     tenure = m - state.signup_month[idx] - 1
     tk = state.tickets[idx]
-    tickets = np.zeros(len(idx), dtype=np.int64)
+    tickets = np.zeros(len(rows), dtype=np.int64)
     for j in range(m - 3, m):
         for k in range(3):
             if j + k <= m - 1:
                 tickets += tk[:, j % 4, k]
-    late = np.zeros(len(idx), dtype=np.int64)
+    late = np.zeros(len(rows), dtype=np.int64)
     for p in range(m - 6, m - 1):
         late += state.late[idx, p % 6]
     contract = state.contract[idx]
     term = TERM[contract]
     since = m - state.contract_start_month[idx] - 1
     remaining = np.where(term > 0, term - np.mod(since, np.maximum(term, 1)), 0)
-    mc_valid = monthly[~np.isnan(monthly)]
-    q75 = np.quantile(mc_valid, 0.75) if len(mc_valid) else np.inf
-    n_services = (
-        state.phone[idx].astype(int)
-        + (state.multi[idx] & state.phone[idx])
-        + (state.internet[idx] != 2)
-        + (state.addons[idx] & (state.internet[idx] != 2)[:, None]).sum(axis=1)
-    )
     return {
         "tenure_months": tenure,
         "contract_type": np.asarray(CONTRACTS, dtype=object)[contract],
         "contract_remaining_months": remaining,
-        "num_services_total": n_services,
         "has_fiber_optic": state.internet[idx] == 1,
         "payment_method": np.asarray(PAYMENT_METHODS, dtype=object)[state.payment[idx]],
-        "paperless_billing": state.paperless[idx],
         "senior_citizen": state.senior[idx],
         "partner": state.partner[idx],
         "dependents": state.dependents[idx],
         "monthly_charges": monthly,
         "avg_monthly_charges_3m": avg3,
         "charges_trend_6m": trend,
-        "total_charges_to_date": state.total[idx],
-        "is_high_value": np.nan_to_num(monthly, nan=-np.inf) >= q75,
         "num_support_tickets_3m": tickets,
         "num_late_payments_6m": late,
     }

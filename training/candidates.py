@@ -53,14 +53,19 @@ class XGBoostCandidate:
         frame: pd.DataFrame | None = None,
         valid: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
-        dtrain = xgb.DMatrix(X, label=y)
+        dvalid = None if valid is None else xgb.DMatrix(valid[0], label=valid[1])
+        self.fit_matrices(xgb.DMatrix(X, label=y), dvalid)
+
+    def fit_matrices(self, dtrain: xgb.DMatrix, dvalid: xgb.DMatrix | None = None) -> None:
+        """Fit on matrices built once: tuning fits every configuration on the same fold, and XGBoost keeps a
+        matrix's histogram cuts with it, so its rows are copied and sketched once per fold, not per fit."""
         kwargs: dict[str, Any] = {}
-        if valid is not None:
-            kwargs = {"evals": [(xgb.DMatrix(valid[0], label=valid[1]), "valid")], "early_stopping_rounds": 30}
+        if dvalid is not None:
+            kwargs = {"evals": [(dvalid, "valid")], "early_stopping_rounds": 30}
         self.booster = xgb.train(
             self._train_params(), dtrain, num_boost_round=self.n_estimators, verbose_eval=False, **kwargs
         )
-        self.best_iteration = int(self.booster.best_iteration) if valid is not None else self.n_estimators - 1
+        self.best_iteration = int(self.booster.best_iteration) if dvalid is not None else self.n_estimators - 1
         self.booster = self.booster[: self.best_iteration + 1]
 
     def score(self, X: np.ndarray, frame: pd.DataFrame | None = None) -> np.ndarray:

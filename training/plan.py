@@ -21,10 +21,12 @@ is tuned on the rows a figure is reported on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, train_test_split
 
 from churn.errors import InputError
@@ -72,10 +74,19 @@ class Plan:
         return len(self.outer) == 1 and self.outer[0] is self.final
 
 
-def time_plan(month: np.ndarray, windows: Windows) -> Plan:
-    def rows(months: tuple[str, ...]) -> Mask:
-        return np.isin(month, months)
+def month_selector(month: np.ndarray) -> Callable[[tuple[str, ...]], Mask]:
+    """The rows of some months, as a function: the labels are factorised once, so each selection compares small
+    integer codes instead of ~2 million strings (~90 ms a call, called some forty times a run)."""
+    codes, uniques = pd.factorize(month)
 
+    def rows(months: tuple[str, ...]) -> Mask:
+        return np.isin(codes, np.flatnonzero(np.isin(uniques, months)))
+
+    return rows
+
+
+def time_plan(month: np.ndarray, windows: Windows) -> Plan:
+    rows = month_selector(month)
     split = Split(
         fit=rows(windows.development),
         calibration=rows(windows.calibration),

@@ -15,6 +15,7 @@ report.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import subprocess
 import time
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import xgboost as xgb
 
 from churn import __version__
 from churn.actions import load_catalogue
@@ -55,7 +57,7 @@ from training.fairness import audit, protected_of
 from training.leakage import LeakageReport, leakage_gate
 from training.lifetime import LifetimeModel
 from training.lifetime_fit import fit_lifetime
-from training.plan import KFOLD, MODES, TIME, Plan, Split, kfold_plan, time_plan
+from training.plan import KFOLD, MODES, TIME, Plan, Split, kfold_plan, month_selector, time_plan
 from training.promotion import promotion_decision
 from training.readiness import check_trainable, informative_features
 from training.report import write_model_report
@@ -143,7 +145,11 @@ class TrainingSet:
     declared: FeatureSet = PLATFORM_FEATURES  # the deployment's features (its declared ones beside the platform's)
 
     def rows(self, months: tuple[str, ...]) -> np.ndarray:
-        return np.isin(self.frame["month"].to_numpy(), months)
+        return self._month_rows(months)
+
+    @functools.cached_property
+    def _month_rows(self) -> Callable[[tuple[str, ...]], np.ndarray]:
+        return month_selector(self.frame["month"].to_numpy())
 
     @property
     def test(self) -> np.ndarray:
@@ -182,7 +188,7 @@ def prepare(settings: Settings, config: TrainConfig, say: Say) -> TrainingSet:
             sorted(frame["month"].unique()), config.test_months, config.calibration_months, config.folds,
             config.valid_months,
         )  # fmt: skip
-        development = np.isin(frame["month"].to_numpy(), windows.development)
+        development = month_selector(frame["month"].to_numpy())(windows.development)
     y = frame[LABEL].to_numpy().astype(np.int64)
     usable, dropped = informative_features(frame[development], names)
     for name in config.exclude_features:
@@ -242,10 +248,12 @@ def tune(
     fits, done = tuning_fits(len(grid), len(folds)), 0
     alive = records
     for k, (tr, va) in enumerate(folds):
+        X_valid = ts.X[va]
+        dtrain, dvalid = xgb.DMatrix(ts.X[tr], label=ts.y[tr]), xgb.DMatrix(X_valid, label=ts.y[va])
         for record in alive:
             candidate = XGBoostCandidate(record["params"], seed=seed)
-            candidate.fit(ts.X[tr], ts.y[tr], valid=(ts.X[va], ts.y[va]))
-            record["pr_auc_folds"].append(pr_auc(ts.y[va], candidate.score(ts.X[va])))
+            candidate.fit_matrices(dtrain, dvalid)
+            record["pr_auc_folds"].append(pr_auc(ts.y[va], candidate.score(X_valid)))
             record["best_iterations"].append(int(candidate.best_iteration or 0) + 1)
             done += 1
             say(f"tuning: fit {done} of {fits}")

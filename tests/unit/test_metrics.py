@@ -125,3 +125,21 @@ def test_all_metrics_sorts_once_and_says_what_each_metric_says_alone() -> None:
                  "recall_at_10": top["recall"], "lift_at_10": top["lift"],
                  "emp": emp(y, p, max_cuts=300)["emp"]}  # fmt: skip
         assert all_metrics(y, p, emp_max_cuts=300) == alone  # exactly, not approximately
+
+
+def test_presorted_metrics_equal_the_sorting_ones_ties_included() -> None:
+    """The bootstrap hands all_metrics its replicates in ascending order; the orders it derives without sorting
+    must be exactly the stable sorts', ties (many equal scores here) and their order included."""
+    from churn.metrics import _descending_of_ascending
+
+    rng = np.random.default_rng(5)
+    p = np.sort(np.round(rng.beta(1, 12, 4000), 2))  # few distinct values: long runs of ties
+    y = (rng.random(4000) < p).astype(float)
+    assert np.array_equal(_descending_of_ascending(p), np.argsort(-p, kind="mergesort"))
+    assert all_metrics(y, p, presorted=True) == all_metrics(y, p)
+    assert len(_descending_of_ascending(np.zeros(0))) == 0
+
+
+def test_bootstrap_refuses_missing_scores() -> None:
+    with pytest.raises(ValueError, match="NaN"):
+        bootstrap_intervals(np.array([0.0, 1.0]), np.array([0.2, np.nan]), np.array([0, 1]), n_boot=3)
