@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churn.actions import NO_ACTION
 from churn.errors import InputError
 from churn.hashing import stable_hash
 from churn.io import atomic_path
@@ -91,8 +93,49 @@ def _flag(plan: pd.DataFrame, column: str) -> np.ndarray:
     return text.isin(["true", "1"]).to_numpy()
 
 
-def campaign_rows(plan: pd.DataFrame, campaign: str, at: pd.Timestamp, control_fraction: float) -> pd.DataFrame:
-    """The treatments of a plan: its targets treated with their best action, its controls held out from it."""
+def _some(values: pd.Series, rows: pd.Series) -> str:
+    """The first few offending values with their plan rows (1-based, as a spreadsheet counts data rows)."""
+    shown = [f"{v!r} (row {int(r) + 1})" for v, r in zip(values[:3], rows[:3], strict=True)]
+    more = f" and {len(values) - 3} more" if len(values) > 3 else ""
+    return ", ".join(shown) + more
+
+
+def check_assignments(chosen: pd.DataFrame, customers: Collection[str] | None, actions: Collection[str] | None) -> None:
+    """Refuse, by name, a plan that would record a treatment nobody could honour or read back: a customer assigned
+    twice, one the raw data does not know, an action outside the catalogue, a treatment with no action."""
+    ids = chosen[ENTITY].astype(str)
+    rows = pd.Series(chosen.index, index=chosen.index)
+    twice = ids.duplicated(keep=False)
+    if twice.any():
+        raise InputError(f"--plan: customer(s) {_some(ids[twice], rows[twice])} assigned more than once; a campaign "
+                         "assigns each customer once")  # fmt: skip
+    if customers is not None:
+        unknown = ~ids.isin(customers)
+        if unknown.any():
+            raise InputError(f"--plan: customer(s) {_some(ids[unknown], rows[unknown])} are not in the raw data's "
+                             "customers; nothing recorded")  # fmt: skip
+    action = chosen["best_action"].astype(str)
+    if actions is not None:
+        unknown = ~action.isin(actions)
+        if unknown.any():
+            raise InputError(f"--plan: action(s) {_some(action[unknown], rows[unknown])} are not in the action "
+                             f"catalogue ({', '.join(actions)}); nothing recorded")  # fmt: skip
+    idle = _flag(chosen, "targeted") & (action == NO_ACTION).to_numpy()
+    if idle.any():
+        raise InputError(f"--plan: customer(s) {_some(ids[idle], rows[idle])} are targeted with {NO_ACTION!r}: a "
+                         "treatment needs an action")  # fmt: skip
+
+
+def campaign_rows(
+    plan: pd.DataFrame,
+    campaign: str,
+    at: pd.Timestamp,
+    control_fraction: float,
+    customers: Collection[str] | None = None,
+    actions: Collection[str] | None = None,
+) -> pd.DataFrame:
+    """The treatments of a plan: its targets treated with their best action, its controls held out from it.
+    ``customers`` and ``actions``: the ids and action names a row must name (unchecked when None)."""
     missing = [c for c in PLAN_NEEDS if c not in plan.columns]
     if missing:
         raise InputError(f"--plan: missing column(s) {', '.join(missing)}; an action plan (`churn decide`) has them")
@@ -105,6 +148,7 @@ def campaign_rows(plan: pd.DataFrame, campaign: str, at: pd.Timestamp, control_f
     chosen = plan[treated | control]
     if chosen.empty:
         raise InputError("--plan: nobody is targeted or held out as a control: there is no campaign to launch")
+    check_assignments(chosen, customers, actions)
     arm = np.where(_flag(chosen, "targeted"), "treated", "control")
     numbers = {c: pd.to_numeric(chosen[c], errors="coerce") for c in ("cost", "clv")}
     for name, values in numbers.items():
@@ -133,14 +177,15 @@ def campaign_id(plan: pd.DataFrame, at: pd.Timestamp) -> str:
 
 
 def launch(data_dir: Path, plan: pd.DataFrame, at: pd.Timestamp, control_fraction: float,
-           campaign: str | None = None) -> dict[str, Any]:  # fmt: skip
+           campaign: str | None = None, customers: Collection[str] | None = None,
+           actions: Collection[str] | None = None) -> dict[str, Any]:  # fmt: skip
     """Record the plan's treatments as campaign ``campaign`` (default: :func:`campaign_id`); refuses a second launch
     of the same id. The log is rewritten whole (temporary file, then rename)."""
     name = campaign or campaign_id(plan, at)
     if not re.fullmatch(CAMPAIGN_ID_PATTERN, name):
         raise InputError(f"--campaign: {name!r} is not an id (1-64 letters, digits and _ . -, starting with one of "
                          "the first two)")  # fmt: skip
-    rows = campaign_rows(plan, name, at, control_fraction)
+    rows = campaign_rows(plan, name, at, control_fraction, customers, actions)
     if (read_treatments(data_dir)["campaign"] == name).any():
         raise InputError(f"--campaign: {name} was launched already; a campaign is recorded once")
     existing = _platform_log(data_dir)  # a CRM's campaigns stay in the raw data, where its ingest put them

@@ -22,6 +22,7 @@ import pandas as pd
 from churn.errors import InputError
 from churn.io import write_csv, write_parquet
 from churn.privacy import privacy_dir
+from churn.raw import known_customers
 from churn.schema import CUSTOMER_ID_PATTERN, ENTITY
 
 COLUMNS = (ENTITY, "recorded_at", "known_at", "objected")
@@ -57,11 +58,6 @@ def objected(raw_dir: Path, customer_ids: Iterable[str] | None = None) -> set[st
     return set(latest.loc[latest["objected"].astype(bool), ENTITY])
 
 
-def _known_customers(raw_dir: Path) -> set[str]:
-    path = Path(raw_dir) / "customers.parquet"
-    return set(pd.read_parquet(path, columns=[ENTITY])[ENTITY].astype(str)) if path.exists() else set()
-
-
 def _append(raw_dir: Path, rows: pd.DataFrame) -> None:
     path = own_records_path(raw_dir)
     rows = rows[list(COLUMNS)]
@@ -73,7 +69,7 @@ def _append(raw_dir: Path, rows: pd.DataFrame) -> None:
 def record(raw_dir: Path, customer_ids: list[str], objected_: bool, at: datetime | None = None) -> dict[str, Any]:
     """Record objections (or their withdrawal) now; unknown customers are refused by name and nothing is written."""
     ids = list(dict.fromkeys(str(c) for c in customer_ids))
-    unknown = sorted(set(ids) - _known_customers(raw_dir))
+    unknown = sorted(set(ids) - known_customers(raw_dir))
     if not ids or unknown:
         raise InputError(f"consent: {f'unknown customer(s) {unknown[:10]}' if ids else 'give a customer id'}; "
                          "nothing was recorded")  # fmt: skip
@@ -92,7 +88,7 @@ def import_file(raw_dir: Path, path: Path) -> dict[str, Any]:
     missing = [c for c in (ENTITY, "objected", "recorded_at") if c not in frame]
     if missing:
         raise InputError(f"consent import: {path} lacks column(s) {missing}")
-    known = _known_customers(raw_dir)
+    known = known_customers(raw_dir)
     flag = frame["objected"].str.strip().str.lower()
     when = pd.to_datetime(frame["recorded_at"], utc=True, errors="coerce", format="ISO8601")
     reasons = pd.Series("", index=frame.index)

@@ -205,6 +205,13 @@ def load_raw(raw_dir: Path, with_extras: bool = False, customers: list[str] | No
     return raw
 
 
+def known_customers(raw_dir: Path) -> set[str]:
+    """The customer ids the raw data holds (none before an ingest): what consent, erasure and campaigns check
+    the ids they are given against, reading one column."""
+    path = Path(raw_dir) / "customers.parquet"
+    return set(pq.read_table(path, columns=[ENTITY])[ENTITY].cast("string").to_pylist()) if path.exists() else set()
+
+
 def load_manifest(raw_dir: Path) -> dict[str, Any]:
     """The raw folder's manifest, or {} when there is none yet."""
     path = Path(raw_dir) / "manifest.json"

@@ -21,12 +21,15 @@ def launch_cmd(
     campaign: str = typer.Option(None, "--campaign", help="Its id (default: launch day and a digest of the plan)."),
     at: str = typer.Option(None, "--at", help="Launch date YYYY-MM-DD (default: the plan's date, else the clock's)."),
     control_fraction: float = typer.Option(0.10, help="The control share the plan was decided with."),
+    actions: Path = typer.Option(None, "--actions", help="The action catalogue the plan was decided with."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Record who is treated with which action and who is held out, with assignment probabilities."""
+    """Record who is treated with which action and who is held out, with assignment probabilities. A plan naming
+    a customer the raw data does not hold, an action outside the catalogue, or a customer twice is refused by
+    name, and nothing is recorded."""
     from operations.campaigns import launch_plan
 
-    emit(launch_plan(get_settings(), plan, campaign, at, control_fraction), as_json, "campaign")
+    emit(launch_plan(get_settings(), plan, campaign, at, control_fraction, actions), as_json, "campaign")
 
 
 @app.command("report")

@@ -8,10 +8,12 @@ from typing import Any
 
 import pandas as pd
 
+from churn.actions import load_catalogue
 from churn.campaigns import DEFAULT_WINDOW_MONTHS, launch, matures_at, page_folder, read_treatments, readout
 from churn.clock import platform_clock
 from churn.errors import InputError
 from churn.pages import write_page
+from churn.raw import known_customers
 from churn.settings import Settings
 from churn.timeutil import month_label, month_start, parse_date
 
@@ -36,12 +38,16 @@ def launch_plan(
     campaign: str | None = None,
     at: str | None = None,
     control_fraction: float = 0.10,
+    actions: Path | None = None,
 ) -> dict[str, Any]:
+    """Record a plan as a campaign; its customers must be the raw data's and its actions the catalogue's
+    (``actions``: the catalogue `churn decide --actions` used, default the platform's)."""
     path = plan_path or settings.outputs_dir / "action_plan.csv"
     if not path.is_file():
         raise InputError(f"--plan: no such file {path} — run `churn decide` first")
     plan = pd.read_csv(path, dtype={"customer_id": str, "best_action": str}, keep_default_na=False)
-    return launch(_data_dir(settings), plan, _launch_time(path, at, settings), control_fraction, campaign)
+    return launch(_data_dir(settings), plan, _launch_time(path, at, settings), control_fraction, campaign,
+                  known_customers(settings.raw_dir), load_catalogue(actions).names)  # fmt: skip
 
 
 def report_campaign(

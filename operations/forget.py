@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from churn.errors import InputError
 from churn.privacy import add_tombstones, forgotten_ids, sweep
-from churn.schema import CUSTOMER_ID_PATTERN, ENTITY
+from churn.raw import known_customers
+from churn.schema import CUSTOMER_ID_PATTERN
 from churn.settings import Settings
 from store.erase import erase_online
 from training import registry
@@ -24,8 +23,7 @@ from training import registry
 
 def _known(settings: Settings, ids: list[str]) -> tuple[list[str], list[str]]:
     """(ids the raw data holds or that were forgotten before — a rerun —, ids nobody knows)."""
-    path = settings.raw_dir / "customers.parquet"
-    present = set(pq.read_table(path, columns=[ENTITY])[ENTITY].cast("string").to_pylist()) if path.exists() else set()
+    present = known_customers(settings.raw_dir)
     again = forgotten_ids(ids, settings.raw_dir)
     known = [i for i in ids if i in present or i in again]
     return known, [i for i in ids if i not in present and i not in again]

@@ -20,6 +20,7 @@ from churn.campaigns import (
     page_folder,
     read_treatments,
     readout,
+    treatments_path,
     wilson,
 )
 from churn.errors import InputError
@@ -212,3 +213,28 @@ def test_cli_launches_a_plan_and_reports_it_with_its_page(tmp_path: Path, small_
                                         "maturing": {"june": "2023-09"}}  # fmt: skip
     later = report_matured(settings.model_copy(update={"as_of": "2023-09"}))
     assert [r["campaign"] for r in later["reported"]] == ["june"] and Path(later["reported"][0]["report"]).exists()
+
+
+def test_a_plan_nobody_could_honour_is_refused_by_name_and_nothing_is_recorded(tmp_path: Path) -> None:
+    plan = _plan(20)
+    known = set(plan.customer_id)
+    catalogue = ("none", "discount", "loyalty_call")
+    twice = pd.concat([plan, plan.iloc[[3]]], ignore_index=True)
+    stranger = plan.copy()
+    stranger.loc[5, "customer_id"] = "C9999999"
+    odd_action = plan.copy()
+    odd_action.loc[7, "best_action"] = "free_phone"
+    idle = plan.copy()
+    idle.loc[1, "best_action"] = "none"  # row 1 is targeted (every tenth is a control)
+    cases = [
+        (twice, r"customer\(s\) 'C0000003' \(row 4\), 'C0000003' \(row 21\) assigned more than once"),
+        (stranger, r"customer\(s\) 'C9999999' \(row 6\) are not in the raw data's customers"),
+        (odd_action, r"action\(s\) 'free_phone' \(row 8\) are not in the action catalogue \(none, discount, "),
+        (idle, r"customer\(s\) 'C0000001' \(row 2\) are targeted with 'none'"),
+    ]
+    for bad, message in cases:
+        with pytest.raises(InputError, match=message):
+            launch(tmp_path, bad, AT, 0.10, customers=known, actions=catalogue)
+    assert not treatments_path(tmp_path).exists()  # nothing recorded
+    out = launch(tmp_path, plan, AT, 0.10, customers=known, actions=catalogue)
+    assert out["treated"] == 18 and out["control"] == 2
