@@ -204,7 +204,7 @@ def ingest_cross_section(mapping: SourceMapping, base: Path, as_of: str | None =
                 spread_months=spec.churn_spread_months,
                 mapping=mapping_identity(mapping),
             ),
-            "file": ", ".join(str(p) for p in read.files),
+            "file": ", ".join(str(Path(p).resolve()) for p in read.files),  # one spelling per file, links resolved
             "as_of": month_label(as_of_month),
             "first_snapshot_month": month_label(first_month),
             "last_snapshot_month": month_label(as_of_month + 1),
