@@ -247,8 +247,9 @@ def bootstrap_intervals(
     """95% percentile intervals, resampling whole groups (customers), since a customer has many rows.
 
     The scores are sorted once: a replicate is how many copies of each row it holds, laid out in that order, so
-    ``metric`` receives every replicate in ascending order of score (``presorted``) and sorts nothing; the metrics
-    that do not depend on how ties are ordered are those the replicate's rows would give in any order."""
+    ``metric`` receives every replicate in ascending order of score (``presorted``) and sorts nothing. Metrics
+    blind to the order of tied scores are those of the replicate's rows in any order; ECE and the top-10% figures
+    can move only where tied scores straddle a cut."""
     y, p = _check(y, p)
     if np.isnan(p).any():
         raise ValueError("scores: NaN has no place in an ordering; the bootstrap needs a score on every row")
