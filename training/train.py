@@ -188,7 +188,8 @@ def prepare(settings: Settings, config: TrainConfig, say: Say) -> TrainingSet:
             sorted(frame["month"].unique()), config.test_months, config.calibration_months, config.folds,
             config.valid_months,
         )  # fmt: skip
-        development = month_selector(frame["month"].to_numpy())(windows.development)
+        by_time = time_plan(frame["month"].to_numpy(), windows)
+        development = by_time.final.fit  # the development months' rows
     y = frame[LABEL].to_numpy().astype(np.int64)
     usable, dropped = informative_features(frame[development], names)
     for name in config.exclude_features:
@@ -196,11 +197,7 @@ def prepare(settings: Settings, config: TrainConfig, say: Say) -> TrainingSet:
             usable.remove(name)
             dropped[name] = "protected attribute, left out by --exclude-protected"
     check_trainable(y, frame["month"].to_numpy(), windows, usable, dropped)
-    plan = (
-        kfold_plan(y, config.cv_folds, config.cv_repeats, settings.seed)
-        if windows is None
-        else time_plan(frame["month"].to_numpy(), windows)
-    )
+    plan = kfold_plan(y, config.cv_folds, config.cv_repeats, settings.seed) if windows is None else by_time
     for name, why in dropped.items():
         say(f"left out {name}: {why}")
     labels = offline_labels(settings.offline_dir)
