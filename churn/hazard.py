@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
+import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -64,26 +65,39 @@ def _col(features: Mapping[str, object], name: str) -> np.ndarray:
     return np.asarray(features[name], dtype="float64")
 
 
+def _is(features: Mapping[str, object], name: str, label: str) -> np.ndarray:
+    """True where the categorical feature equals ``label``. The simulator hands its categories over as codes
+    (``pd.Categorical``): comparing ~700,000 strings per month is most of a forward run's hazard."""
+    column = features[name]
+    if isinstance(column, pd.Categorical):
+        codes = column.categories.get_indexer([label])[0]
+        return (column.codes == codes) & (codes >= 0)
+    return np.asarray(column, dtype=object) == label
+
+
+def _nan_as_zero(x: np.ndarray) -> np.ndarray:
+    """Null features contribute nothing (the arrays here are finite or NaN: no infinity reaches them)."""
+    return np.where(np.isnan(x), 0.0, x)
+
+
 def hazard_logit(features: Mapping[str, object], coef: HazardCoefficients) -> np.ndarray:
-    contract = np.asarray(features["contract_type"], dtype=object)
-    payment = np.asarray(features["payment_method"], dtype=object)
-    mtm = (contract == "Month-to-month").astype("float64")
-    one_year = (contract == "One year").astype("float64")
-    charges = np.nan_to_num(_col(features, "monthly_charges") - 65.0, nan=0.0)
+    mtm = _is(features, "contract_type", "Month-to-month")
+    one_year = _is(features, "contract_type", "One year")
+    charges = _nan_as_zero(_col(features, "monthly_charges") - 65.0)
     avg3 = _col(features, "avg_monthly_charges_3m")
     trend = _col(features, "charges_trend_6m")
     with np.errstate(divide="ignore", invalid="ignore"):
-        rise = np.nan_to_num(np.clip(trend / avg3, 0.0, 0.2), nan=0.0)
+        rise = _nan_as_zero(np.clip(trend / avg3, 0.0, 0.2))
     remaining = _col(features, "contract_remaining_months")
-    term_end = ((mtm == 0) & (remaining <= 1)).astype("float64")
-    tickets = np.nan_to_num(np.minimum(_col(features, "num_support_tickets_3m"), 6.0), nan=0.0)
-    late = np.nan_to_num(np.minimum(_col(features, "num_late_payments_6m"), 4.0), nan=0.0)
+    term_end = ~mtm & (remaining <= 1)
+    tickets = _nan_as_zero(np.minimum(_col(features, "num_support_tickets_3m"), 6.0))
+    late = _nan_as_zero(np.minimum(_col(features, "num_late_payments_6m"), 4.0))
     return (
         coef.intercept
         + coef.month_to_month * mtm
         + coef.one_year * one_year
         + coef.fiber * _col(features, "has_fiber_optic")
-        + coef.electronic_check * (payment == "Electronic check")
+        + coef.electronic_check * _is(features, "payment_method", "Electronic check")
         + coef.senior * _col(features, "senior_citizen")
         + coef.partner * _col(features, "partner")
         + coef.dependents * _col(features, "dependents")

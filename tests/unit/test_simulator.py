@@ -65,6 +65,20 @@ def test_oracle_is_a_function_of_snapshot_features(small_raw, small_snapshots) -
     np.testing.assert_allclose(hazard(merged, HazardCoefficients()), merged["hazard"], rtol=0, atol=1e-12)
 
 
+def test_the_hazard_reads_categories_as_codes_or_as_labels_alike(small_snapshots) -> None:
+    """The simulator hands contract and payment over as codes; the builder's frames hold labels. Same hazard, and a
+    label missing from the categories matches nothing."""
+    frame = small_snapshots.features.head(3000)
+    assert {"Month-to-month", "One year", "Two year"} <= set(frame["contract_type"])
+    coded = {name: frame[name].to_numpy() for name in frame.columns}
+    for name in ("contract_type", "payment_method"):
+        coded[name] = pd.Categorical(frame[name])
+    np.testing.assert_array_equal(hazard(coded, HazardCoefficients()), hazard(frame, HazardCoefficients()))
+    no_checks = dict(coded, payment_method=pd.Categorical(["Mailed check"] * len(frame)))
+    labels = dict(coded, payment_method=np.full(len(frame), "Mailed check", dtype=object))
+    np.testing.assert_array_equal(hazard(no_checks, HazardCoefficients()), hazard(labels, HazardCoefficients()))
+
+
 def test_oracle_hazard_matches_realised_churn() -> None:
     raw = simulate(SimulationConfig(customers=4000, months=12, seed=11))
     snaps = build_snapshots(raw)
