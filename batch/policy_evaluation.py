@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from churn.actions import load_catalogue
+from churn.closed_loop import world_of
 from churn.errors import InputError
 from churn.io import write_json
 from churn.offline import read_labels, read_snapshots, snapshot_months
@@ -24,7 +25,6 @@ from churn.policy import compare_policies, compare_valuations
 from churn.raw import load_extras, load_manifest
 from churn.schema import ENTITY, LABEL
 from churn.settings import Settings
-from churn.simulate import SimulationConfig
 from churn.timeutil import month_index_of, month_label, parse_month
 from churn.true_value import true_value
 from training import registry
@@ -69,8 +69,9 @@ def _with_lifetime_values(settings: Settings, month: str, frame: pd.DataFrame) -
         return frame
     charges = pd.to_numeric(frame["monthly_charges"], errors="coerce").to_numpy(np.float64)
     frame["clv_model"] = lifetime.margin * charges * lifetime.annuity(lifetime.curves(frame))
-    config = SimulationConfig(**manifest["simulation"])
-    truth = true_value(config, month, lifetime.horizon, lifetime.margin, lifetime.monthly_discount)
+    config, treatments = world_of(settings.raw_dir)
+    truth = true_value(config, month, lifetime.horizon, lifetime.margin, lifetime.monthly_discount,
+                       treatments=treatments)  # fmt: skip
     return frame.merge(truth[[ENTITY, "true_clv"]], on=ENTITY, how="left")
 
 

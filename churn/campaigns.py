@@ -82,7 +82,7 @@ def read_treatments(data_dir: Path) -> pd.DataFrame:
     return pd.concat([own, crm], ignore_index=True) if len(own) else crm
 
 
-def _flag(plan: pd.DataFrame, column: str) -> np.ndarray:
+def plan_flag(plan: pd.DataFrame, column: str) -> np.ndarray:
     values = plan[column]
     if values.dtype == bool:
         return values.to_numpy()
@@ -93,7 +93,7 @@ def _flag(plan: pd.DataFrame, column: str) -> np.ndarray:
     return text.isin(["true", "1"]).to_numpy()
 
 
-def _some(values: pd.Series, rows: pd.Series) -> str:
+def plan_rows(values: pd.Series, rows: pd.Series) -> str:
     """The first few offending values with their plan rows (1-based, as a spreadsheet counts data rows)."""
     shown = [f"{v!r} (row {int(r) + 1})" for v, r in zip(values[:3], rows[:3], strict=True)]
     more = f" and {len(values) - 3} more" if len(values) > 3 else ""
@@ -107,22 +107,22 @@ def check_assignments(chosen: pd.DataFrame, customers: Collection[str] | None, a
     rows = pd.Series(chosen.index, index=chosen.index)
     twice = ids.duplicated(keep=False)
     if twice.any():
-        raise InputError(f"--plan: customer(s) {_some(ids[twice], rows[twice])} assigned more than once; a campaign "
-                         "assigns each customer once")  # fmt: skip
+        raise InputError(f"--plan: customer(s) {plan_rows(ids[twice], rows[twice])} assigned more than once; a "
+                         "campaign assigns each customer once")  # fmt: skip
     if customers is not None:
         unknown = ~ids.isin(customers)
         if unknown.any():
-            raise InputError(f"--plan: customer(s) {_some(ids[unknown], rows[unknown])} are not in the raw data's "
+            raise InputError(f"--plan: customer(s) {plan_rows(ids[unknown], rows[unknown])} are not in the raw data's "
                              "customers; nothing recorded")  # fmt: skip
     action = chosen["best_action"].astype(str)
     if actions is not None:
         unknown = ~action.isin(actions)
         if unknown.any():
-            raise InputError(f"--plan: action(s) {_some(action[unknown], rows[unknown])} are not in the action "
+            raise InputError(f"--plan: action(s) {plan_rows(action[unknown], rows[unknown])} are not in the action "
                              f"catalogue ({', '.join(actions)}); nothing recorded")  # fmt: skip
-    idle = _flag(chosen, "targeted") & (action == NO_ACTION).to_numpy()
+    idle = plan_flag(chosen, "targeted") & (action == NO_ACTION).to_numpy()
     if idle.any():
-        raise InputError(f"--plan: customer(s) {_some(ids[idle], rows[idle])} are targeted with {NO_ACTION!r}: a "
+        raise InputError(f"--plan: customer(s) {plan_rows(ids[idle], rows[idle])} are targeted with {NO_ACTION!r}: a "
                          "treatment needs an action")  # fmt: skip
 
 
@@ -141,7 +141,7 @@ def campaign_rows(
         raise InputError(f"--plan: missing column(s) {', '.join(missing)}; an action plan (`churn decide`) has them")
     if not 0.0 < control_fraction < 1.0:
         raise InputError(f"--control-fraction: must be in (0, 1), got {control_fraction}")
-    treated, control = _flag(plan, "targeted"), _flag(plan, "control")
+    treated, control = plan_flag(plan, "targeted"), plan_flag(plan, "control")
     if (treated & control).any():
         bad = plan.loc[treated & control, ENTITY].iloc[0]
         raise InputError(f"--plan: customer {bad!r} is both targeted and a control")
@@ -149,7 +149,7 @@ def campaign_rows(
     if chosen.empty:
         raise InputError("--plan: nobody is targeted or held out as a control: there is no campaign to launch")
     check_assignments(chosen, customers, actions)
-    arm = np.where(_flag(chosen, "targeted"), "treated", "control")
+    arm = np.where(plan_flag(chosen, "targeted"), "treated", "control")
     numbers = {c: pd.to_numeric(chosen[c], errors="coerce") for c in ("cost", "clv")}
     for name, values in numbers.items():
         if values.isna().any() or (values < 0).any():

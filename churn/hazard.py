@@ -61,11 +61,11 @@ class HazardCoefficients:
         )
 
 
-def _col(features: Mapping[str, object], name: str) -> np.ndarray:
+def feature_column(features: Mapping[str, object], name: str) -> np.ndarray:
     return np.asarray(features[name], dtype="float64")
 
 
-def _is(features: Mapping[str, object], name: str, label: str) -> np.ndarray:
+def feature_is(features: Mapping[str, object], name: str, label: str) -> np.ndarray:
     """True where the categorical feature equals ``label``. The simulator hands its categories over as codes
     (``pd.Categorical``): comparing ~700,000 strings per month is most of a forward run's hazard."""
     column = features[name]
@@ -81,27 +81,27 @@ def _nan_as_zero(x: np.ndarray) -> np.ndarray:
 
 
 def hazard_logit(features: Mapping[str, object], coef: HazardCoefficients) -> np.ndarray:
-    mtm = _is(features, "contract_type", "Month-to-month")
-    one_year = _is(features, "contract_type", "One year")
-    charges = _nan_as_zero(_col(features, "monthly_charges") - 65.0)
-    avg3 = _col(features, "avg_monthly_charges_3m")
-    trend = _col(features, "charges_trend_6m")
+    mtm = feature_is(features, "contract_type", "Month-to-month")
+    one_year = feature_is(features, "contract_type", "One year")
+    charges = _nan_as_zero(feature_column(features, "monthly_charges") - 65.0)
+    avg3 = feature_column(features, "avg_monthly_charges_3m")
+    trend = feature_column(features, "charges_trend_6m")
     with np.errstate(divide="ignore", invalid="ignore"):
         rise = _nan_as_zero(np.clip(trend / avg3, 0.0, 0.2))
-    remaining = _col(features, "contract_remaining_months")
+    remaining = feature_column(features, "contract_remaining_months")
     term_end = ~mtm & (remaining <= 1)
-    tickets = _nan_as_zero(np.minimum(_col(features, "num_support_tickets_3m"), 6.0))
-    late = _nan_as_zero(np.minimum(_col(features, "num_late_payments_6m"), 4.0))
+    tickets = _nan_as_zero(np.minimum(feature_column(features, "num_support_tickets_3m"), 6.0))
+    late = _nan_as_zero(np.minimum(feature_column(features, "num_late_payments_6m"), 4.0))
     return (
         coef.intercept
         + coef.month_to_month * mtm
         + coef.one_year * one_year
-        + coef.fiber * _col(features, "has_fiber_optic")
-        + coef.electronic_check * _is(features, "payment_method", "Electronic check")
-        + coef.senior * _col(features, "senior_citizen")
-        + coef.partner * _col(features, "partner")
-        + coef.dependents * _col(features, "dependents")
-        + coef.tenure * np.log1p(_col(features, "tenure_months"))
+        + coef.fiber * feature_column(features, "has_fiber_optic")
+        + coef.electronic_check * feature_is(features, "payment_method", "Electronic check")
+        + coef.senior * feature_column(features, "senior_citizen")
+        + coef.partner * feature_column(features, "partner")
+        + coef.dependents * feature_column(features, "dependents")
+        + coef.tenure * np.log1p(feature_column(features, "tenure_months"))
         + coef.charges * charges / 10.0
         + coef.price_rise * rise
         + coef.term_end * term_end

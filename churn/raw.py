@@ -30,6 +30,10 @@ from churn.schema import ENTITY, RAW_TABLES
 
 ORACLE_FILE = "oracle_hazard.parquet"
 OFFERS_FILE = "offer_response.parquet"
+UPLIFT_FILE = "uplift_oracle.parquet"  # the simulator's true effect of each action on each customer-month
+APPLIED_FILE = "applied_treatments.parquet"  # the treatments a closed-loop world applied (`churn simulate step`)
+TREATED_HAZARD_FILE = "treated_hazard.parquet"  # their hazards, untreated and treated, month by month
+EFFECT_FILES = (UPLIFT_FILE, APPLIED_FILE, TREATED_HAZARD_FILE)
 REJECTS_FILE = "rejects.csv"
 REFUSED_REJECTS_FILE = "ingest_rejects.csv"  # beside data/raw/ when an ingest is refused and nothing is replaced
 DEFAULT_MAX_REJECT_SHARE = 0.05
@@ -42,6 +46,7 @@ class RawData:
     oracle: pd.DataFrame | None = None
     offers: pd.DataFrame | None = None
     rejects: pd.DataFrame | None = field(default=None, repr=False)
+    effects: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)  # by file name (EFFECT_FILES)
 
     @property
     def first_snapshot_month(self) -> str:
@@ -90,7 +95,8 @@ def without_forgotten(raw: RawData, raw_dir: Path) -> RawData:
     """The raw data without customers erased by `churn forget` (their tombstones beside the raw folder)."""
     if not tombstones(raw_dir):
         return raw
-    frames = [df for df in (*raw.tables.values(), raw.oracle, raw.offers, raw.rejects) if df is not None]
+    frames = [df for df in (*raw.tables.values(), raw.oracle, raw.offers, raw.rejects, *raw.effects.values())
+              if df is not None]  # fmt: skip
     gone = forgotten_ids({i for df in frames if ENTITY in df for i in df[ENTITY].astype(str).unique()}, raw_dir)
 
     def keep(df: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -99,7 +105,8 @@ def without_forgotten(raw: RawData, raw_dir: Path) -> RawData:
         return df[~df[ENTITY].astype(str).isin(gone).to_numpy()].reset_index(drop=True)
 
     return replace(raw, tables={name: keep(df) for name, df in raw.tables.items()},
-                   oracle=keep(raw.oracle), offers=keep(raw.offers), rejects=keep(raw.rejects))  # fmt: skip
+                   oracle=keep(raw.oracle), offers=keep(raw.offers), rejects=keep(raw.rejects),
+                   effects={name: keep(df) for name, df in raw.effects.items()})  # fmt: skip
 
 
 def save_raw(raw: RawData, raw_dir: Path) -> None:
@@ -113,6 +120,8 @@ def save_raw(raw: RawData, raw_dir: Path) -> None:
             pq.write_table(_to_arrow(raw.oracle), tmp / ORACLE_FILE, compression="zstd")
         if raw.offers is not None:
             pq.write_table(_to_arrow(raw.offers), tmp / OFFERS_FILE, compression="zstd")
+        for name, df in raw.effects.items():
+            pq.write_table(_to_arrow(df), tmp / name, compression="zstd")
         if raw.rejects is not None:
             write_csv(raw.rejects, tmp / REJECTS_FILE)
         write_json(raw.manifest, tmp / "manifest.json")
@@ -216,6 +225,12 @@ def load_manifest(raw_dir: Path) -> dict[str, Any]:
     """The raw folder's manifest, or {} when there is none yet."""
     path = Path(raw_dir) / "manifest.json"
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def load_effect(raw_dir: Path, name: str) -> pd.DataFrame | None:
+    """One of the simulator's effect files (``EFFECT_FILES``), or None where the data has none."""
+    path = Path(raw_dir) / name
+    return pd.read_parquet(path) if path.exists() else None
 
 
 def load_extras(raw_dir: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:

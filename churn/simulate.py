@@ -40,11 +40,12 @@ import numpy as np
 import pandas as pd
 
 from churn.errors import InputError
-from churn.hazard import HazardCoefficients, hazard
-from churn.lineage import lineage
-from churn.raw import RawData
+from churn.hazard import HazardCoefficients, hazard_logit
+from churn.lineage import fingerprint, lineage
+from churn.raw import APPLIED_FILE, TREATED_HAZARD_FILE, UPLIFT_FILE, RawData
 from churn.schema import ADDON_SERVICES, CONTRACT_TERM_MONTHS, CONTRACTS, GENDERS, INTERNET_SERVICES, PAYMENT_METHODS
 from churn.timeutil import month_label, month_starts_ns, parse_month
+from churn.treatment_effects import ACTIONS, EFFECT_MONTHS, action_code, logit_shifts, sigmoid
 
 SCENARIOS = ("stable", "price_shock", "service_outage", "concept_drift")
 DAY_NS = 86_400 * 10**9
@@ -62,6 +63,9 @@ ADDON_PRICE = np.array([5.0, 5.0, 5.0, 5.0, 10.0, 10.0])
 CONTRACT_DISCOUNT = np.array([1.0, 0.95, 0.90])
 HAZARD_BLOCK = 65_536  # rows per block of the monthly hazard
 TERM = np.array([CONTRACT_TERM_MONTHS[c] for c in CONTRACTS])
+PRICE_SENSITIVITY_STREAM = (1 << 30) + 1  # the latent traits' own streams, apart from the months'
+ACTION_LATENT_STREAM = (1 << 30) + 2
+TREATMENT_COLUMNS = ("customer_id", "action", "month")
 
 
 @dataclass(frozen=True)
@@ -284,7 +288,7 @@ def _snapshot_features(state: _State, rows: np.ndarray, m: int) -> dict[str, np.
     remaining = np.where(term > 0, term - np.mod(since, np.maximum(term, 1)), 0)
     return {
         "tenure_months": tenure,
-        "contract_type": pd.Categorical.from_codes(contract, CONTRACTS),  # codes: see churn.hazard._is
+        "contract_type": pd.Categorical.from_codes(contract, CONTRACTS),  # codes: see churn.hazard.feature_is
         "contract_remaining_months": remaining,
         "has_fiber_optic": state.internet[idx] == 1,
         "payment_method": pd.Categorical.from_codes(state.payment[idx], PAYMENT_METHODS),
@@ -302,7 +306,7 @@ def _snapshot_features(state: _State, rows: np.ndarray, m: int) -> dict[str, np.
 class _Run:
     """One simulation in progress: the customers' state, the records written so far, and one step per month."""
 
-    def __init__(self, config: SimulationConfig) -> None:
+    def __init__(self, config: SimulationConfig, treatments: pd.DataFrame | None = None) -> None:
         self.config = config
         self.start = config.start_index
         self.end = self.start + config.months  # the first month not observed
@@ -313,6 +317,12 @@ class _Run:
         self.drifted_coef = self.base_coef.drifted(config.drift_strength)
         self.state = _State(capacity=int(config.customers * 1.5) + 16)
         self.changes, self.bills, self.pays, self.tickets, self.churns, self.oracle = (_Records() for _ in range(6))
+        self.uplift, self.treated = _Records(), _Records()
+        self.treatments = _assignments(treatments, self.start, self.end)
+        self.applied: pd.DataFrame | None = (
+            None if treatments is None else treatments[list(TREATMENT_COLUMNS)].astype(str)
+        )
+        self.price_sensitivity, self.action_latent = np.zeros(0), np.zeros((0, len(ACTIONS)))
         self.ticket_seq = 0
         self.survivors_only = False  # a forked run for the truth: nobody churns, the hazards are kept instead
         self.last_hazard = np.zeros(0)
@@ -341,15 +351,19 @@ class _Run:
             _record_state(self.changes, state, new, state.signup_ns[new])
 
     def _churn(self, rng: np.random.Generator, active: np.ndarray, m: int, m_start: int) -> tuple[np.ndarray, ...]:
-        """Churn at the start of m, from the snapshot's features; returns (leavers, stayers)."""
+        """Churn at the start of m, from the snapshot's features and the treatments under way; returns (leavers,
+        stayers). The oracle keeps the untreated hazard (what a score estimates), the uplift oracle what each
+        action would change in it."""
         if m >= self.loop_start and len(active):
             drifted = self.config.scenario == "concept_drift" and m >= self.drift
             coef = self.drifted_coef if drifted else self.base_coef
+            observed = m >= self.start and not self.survivors_only
             # by blocks of rows: the dozens of temporaries of each block stay in the cache (a forked run for the
             # truth holds ~700,000 rows); every row's hazard is the same function of its own features alone
-            h = np.concatenate([hazard(_snapshot_features(self.state, active[i : i + HAZARD_BLOCK], m), coef)
+            h = np.concatenate([self._block_hazard(active[i : i + HAZARD_BLOCK], m, coef, observed)
                                 for i in range(0, len(active), HAZARD_BLOCK)])  # fmt: skip
-            churned = rng.random(len(active)) < h
+            treated_h = self._treated_hazard(active, h, m, coef)
+            churned = rng.random(len(active)) < treated_h
             if self.survivors_only:
                 self.last_hazard, churned = h, np.zeros(len(active), dtype=bool)
             if m >= self.start:
@@ -361,6 +375,57 @@ class _Run:
         churn_ns = m_start + rng.integers(DAY_NS // 24, 27 * DAY_NS, size=len(leavers))
         self.churns.add(customer=leavers, churned_ns=churn_ns)
         return leavers, stayers
+
+    def _block_hazard(self, rows: np.ndarray, m: int, coef: HazardCoefficients, observed: bool) -> np.ndarray:
+        """The untreated hazard of ``rows``; in an observed month also each action's uplift (the drop in this
+        month's hazard the action alone would bring; negative where it backfires)."""
+        features = _snapshot_features(self.state, rows, m)
+        logit = hazard_logit(features, coef)
+        h = sigmoid(logit)
+        if observed:
+            shifts = logit_shifts(features, *self._latent(rows))
+            uplift = h[:, None] - sigmoid(logit[:, None] + shifts)
+            self.uplift.add(customer=rows, month=np.full(len(rows), m),
+                            **{action: uplift[:, k] for k, action in enumerate(ACTIONS)})  # fmt: skip
+        return h
+
+    def _treated_hazard(self, active: np.ndarray, h: np.ndarray, m: int, coef: HazardCoefficients) -> np.ndarray:
+        """``h`` with the shifts of the treatments assigned in the last ``EFFECT_MONTHS`` months applied to the
+        customers still active; ``h`` itself when none is under way (the open-loop simulation, bit for bit)."""
+        if self.survivors_only or not self.treatments:
+            return h
+        windows = [self.treatments[a] for a in range(m - EFFECT_MONTHS + 1, m + 1) if a in self.treatments]
+        if not windows:
+            return h
+        customers = np.concatenate([c for c, _ in windows])
+        codes = np.concatenate([k for _, k in windows])
+        pos = np.minimum(np.searchsorted(active, customers), len(active) - 1)
+        present = active[pos] == customers  # a customer who has left is not treated any more
+        pos, codes = pos[present], codes[present]
+        if not len(pos):
+            return h
+        rows, which = np.unique(pos, return_inverse=True)
+        features = _snapshot_features(self.state, active[rows], m)
+        shifts = logit_shifts(features, *self._latent(active[rows]))
+        total = np.zeros(len(rows))
+        np.add.at(total, which, shifts[which, codes])
+        out = h.copy()
+        out[rows] = sigmoid(hazard_logit(features, coef) + total)
+        if m >= self.start:
+            self.treated.add(customer=active[rows], month=np.full(len(rows), m), hazard=h[rows],
+                             treated_hazard=out[rows])  # fmt: skip
+        return out
+
+    def _latent(self, customers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each customer's price sensitivity and per-action latent draws, from streams of their own: a
+        customer's draws depend on their number alone (the draws of a longer array start with a shorter one's)."""
+        need = int(customers.max(initial=-1)) + 1
+        if need > len(self.price_sensitivity):
+            size = max(need, self.state.capacity)
+            self.price_sensitivity = _month_rng(self.config.seed, PRICE_SENSITIVITY_STREAM).normal(size=size)
+            latent = _month_rng(self.config.seed, ACTION_LATENT_STREAM).normal(size=(size, len(ACTIONS)))
+            self.action_latent = latent
+        return self.price_sensitivity[customers], self.action_latent[customers]
 
     def _invoices(self, rng: np.random.Generator, active: np.ndarray, m: int) -> None:
         """Invoices for m, billed in advance at the start of the month, posted a day later."""
@@ -430,16 +495,60 @@ class _Run:
         _record_state(self.changes, state, who, effective, effective + known_lag, contract_start_ns)
 
 
-def simulate(config: SimulationConfig, progress: Callable[[int, int], None] | None = None) -> RawData:
-    """Run the simulation; ``progress(done, total)`` is called once per simulated month."""
+def simulate(
+    config: SimulationConfig,
+    progress: Callable[[int, int], None] | None = None,
+    treatments: pd.DataFrame | None = None,
+) -> RawData:
+    """Run the simulation; ``progress(done, total)`` is called once per simulated month. ``treatments``
+    (customer_id, action, month as YYYY-MM) act on the hazard from their month on (:mod:`churn.treatment_effects`);
+    none gives the open-loop simulation."""
     config.validate()
-    run = _Run(config)
+    run = _Run(config, treatments)
     total_months = run.end - run.prelude
     for step, m in enumerate(range(run.prelude, run.end)):
         run.month(step, m)
         if progress is not None:
             progress(step + 1, total_months)
     return _assemble(run)
+
+
+def _assignments(treatments: pd.DataFrame | None, start: int, end: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Treatments by month index: (customer numbers in ascending order, action codes)."""
+    if treatments is None or not len(treatments):
+        return {}
+    missing = [c for c in TREATMENT_COLUMNS if c not in treatments]
+    if missing:
+        raise InputError(f"treatments: missing column(s) {', '.join(missing)}")
+    ids = treatments["customer_id"].astype(str)
+    bad = ~ids.str.fullmatch(r"C\d{7}")
+    if bad.any():
+        raise InputError(f"treatments: customer_id {ids[bad].iloc[0]!r} is not a simulated customer")
+    codes = action_code(treatments["action"].to_numpy())
+    if (codes < 0).any():
+        unknown = treatments["action"].to_numpy()[codes < 0][0]
+        raise InputError(f"treatments: action {unknown!r} has no simulated effect (known: {', '.join(ACTIONS)})")
+    months = np.array([parse_month(str(v), field="treatments.month") for v in treatments["month"]], dtype=np.int64)
+    outside = (months < start) | (months >= end)
+    if outside.any():
+        raise InputError(f"treatments: month {treatments['month'].to_numpy()[outside][0]} is outside the simulated "
+                         f"months {month_label(start)}..{month_label(end - 1)}")  # fmt: skip
+    numbers = ids.str[1:].astype(np.int64).to_numpy()
+    out = {}
+    for month in np.unique(months):
+        at = months == month
+        order = np.lexsort((codes[at], numbers[at]))
+        out[int(month)] = (numbers[at][order], codes[at][order])
+    return out
+
+
+def treatments_digest(treatments: pd.DataFrame | None) -> str | None:
+    """A stable digest of the treatments a world was run with (None for none): part of its lineage, so a
+    stepped world never shares a cache entry with another."""
+    if treatments is None or not len(treatments):
+        return None
+    rows = sorted(zip(*(treatments[c].astype(str) for c in TREATMENT_COLUMNS), strict=True))
+    return fingerprint("treatments", rows=rows)
 
 
 def _record_state(
@@ -585,14 +694,18 @@ def _assemble(run: _Run) -> RawData:
     oracle = pd.DataFrame(
         {"customer_id": _ids(o["customer"], ids), "snapshot_month": _months(o["month"]), "hazard": o["hazard"]}
     )
+    digest = treatments_digest(run.applied)
     manifest = {
         "source": "simulator",
-        "lineage": lineage("simulator", **asdict(config)),
+        "lineage": lineage("simulator", **asdict(config), **({"treatments": digest} if digest else {})),
         "first_snapshot_month": month_label(run.start),
         "last_snapshot_month": month_label(run.end),
         "behaviour_tables": ["payments", "tickets"],
         "simulation": {**asdict(config), "drift_start": month_label(config.drift_index)},
         "hazard": asdict(HazardCoefficients()),
+        **(
+            {"treatments": {"rows": 0 if run.applied is None else len(run.applied), "digest": digest}} if digest else {}
+        ),
     }
     return RawData(
         tables={
@@ -606,7 +719,36 @@ def _assemble(run: _Run) -> RawData:
         manifest=manifest,
         oracle=oracle,
         offers=_offer_response(config, state, ids),
+        effects=_effects(run, ids),
     )
+
+
+def _effects(run: _Run, ids: np.ndarray) -> dict[str, pd.DataFrame]:
+    """The uplift oracle of every observed customer-month and, after a closed-loop step, the treatments the world
+    applied and the hazards they made (untreated and treated, month by month)."""
+    u = run.uplift.frame()
+    out = {
+        UPLIFT_FILE: pd.DataFrame(
+            {
+                "customer_id": _ids(u["customer"], ids),
+                "snapshot_month": _months(u["month"]),
+                **{f"uplift_{a}": u[a] for a in ACTIONS},
+            }
+        )
+    }
+    if run.applied is not None and len(run.applied):
+        out[APPLIED_FILE] = run.applied.sort_values(["month", "customer_id", "action"], ignore_index=True)
+        t = run.treated.frame() or {"customer": np.zeros(0, np.int64), "month": np.zeros(0, np.int64),
+                                    "hazard": np.zeros(0), "treated_hazard": np.zeros(0)}  # fmt: skip
+        out[TREATED_HAZARD_FILE] = pd.DataFrame(
+            {
+                "customer_id": _ids(t["customer"], ids),
+                "snapshot_month": _months(t["month"]),
+                "hazard": t["hazard"],
+                "treated_hazard": t["treated_hazard"],
+            }
+        )
+    return out
 
 
 def _offer_response(config: SimulationConfig, state: _State, ids: np.ndarray) -> pd.DataFrame:

@@ -39,16 +39,18 @@ def true_value(
     margin: float = MARGIN,
     monthly_discount: float = MONTHLY_DISCOUNT,
     replicas: int = 16,
+    treatments: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """customer_id, true_lifetime_months and true_clv of the customers active at the start of ``month``.
 
     Same definitions as :mod:`churn.survival`: the lifetime counts months after the current one (this month's
     risk included); the value is the discounted margin of months 1..horizon after it for a customer who stays
-    through the current month — what a retention that works saves.
+    through the current month — what a retention that works saves. ``treatments``: those a closed-loop world
+    applied (they shape who is still a customer in ``month``); the value forward is that of an untreated customer.
     """
     config.validate()
     m = parse_month(month, field="month")
-    run = _Run(config)
+    run = _Run(config, treatments)
     if not run.start <= m < run.end:
         raise InputError(f"month: {month} is outside the simulation's snapshot months")
     for step, mm in enumerate(range(run.prelude, m)):
@@ -59,6 +61,7 @@ def true_value(
     fork = copy.copy(run)
     fork.state = state.subset(rows)
     fork.survivors_only = True
+    fork.treatments = {}  # the fork's rows are replicas, not customer numbers; its future is untreated
     fork.changes = fork.bills = fork.pays = fork.tickets = fork.churns = fork.oracle = _Discard()  # type: ignore[assignment]
     weights = discount_factors(horizon, monthly_discount)
     alive = np.ones(len(rows))

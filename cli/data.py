@@ -82,8 +82,15 @@ def _keep(result: IngestResult, max_reject_share: float, as_json: bool, title: s
     emit(summary, as_json, title)
 
 
+simulate_app = typer.Typer(
+    help="Generate raw histories with a known churn hazard (`churn simulate`); `simulate step` advances them a month."
+)
+
+
+@simulate_app.callback(invoke_without_command=True)
 @handle_errors
 def simulate_cmd(
+    ctx: typer.Context,
     customers: int = typer.Option(20_000, help="Active customers at the first snapshot month."),
     months: int = typer.Option(24, help="Months to simulate (each gets a labelled snapshot)."),
     start: str = typer.Option("2023-01", help="First snapshot month, YYYY-MM."),
@@ -94,6 +101,8 @@ def simulate_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Generate raw customer histories with a known churn hazard into CHURN_HOME/data/raw."""
+    if ctx.invoked_subcommand is not None:
+        return
     from churn.raw import replace_raw
     from churn.simulate import SimulationConfig, simulate
 
@@ -129,6 +138,47 @@ def simulate_cmd(
         },
         as_json,
         "simulate",
+    )
+
+
+@simulate_app.command("step")
+@handle_errors
+def simulate_step_cmd(
+    plan: Path = typer.Option(
+        None, "--plan", help="The month's action plan (`churn decide`) or a CSV of customer_id, action; none: no one."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Advance the simulation in CHURN_HOME by one month, the plan's targets treated (its control group not)."""
+    import pandas as pd
+
+    from churn.closed_loop import step
+    from churn.errors import InputError
+    from churn.raw import replace_raw
+
+    settings = get_settings()
+    frame = None
+    if plan is not None:
+        if not plan.is_file():
+            raise InputError(f"--plan: no such file {plan}")
+        frame = pd.read_csv(plan, dtype={"customer_id": str, "best_action": str, "action": str}, keep_default_na=False)
+    began = time.perf_counter()
+    with progress_bar("simulating months", total=1) as advance:
+        raw, applied = step(settings.raw_dir, frame, progress=lambda done, total: advance(done / total))
+    saved = replace_raw(raw, settings.raw_dir)
+    emit(
+        {
+            "raw_dir": str(settings.raw_dir),
+            "stepped": applied["month"].iloc[0] if len(applied) else None,
+            "treated": len(applied),
+            **{f"treated.{a}": int(n) for a, n in applied["action"].value_counts().sort_index().items()},
+            "treatments_total": raw.manifest.get("treatments", {}).get("rows", 0),
+            "last_snapshot_month": raw.last_snapshot_month,
+            "lineage": saved["lineage"],
+            "seconds": round(time.perf_counter() - began, 2),
+        },
+        as_json,
+        "simulate step",
     )
 
 

@@ -13,7 +13,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.command("simulate")(data.simulate_cmd)
+app.add_typer(data.simulate_app, name="simulate")
 app.add_typer(data.ingest_app, name="ingest")
 app.command("build")(data.build_cmd)
 app.command("validate")(data.validate_cmd)

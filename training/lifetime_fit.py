@@ -30,7 +30,6 @@ from churn.labels import Labels
 from churn.raw import load_manifest
 from churn.schema import ENTITY
 from churn.settings import Settings
-from churn.simulate import SimulationConfig
 from churn.survival import (
     HORIZON_MONTHS,
     concordance,
@@ -141,13 +140,15 @@ def truth_check(settings: Settings, model: LifetimeModel, frame: pd.DataFrame, S
     manifest = load_manifest(settings.raw_dir)
     if manifest.get("source") != "simulator" or "simulation" not in manifest:
         return None
+    from churn.closed_loop import world_of
     from churn.true_value import true_value
 
     month = str(frame["month"].iloc[0])
-    config = SimulationConfig(**manifest["simulation"])
+    config, treatments = world_of(settings.raw_dir)
     args = (config, month, model.horizon, model.margin, model.monthly_discount, TRUTH_REPLICAS)
-    parts = {"simulation": manifest["simulation"], "args": args[1:]}  # the truth depends on these alone
-    truth, _ = cached(settings.home_dir, "true_value", parts, lambda: true_value(*args))
+    # the truth depends on these alone (a closed-loop world's treatments by their digest)
+    parts = {"simulation": manifest["simulation"], "args": args[1:], **manifest.get("treatments", {})}
+    truth, _ = cached(settings.home_dir, "true_value", parts, lambda: true_value(*args, treatments=treatments))
     joined = pd.DataFrame({ENTITY: frame[ENTITY].astype(str).to_numpy(), "row": np.arange(len(frame))}).merge(
         truth, on=ENTITY, how="inner"
     )
