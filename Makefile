@@ -78,6 +78,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_capacity.py
 	$(BIN)/python benchmarks/bench_spark.py
 	$(BIN)/python benchmarks/bench_console.py
+	$(BIN)/python benchmarks/bench_uplift.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
