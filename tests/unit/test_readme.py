@@ -42,7 +42,10 @@ def test_each_churn_line_parses_against_the_cli(line: str) -> None:
     argv = _argv(line)
     ctx = command.make_context("churn", list(argv), resilient_parsing=False)
     while hasattr(command, "get_command"):  # a group (typer vendors its own click classes)
-        name, *rest = [*ctx._protected_args, *ctx.args]
+        words = [*ctx._protected_args, *ctx.args]
+        if not words and command.invoke_without_command:  # `churn simulate ...`: the group's own command
+            break
+        name, *rest = words
         command = command.get_command(ctx, name)
         assert command is not None, f"{line}: no command {name!r}"
         ctx = command.make_context(name, rest, parent=ctx)
