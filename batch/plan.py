@@ -11,9 +11,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from churn.actions import load_catalogue
+from churn.actions import NO_ACTION, Catalogue, load_catalogue
 from churn.consent import objected
 from churn.decisions import Plan, decide
 from churn.errors import InputError
@@ -52,6 +53,33 @@ def plan_fairness(settings: Settings, scores: pd.DataFrame, plan: Plan) -> dict[
     return audit(frame, frame["targeted"].to_numpy(), frame["cost"].to_numpy(), present, seed=settings.seed)
 
 
+RESPONSES = ("auto", "catalogue")
+
+
+def learned_response(settings: Settings, scores: pd.DataFrame, catalogue: Catalogue
+                     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:  # fmt: skip
+    """The learned uplift of each action the current uplift model knows, for the scored customers, and what the
+    plan's EV rests on, action by action (the catalogue's rate where no uplift was learned, and why)."""
+    from training.uplift import load_uplift
+
+    real = [a for a in catalogue.names if a != NO_ACTION]
+    loaded = load_uplift(settings)
+    if loaded is None:
+        why = "no uplift model yet (`churn uplift train` learns one from matured campaigns)"
+        return {}, {"source": "catalogue", "why": why, "actions": dict.fromkeys(real, "catalogue rate")}
+    model, metadata = loaded
+    missing = [f for f in model.encoder.features if f not in scores]
+    if missing:
+        why = f"the scores file lacks the uplift model's feature(s) {', '.join(missing)}"
+        return {}, {"source": "catalogue", "why": why, "actions": dict.fromkeys(real, "catalogue rate")}
+    learned = model.uplift(scores)
+    prevented = {a: learned[f"uplift_{a}"].to_numpy() for a in model.actions if a in real}
+    actions = {a: "uplift" if a in prevented else f"catalogue rate ({model.skipped.get(a, 'not in any campaign')})"
+               for a in real}  # fmt: skip
+    return prevented, {"source": "uplift" if prevented else "catalogue", "model": metadata["version"],
+                       "actions": actions}  # fmt: skip
+
+
 def make_plan(
     settings: Settings,
     scores_path: Path,
@@ -59,11 +87,21 @@ def make_plan(
     actions: Path | None = None,
     control_fraction: float = 0.10,
     seed: int | None = None,
+    response: str = "auto",
 ) -> tuple[Plan, dict[str, Any]]:
+    """``response``: ``auto`` values the actions a learned uplift model knows by their uplift (the rest by the
+    catalogue's rates), ``catalogue`` values every action by its rate."""
+    if response not in RESPONSES:
+        raise InputError(f"--response: must be one of {', '.join(RESPONSES)}, got {response!r}")
     scores = read_scores(scores_path)
     catalogue = load_catalogue(actions)
     refused = objected(settings.raw_dir, scores["customer_id"].astype(str))
-    plan = decide(scores, catalogue, budget, control_fraction, settings.seed if seed is None else seed, refused)
+    prevented, basis = learned_response(settings, scores, catalogue) if response == "auto" else ({}, {})
+    if response == "catalogue":
+        basis = {"source": "catalogue", "why": "--response catalogue"}
+    plan = decide(scores, catalogue, budget, control_fraction, settings.seed if seed is None else seed, refused,
+                  prevented)  # fmt: skip
+    plan.summary["response"] = basis
     plan.summary["fairness"] = plan_fairness(settings, scores, plan)
     day = plan_day(scores, scores_path)
     dated = settings.outputs_dir / f"action_plan_{day}.csv"

@@ -217,7 +217,11 @@ def action_economics(
 
 
 def best_actions(
-    probability: np.ndarray, clv: np.ndarray, catalogue: Catalogue, customers: Columns | None = None
+    probability: np.ndarray,
+    clv: np.ndarray,
+    catalogue: Catalogue,
+    customers: Columns | None = None,
+    prevented: Mapping[str, np.ndarray] | None = None,
 ) -> Decisions:
     """The highest-EV eligible action per customer, and whether to take it (EV > 0).
 
@@ -225,10 +229,17 @@ def best_actions(
     its (negative) EV, so a reader sees why nobody acts: p 0.8, CLV 100, rate
     0.4, cost 50 gives EV −18 and no target. Ties go to the earlier action in
     the catalogue. Only a catalogue with no eligible real action reports "none".
+
+    ``prevented``: for the actions an uplift model has learned, the churn each customer's treatment prevents
+    (negative where it causes churn); their EV is prevented × CLV − cost instead of p × CLV × rate − cost, so an
+    action that would harm a customer is never chosen for them. Their reported success rate is prevented / p.
     """
     p = np.asarray(probability, dtype=np.float64)
     n = len(p)
     cost, rate, eligible = action_economics(catalogue, customers, n)
+    for name, values in (prevented or {}).items():
+        if name in catalogue.names:
+            rate[:, catalogue.names.index(name)] = np.asarray(values, dtype=np.float64) / np.maximum(p, 1e-12)
     ev = expected_value(p[:, None], np.asarray(clv, dtype=np.float64)[:, None], rate, cost)
     real = np.asarray([name != NO_ACTION for name in catalogue.names])
     ev = np.where(eligible & real[None, :], ev, -np.inf)

@@ -113,9 +113,11 @@ def assess(
     customers: pd.DataFrame | Mapping[str, Any],
     catalogue: Catalogue,
     valuation: Valuation | None = None,
+    prevented: Mapping[str, np.ndarray] | None = None,
 ) -> Assessment:
-    """Value, best action (EV > 0 targeted) and risk band for each customer scored ``probability``."""
+    """Value, best action (EV > 0 targeted) and risk band for each customer scored ``probability``; ``prevented``:
+    the learned uplift of the actions an uplift model knows (:func:`churn.actions.best_actions`)."""
     p = np.asarray(probability, dtype=np.float64)
     clv, source, basis = customer_value(customers, len(p), valuation or valuation_of(customers))
     return Assessment(clv=clv, clv_source=source, clv_basis=basis,
-                      decisions=best_actions(p, clv, catalogue, customers), bands=risk_band(p))  # fmt: skip
+                      decisions=best_actions(p, clv, catalogue, customers, prevented), bands=risk_band(p))  # fmt: skip

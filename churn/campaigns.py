@@ -295,6 +295,16 @@ class Outcome:
         }
 
 
+def known_churn(raw_dir: Path, clock: int) -> pd.DataFrame:
+    """The raw churn events known before the clock's month start: the outcomes a readout (or an uplift model) may
+    count."""
+    path = Path(raw_dir) / "churn_events.parquet"
+    if not path.exists():
+        raise InputError(f"raw data: no churn events at {path} — ingest or simulate first")
+    events = pd.read_parquet(path, columns=[ENTITY, "churned_at", "known_at"])
+    return events[utc_ns(events["known_at"]) < month_starts_ns(np.array([clock]))[0]]
+
+
 def churned_within(treatments: pd.DataFrame, churn_events: pd.DataFrame, months: int) -> np.ndarray:
     """Whether each treated or control customer churned in the ``months`` months from assignment (known by then)."""
     events = churn_events[[ENTITY, "churned_at"]].astype({ENTITY: str})

@@ -11,7 +11,7 @@ plan's real effect can be measured later rather than assumed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -195,13 +195,19 @@ class Prepared:
     id_rank: np.ndarray  # each customer's place in id order (sorting a million strings per budget cost ~1 s)
 
 
-def prepare(scores: pd.DataFrame, catalogue: Catalogue, seed: int = 42, objected: set[str] | None = None) -> Prepared:
+def prepare(
+    scores: pd.DataFrame,
+    catalogue: Catalogue,
+    seed: int = 42,
+    objected: set[str] | None = None,
+    prevented: Mapping[str, np.ndarray] | None = None,
+) -> Prepared:
     check_scores(scores, catalogue)
     p = pd.to_numeric(scores["probability"]).to_numpy(np.float64)
     ids = scores[ENTITY].astype(str).to_numpy()
     id_rank = np.empty(len(ids), dtype=np.int64)
     id_rank[np.argsort(ids, kind="stable")] = np.arange(len(ids))
-    assessed = assess(p, scores, catalogue)
+    assessed = assess(p, scores, catalogue, prevented=prevented)
     return Prepared(
         scores=scores,
         catalogue=catalogue,
@@ -223,11 +229,12 @@ def decide(
     control_fraction: float = 0.10,
     seed: int = 42,
     objected: set[str] | None = None,
+    prevented: Mapping[str, np.ndarray] | None = None,
 ) -> Plan:
     """The plan; customers in ``objected`` (an objection to direct marketing on record) are never targeted, nor
-    held out as controls: they are out of every campaign."""
+    held out as controls: they are out of every campaign. ``prevented``: learned uplift per action."""
     check_plan_options(budget, control_fraction)
-    return finish(prepare(scores, catalogue, seed, objected), budget, control_fraction)
+    return finish(prepare(scores, catalogue, seed, objected, prevented), budget, control_fraction)
 
 
 def check_plan_options(budget: float | None, control_fraction: float) -> None:

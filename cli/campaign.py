@@ -1,4 +1,5 @@
-"""`churn campaign launch|report`: an action plan recorded as a campaign, and read back against its control group."""
+"""`churn campaign launch|report|learn`: a plan recorded as a campaign, read back against its control group, and
+learned from."""
 
 from __future__ import annotations
 
@@ -43,3 +44,16 @@ def report_cmd(
     from operations.campaigns import report_campaign
 
     emit(report_campaign(get_settings(), campaign, window_months), as_json, "campaign report")
+
+
+@app.command("learn")
+@handle_errors
+def learn_cmd(
+    window_months: int = typer.Option(3, help="Months from assignment in which churn counts."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Learn each action's uplift from the matured randomised campaigns (held-out Qini in the report); `churn
+    decide` then values the learned actions by their uplift and the rest by the catalogue's rates."""
+    from training.uplift import train_uplift
+
+    emit(train_uplift(get_settings(), window_months), as_json, "uplift model")

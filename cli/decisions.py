@@ -37,6 +37,9 @@ def decide_cmd(
     actions: Path = typer.Option(None, "--actions", help="Action catalogue YAML (default: churn/actions.yaml)."),
     control_fraction: float = typer.Option(0.10, help="Share of would-be targets held out as a control group."),
     seed: int = typer.Option(None, help="Seed for the control group (default: CHURN_SEED)."),
+    response: str = typer.Option(
+        "auto", help="auto: value actions by the learned uplift model where it has one; catalogue: by the rates."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Choose the best action per customer, target where EV > 0 (within a budget), write the action plan."""
@@ -44,7 +47,8 @@ def decide_cmd(
     from batch.scoring import latest_scores
 
     settings = get_settings()
-    _, summary = make_plan(settings, scores or latest_scores(settings), budget, actions, control_fraction, seed)
+    _, summary = make_plan(settings, scores or latest_scores(settings), budget, actions, control_fraction, seed,
+                           response)  # fmt: skip
     emit(summary, as_json, "action plan")
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from batch.plan import learned_response
 from churn.actions import Catalogue
 from churn.consent import objected, record_files
 from churn.decisions import Prepared, prepare
@@ -93,10 +94,12 @@ class ScoreBoard:
 
     @classmethod
     def load(cls, settings: Settings, path: Path, catalogue: Catalogue) -> ScoreBoard:
-        """Valued and decided by :func:`churn.decisions.prepare` — the same work `churn decide` starts with."""
+        """Valued and decided by :func:`churn.decisions.prepare` — the same work `churn decide` starts with, the
+        learned uplift included (:func:`batch.plan.learned_response`)."""
         scores = pd.read_parquet(path).reset_index(drop=True)
         refused = objected(settings.raw_dir, scores[ENTITY].astype(str))
-        return cls(path, prepare(scores, catalogue, settings.seed, refused))
+        prevented, _ = learned_response(settings, scores, catalogue)
+        return cls(path, prepare(scores, catalogue, settings.seed, refused, prevented))
 
     @property
     def attributes(self) -> dict[str, list[str]]:

@@ -9,7 +9,15 @@ from typing import Any
 import pandas as pd
 
 from churn.actions import load_catalogue
-from churn.campaigns import DEFAULT_WINDOW_MONTHS, launch, matures_at, page_folder, read_treatments, readout
+from churn.campaigns import (
+    DEFAULT_WINDOW_MONTHS,
+    known_churn,
+    launch,
+    matures_at,
+    page_folder,
+    read_treatments,
+    readout,
+)
 from churn.clock import platform_clock
 from churn.errors import InputError
 from churn.pages import write_page
@@ -55,8 +63,8 @@ def report_campaign(
 ) -> dict[str, Any]:
     """The readout (:func:`churn.campaigns.readout`) as of the platform clock, and its HTML page."""
     clock = platform_clock(settings)
-    return _report(settings, read_treatments(_data_dir(settings)), _known_churn(settings, clock), clock, campaign,
-                   months, html)  # fmt: skip
+    events = known_churn(settings.raw_dir, clock)
+    return _report(settings, read_treatments(_data_dir(settings)), events, clock, campaign, months, html)
 
 
 def report_matured(settings: Settings, months: int = DEFAULT_WINDOW_MONTHS) -> dict[str, Any]:
@@ -74,19 +82,10 @@ def report_matured(settings: Settings, months: int = DEFAULT_WINDOW_MONTHS) -> d
         elif _page(settings, name).exists():
             done.append(name)
         else:
-            events = _known_churn(settings, clock) if events is None else events
+            events = known_churn(settings.raw_dir, clock) if events is None else events
             result = _report(settings, log, events, clock, name, months, html=True)
             reported.append({"campaign": name, "verdict": result["overall"]["verdict"], "report": result["report"]})
     return {"reported": reported, "already_reported": done, "maturing": waiting}
-
-
-def _known_churn(settings: Settings, clock: int) -> pd.DataFrame:
-    """The raw churn events known before the clock's month start: the outcomes a readout may count."""
-    path = settings.raw_dir / "churn_events.parquet"
-    if not path.exists():
-        raise InputError(f"raw data: no churn events at {path} — ingest or simulate first")
-    events = pd.read_parquet(path, columns=["customer_id", "churned_at", "known_at"])
-    return events[pd.to_datetime(events["known_at"], utc=True) < month_start(clock)]
 
 
 def _page(settings: Settings, campaign: str) -> Path:

@@ -20,13 +20,29 @@ learned: the decision falls back to the catalogue's rate for it and says why.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import xgboost as xgb
 
+from churn.campaigns import DEFAULT_WINDOW_MONTHS, churned_within, known_churn, matures_at, read_treatments
+from churn.clock import platform_clock
 from churn.errors import InputError
+from churn.hashing import stable_hash
+from churn.io import replace_dir, write_json
+from churn.labels import labels_of
+from churn.offline import read_snapshots, snapshot_months
+from churn.raw import UPLIFT_FILE, load_effect, load_manifest
+from churn.schema import ENTITY, MODEL_FEATURES, PARTITION
+from churn.settings import Settings
+from churn.timeutil import month_index_of, month_label
+from churn.uplift_metrics import qini
+from training import registry
 from training.candidates import XGBoostCandidate
 from training.encoding import FeatureEncoder
 
@@ -98,3 +114,124 @@ def fit_uplift(frame: pd.DataFrame, encoder: FeatureEncoder, seed: int) -> Uplif
             continue
         arms[name] = _fit_arm(X[rows], y[rows].astype(np.float64), seed + 1 + k)
     return UpliftModel(encoder, _fit_arm(X[control], y[control].astype(np.float64), seed), arms, skipped)
+
+
+def uplift_dir(settings: Settings) -> Path:
+    """``CHURN_HOME/models/uplift``: one folder per learned model, ``current`` the one decisions use."""
+    return settings.home_dir / "models" / "uplift"
+
+
+def campaign_frame(settings: Settings, clock: int | None = None, months: int = DEFAULT_WINDOW_MONTHS) -> pd.DataFrame:
+    """Every assignment of the campaigns whose window has passed on the clock (the platform's log and a CRM's),
+    with its churn in the window (events known by the clock) and its point-in-time snapshot at assignment."""
+    clock = platform_clock(settings) if clock is None else clock
+    log = read_treatments(settings.home_dir / "data")
+    if log.empty:
+        return log
+    matured = [rows for _, rows in log.groupby("campaign", sort=True) if matures_at(rows, months) <= clock]
+    if not matured:
+        return log.iloc[:0]
+    rows = pd.concat(matured, ignore_index=True)
+    rows["churned"] = churned_within(rows, known_churn(settings.raw_dir, clock), months)
+    rows["month"] = [month_index_of(t) for t in pd.to_datetime(rows["assigned_at"], utc=True)]
+    rows[PARTITION] = [month_label(m) for m in rows["month"]]
+    available = set(snapshot_months(settings.snapshots_dir))
+    wanted = sorted(set(rows[PARTITION]) & available)
+    snaps = read_snapshots(settings.snapshots_dir, wanted) if wanted else pd.DataFrame(columns=[ENTITY, PARTITION])
+    snaps = snaps.astype({ENTITY: str, PARTITION: str})
+    return rows.astype({ENTITY: str}).merge(snaps, on=[ENTITY, PARTITION], how="inner")
+
+
+def held_out_qini(frame: pd.DataFrame, encoder: FeatureEncoder, seed: int, oracle: pd.DataFrame | None = None
+                  ) -> dict[str, Any]:  # fmt: skip
+    """Learn from every campaign month but the last, and rank the last: each action's Qini coefficient (and, on a
+    simulation, the uplift oracle's on the same customers and outcomes)."""
+    months = sorted(frame["month"].unique())
+    if len(months) < 2:
+        return {"held_out_month": None, "why": "one campaign month only: nothing to hold out"}
+    last = months[-1]
+    train, test = frame[frame["month"] < last], frame[frame["month"] == last].reset_index(drop=True)
+    try:
+        model = fit_uplift(train, encoder, seed)
+    except InputError as exc:
+        return {"held_out_month": month_label(int(last)), "why": str(exc)}
+    if oracle is not None:
+        test = test.merge(oracle.astype({ENTITY: str, PARTITION: str}), on=[ENTITY, PARTITION], how="left")
+    learned = model.uplift(test)
+    control = (test["arm"] == "control").to_numpy()
+    y = test["churned"].to_numpy(bool)
+    actions: dict[str, Any] = {}
+    for action in model.actions:
+        rows = control | ((test["arm"] == "treated") & (test["action"] == action)).to_numpy()
+        entry: dict[str, Any] = {"treated": int((rows & ~control).sum()), "control": int(control.sum()),
+                 "qini": qini(learned[f"uplift_{action}"].to_numpy()[rows], ~control[rows], y[rows])}  # fmt: skip
+        truth = f"uplift_{action}"
+        if truth in test and test.loc[rows, truth].notna().all():
+            entry["qini_oracle"] = qini(test[truth].to_numpy()[rows], ~control[rows], y[rows])
+            entry["ratio_to_oracle"] = entry["qini"] / entry["qini_oracle"] if entry["qini_oracle"] > 0 else None
+        actions[action] = entry
+    return {"held_out_month": month_label(int(last)), "train_rows": len(train), "test_rows": len(test),
+            "actions": actions, "skipped": model.skipped}  # fmt: skip
+
+
+def train_uplift(settings: Settings, months: int = DEFAULT_WINDOW_MONTHS) -> dict[str, Any]:
+    """Learn each action's uplift from the matured randomised campaigns and make it the one decisions use; the
+    report holds the held-out Qini. The features are the champion churn model's (a scores file carries them)."""
+    frame = campaign_frame(settings, months=months)
+    if frame.empty:
+        raise InputError("uplift: no campaign has matured yet (launch one with `churn campaign launch`, then wait "
+                         f"{months} months of outcomes)")  # fmt: skip
+    encoder = _encoder(settings, frame)
+    oracle = load_effect(settings.raw_dir, UPLIFT_FILE)
+    report = held_out_qini(frame, encoder, settings.seed, oracle)
+    model = fit_uplift(frame, encoder, settings.seed)
+    campaigns = sorted(frame["campaign"].astype(str).unique())
+    version = f"uplift-{datetime.now(UTC):%Y%m%d%H%M%S}-{stable_hash('|'.join(campaigns)) & 0xFFFF:04x}"
+    metadata = {"version": version, "campaigns": campaigns, "rows": len(frame), "window_months": months,
+                "actions": list(model.actions), "skipped": model.skipped, "held_out": report,
+                "features": list(encoder.features)}  # fmt: skip
+    save_uplift(model, uplift_dir(settings) / version, metadata)
+    write_json({"current": version}, uplift_dir(settings) / "current.json")
+    return metadata
+
+
+def _encoder(settings: Settings, frame: pd.DataFrame) -> FeatureEncoder:
+    """The champion churn model's features and categories (a scores file carries them); before a champion exists,
+    the platform's model features the snapshots hold."""
+    if registry.read_pointer(settings).get("champion"):
+        return FeatureEncoder.from_json(registry.load_champion(settings).encoder.to_json())
+    return FeatureEncoder.for_features(
+        [f for f in MODEL_FEATURES if f in frame], labels_of(load_manifest(settings.raw_dir))
+    )
+
+
+def save_uplift(model: UpliftModel, folder: Path, metadata: dict[str, Any]) -> None:
+    """The boosters, the encoder and the metadata, written into a new folder whole (a crash leaves none)."""
+
+    def fill(tmp: Path) -> None:
+        model.control.booster.save_model(str(tmp / "control.json"))
+        for action, arm in model.arms.items():
+            arm.booster.save_model(str(tmp / f"arm-{action}.json"))
+        (tmp / "encoder.json").write_text(json.dumps(model.encoder.to_json()))
+        write_json(metadata, tmp / "metadata.json")
+
+    replace_dir(folder, fill)
+
+
+def load_uplift(settings: Settings) -> tuple[UpliftModel, dict[str, Any]] | None:
+    """The uplift model decisions use, with its metadata; None before one is learned."""
+    pointer = uplift_dir(settings) / "current.json"
+    if not pointer.exists():
+        return None
+    folder = uplift_dir(settings) / json.loads(pointer.read_text())["current"]
+    metadata = json.loads((folder / "metadata.json").read_text())
+
+    def arm(name: str) -> XGBoostCandidate:
+        candidate = XGBoostCandidate(TREE_PARAMS, seed=0)
+        candidate.booster = xgb.Booster(model_file=str(folder / name))
+        return candidate
+
+    encoder = FeatureEncoder.from_json(json.loads((folder / "encoder.json").read_text()))
+    model = UpliftModel(encoder, arm("control.json"), {a: arm(f"arm-{a}.json") for a in metadata["actions"]},
+                        dict(metadata.get("skipped", {})))  # fmt: skip
+    return model, metadata
