@@ -88,6 +88,7 @@ def make_plan(
     control_fraction: float = 0.10,
     seed: int | None = None,
     response: str = "auto",
+    exploration: float = 0.0,
 ) -> tuple[Plan, dict[str, Any]]:
     """``response``: ``auto`` values the actions a learned uplift model knows by their uplift (the rest by the
     catalogue's rates), ``catalogue`` values every action by its rate."""
@@ -100,7 +101,7 @@ def make_plan(
     if response == "catalogue":
         basis = {"source": "catalogue", "why": "--response catalogue"}
     plan = decide(scores, catalogue, budget, control_fraction, settings.seed if seed is None else seed, refused,
-                  prevented)  # fmt: skip
+                  prevented, exploration)  # fmt: skip
     plan.summary["response"] = basis
     plan.summary["fairness"] = plan_fairness(settings, scores, plan)
     day = plan_day(scores, scores_path)

@@ -43,7 +43,7 @@ from churn.io import atomic_path
 from churn.schema import ENTITY
 from churn.timeutil import month_index_of, month_index_of_ns, month_label, month_starts_ns, utc_ns
 
-ARMS = ("treated", "control")
+ARMS = ("treated", "control", "exploration")
 COLUMNS = ("campaign", ENTITY, "action", "arm", "assignment_probability", "assigned_at", "known_at", "cost", "clv")
 PLAN_NEEDS = (ENTITY, "targeted", "control", "best_action", "cost", "clv")
 DEFAULT_WINDOW_MONTHS = 3
@@ -149,7 +149,8 @@ def campaign_rows(
     if chosen.empty:
         raise InputError("--plan: nobody is targeted or held out as a control: there is no campaign to launch")
     check_assignments(chosen, customers, actions)
-    arm = np.where(plan_flag(chosen, "targeted"), "treated", "control")
+    explored = plan_flag(chosen, "explored") if "explored" in chosen else np.zeros(len(chosen), dtype=bool)
+    arm = np.where(plan_flag(chosen, "targeted"), np.where(explored, "exploration", "treated"), "control")
     numbers = {c: pd.to_numeric(chosen[c], errors="coerce") for c in ("cost", "clv")}
     for name, values in numbers.items():
         if values.isna().any() or (values < 0).any():
@@ -160,13 +161,26 @@ def campaign_rows(
             ENTITY: chosen[ENTITY].astype(str).to_numpy(),
             "action": chosen["best_action"].astype(str).to_numpy(),
             "arm": arm,
-            "assignment_probability": np.where(arm == "control", control_fraction, 1.0 - control_fraction),
+            "assignment_probability": _assignment_probability(chosen, arm, control_fraction),
             "assigned_at": at,
             "known_at": at,
             "cost": numbers["cost"].to_numpy(np.float64),
             "clv": numbers["clv"].to_numpy(np.float64),
         }
     )
+
+
+def _assignment_probability(chosen: pd.DataFrame, arm: np.ndarray, control_fraction: float) -> np.ndarray:
+    """The plan's own column where it has one (an explored customer's chance of being drawn with its action),
+    else the control share or its complement."""
+    default = np.where(arm == "control", control_fraction, 1.0 - control_fraction)
+    if "assignment_probability" not in chosen:
+        return default
+    given = pd.to_numeric(chosen["assignment_probability"], errors="coerce").to_numpy(np.float64)
+    given = np.where(np.isnan(given), default, given)
+    if ((given <= 0) | (given > 1)).any():
+        raise InputError("--plan: assignment_probability must be in (0, 1] in every targeted or control row")
+    return given
 
 
 def campaign_id(plan: pd.DataFrame, at: pd.Timestamp) -> str:

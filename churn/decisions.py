@@ -7,6 +7,16 @@ the linear-relaxation (fractional knapsack) bound says how far that greedy
 choice can be from the best possible spend. A seeded random share of the
 would-be targets is held out as a control group that receives nothing, so the
 plan's real effect can be measured later rather than assumed.
+
+Exploration (``exploration`` = F, default 0): a share F of the spend goes to
+customers the plan would not target, drawn in a seeded random order, each given
+an action drawn at random among those eligible for them (with the same control
+share held out), so every action keeps being tried on every kind of customer and
+an uplift model keeps learning where the current policy would never look. With a
+budget, F × budget is set aside for it; without one, exploration spends F / (1 −
+F) × the plan's own spend, so it is F of the total. Each explored row carries the
+probability with which it was assigned its action (logged by `churn campaign
+launch`).
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churn.actions import Catalogue
+from churn.actions import NO_ACTION, Catalogue, action_economics
 from churn.assessment import assess
 from churn.errors import InputError
 from churn.hashing import stable_hash
@@ -38,12 +48,16 @@ PLAN_COLUMNS = (
     "rank",
     "targeted",
     "control",
+    "explored",
+    "assignment_probability",
     "reasons",
 )
 # what ``status`` says, row by row (docs/decisions.md repeats it): the plan file explains itself
 STATUS = {
     "target": "target: act (best action's EV > 0, within the budget)",
     "control": "control: would be targeted, held out on purpose (no action) to measure the plan's effect",
+    "explore": "explore: an action drawn at random among the eligible ones, so every action keeps being learned",
+    "explore_control": "control: drawn for exploration, held out on purpose (no action)",
     "over_budget": "not targeted: EV > 0 but outside the budget",
     "no_gain": "not targeted: no action's EV is above 0 (best_action is the best one considered)",
     "no_value": "excluded: no value known (no charges and no peers on the same plan)",
@@ -137,6 +151,7 @@ def _status(
     gains: np.ndarray,
     basis: np.ndarray,
     refused: np.ndarray,
+    explored: np.ndarray,
 ) -> np.ndarray:
     out = np.full(len(targeted), STATUS["no_gain"], dtype=object)
     out[gains & ~would] = STATUS["over_budget"]
@@ -144,6 +159,8 @@ def _status(
     out[refused] = STATUS["objected"]
     out[control] = STATUS["control"]
     out[targeted] = STATUS["target"]
+    out[explored & control] = STATUS["explore_control"]
+    out[explored & targeted] = STATUS["explore"]
     return out
 
 
@@ -193,6 +210,7 @@ class Prepared:
     seed: int
     basis_counts: dict[str, int]  # customers per CLV basis (charges, plan median, column, none)
     id_rank: np.ndarray  # each customer's place in id order (sorting a million strings per budget cost ~1 s)
+    prevented: Mapping[str, np.ndarray] | None = None  # the learned uplift the assessment used
 
 
 def prepare(
@@ -219,6 +237,7 @@ def prepare(
         seed=seed,
         basis_counts={str(k): int(v) for k, v in pd.Series(assessed.clv_basis).value_counts().items()},
         id_rank=id_rank,
+        prevented=prevented,
     )
 
 
@@ -230,23 +249,71 @@ def decide(
     seed: int = 42,
     objected: set[str] | None = None,
     prevented: Mapping[str, np.ndarray] | None = None,
+    exploration: float = 0.0,
 ) -> Plan:
     """The plan; customers in ``objected`` (an objection to direct marketing on record) are never targeted, nor
     held out as controls: they are out of every campaign. ``prevented``: learned uplift per action."""
-    check_plan_options(budget, control_fraction)
-    return finish(prepare(scores, catalogue, seed, objected, prevented), budget, control_fraction)
+    check_plan_options(budget, control_fraction, exploration)
+    return finish(prepare(scores, catalogue, seed, objected, prevented), budget, control_fraction, exploration)
 
 
-def check_plan_options(budget: float | None, control_fraction: float) -> None:
+def check_plan_options(budget: float | None, control_fraction: float, exploration: float = 0.0) -> None:
     if not 0.0 <= control_fraction < 1.0:
         raise InputError(f"--control-fraction: must be in [0, 1), got {control_fraction}")
+    if not 0.0 <= exploration < 1.0:
+        raise InputError(f"--exploration: must be in [0, 1), got {exploration}")
     if budget is not None and (not np.isfinite(budget) or budget < 0):
         raise InputError(f"--budget: must be a non-negative amount, got {budget}")
 
 
-def finish(prepared: Prepared, budget: float | None = None, control_fraction: float = 0.10) -> Plan:
-    """The plan from :func:`prepare`'s work, at this budget and control share."""
-    check_plan_options(budget, control_fraction)
+def _explore(prepared: Prepared, would: np.ndarray, budget: float) -> Explored:
+    """Customers outside the plan in a seeded random order, each with an eligible action drawn at random, taken
+    while their cost fits ``budget``."""
+    scores, catalogue, n = prepared.scores, prepared.catalogue, len(prepared.probability)
+    cost, rate, eligible = action_economics(catalogue, scores, n)
+    for name, values in (prepared.prevented or {}).items():
+        if name in catalogue.names:
+            rate[:, catalogue.names.index(name)] = np.asarray(values, dtype=np.float64) / np.maximum(
+                prepared.probability, 1e-12)  # fmt: skip
+    eligible &= np.array([name != NO_ACTION for name in catalogue.names])[None, :]
+    k = eligible.sum(axis=1)
+    candidates = ~would & ~prepared.refused & (prepared.assessed.clv_basis != "none") & (k > 0)
+    idx = np.flatnonzero(candidates)
+    ids = prepared.scores[ENTITY].iloc[idx]
+    pick = control_draw(ids, prepared.seed + EXPLORE_ACTION_STREAM)
+    order = np.argsort(control_draw(ids, prepared.seed + EXPLORE_ORDER_STREAM), kind="stable")
+    nth = np.minimum((pick * k[idx]).astype(np.int64), k[idx] - 1)
+    action = np.argmax(np.cumsum(eligible[idx], axis=1) > nth[:, None], axis=1)
+    spent = np.cumsum(cost[idx, action][order])
+    taken = order[spent <= budget + 1e-9]
+    share = len(taken) / len(idx) if len(idx) else 0.0
+    explored = np.zeros(n, dtype=bool)
+    explored[idx[taken]] = True
+    chosen = np.zeros(n, dtype=np.int64)
+    chosen[idx] = action
+    probability = np.full(n, np.nan)
+    probability[idx] = share / k[idx]
+    rows = np.arange(n)
+    return Explored(explored, chosen, cost[rows, chosen], rate[rows, chosen], probability)
+
+
+@dataclass(frozen=True)
+class Explored:
+    rows: np.ndarray  # explored customers (controls among them included)
+    action: np.ndarray  # the catalogue index each was drawn
+    cost: np.ndarray
+    success_rate: np.ndarray
+    probability: np.ndarray  # probability of being drawn with that action (NaN outside exploration)
+
+
+EXPLORE_ORDER_STREAM, EXPLORE_ACTION_STREAM = 1, 2  # seed offsets: the order of candidates, the action drawn
+
+
+def finish(
+    prepared: Prepared, budget: float | None = None, control_fraction: float = 0.10, exploration: float = 0.0
+) -> Plan:
+    """The plan from :func:`prepare`'s work, at this budget, control share and exploration share."""
+    check_plan_options(budget, control_fraction, exploration)
     scores, catalogue, p, seed = prepared.scores, prepared.catalogue, prepared.probability, prepared.seed
     assessed, refused = prepared.assessed, prepared.refused
     clv, clv_source, d = assessed.clv, assessed.clv_source, assessed.decisions
@@ -254,24 +321,43 @@ def finish(prepared: Prepared, budget: float | None = None, control_fraction: fl
     would = eligible.copy()
     bound = None
     if budget is not None:
-        would, bound = budget_greedy(d.expected_value, d.cost, eligible, budget)
-    control = would & (prepared.draw < control_fraction)
-    targeted = would & ~control
-    clv2, ev2 = np.round(clv, 2), np.round(d.expected_value, 2)  # the plan file's values, which the sums must match
-    spend = float(d.cost[targeted].sum())
-    saved_value = float((p * clv2 * d.success_rate)[targeted].sum())
+        would, bound = budget_greedy(d.expected_value, d.cost, eligible, budget * (1.0 - exploration))
+    action, cost = d.action.copy(), d.cost.copy()
+    success_rate, expected = d.success_rate.copy(), d.expected_value.copy()
+    explored = np.zeros(len(p), dtype=bool)
+    probability = np.where(would, 1.0 - control_fraction, np.nan)
+    if exploration > 0:
+        own = float(d.cost[would].sum())
+        room = exploration * budget if budget is not None else exploration / (1.0 - exploration) * own
+        found = _explore(prepared, would, room)
+        explored = found.rows
+        action[explored] = np.asarray(catalogue.names, dtype=object)[found.action[explored]]
+        cost[explored], success_rate[explored] = found.cost[explored], found.success_rate[explored]
+        expected[explored] = p[explored] * clv[explored] * success_rate[explored] - cost[explored]
+        probability[explored] = found.probability[explored] * (1.0 - control_fraction)
+    chosen = would | explored
+    control = chosen & (prepared.draw < control_fraction)
+    targeted = chosen & ~control
+    probability[control] = np.where(explored[control], probability[control] / (1.0 - control_fraction)
+                                    * control_fraction, control_fraction)  # fmt: skip
+    clv2, ev2 = np.round(clv, 2), np.round(expected, 2)  # the plan file's values, which the sums must match
+    spend = float(cost[targeted].sum())
+    saved_value = float((p * clv2 * success_rate)[targeted].sum())
     net = float(ev2[targeted].sum())
     summary: dict[str, Any] = {
         "customers": len(p),
         "targeted": int(targeted.sum()),
         "control": int(control.sum()),
+        "explored": int((explored & targeted).sum()),
+        "exploration": exploration,
+        "exploration_spend": round(float(cost[explored & targeted].sum()), 2),
         "would_target_without_budget": int(eligible.sum()),
         "excluded_objected": int(refused.sum()),
         "spend": round(spend, 2),
         "expected_saved_revenue": round(saved_value, 2),
         "expected_net_value": round(net, 2),
         "roi": round(net / spend, 4) if spend > 0 else None,
-        "actions": {str(k): int(v) for k, v in pd.Series(d.action[targeted]).value_counts().items()},
+        "actions": {str(k): int(v) for k, v in pd.Series(action[targeted]).value_counts().items()},
         "clv": clv_source,
         "clv_basis": prepared.basis_counts,
         "excluded_no_value": prepared.basis_counts.get("none", 0),
@@ -292,16 +378,18 @@ def finish(prepared: Prepared, budget: float | None = None, control_fraction: fl
         rows = pd.DataFrame(
             {
                 ENTITY: scores[ENTITY].astype(str).to_numpy(),
-                "status": _status(targeted, control, would, eligible, assessed.clv_basis, refused),
+                "status": _status(targeted, control, would, eligible, assessed.clv_basis, refused, explored),
                 "probability": p,
                 "clv": clv2,
                 "clv_basis": assessed.clv_basis,
-                "best_action": d.action,
-                "cost": d.cost,
-                "success_rate": d.success_rate,
+                "best_action": action,
+                "cost": cost,
+                "success_rate": success_rate,
                 "expected_value": ev2,
                 "targeted": targeted,
                 "control": control,
+                "explored": explored,
+                "assignment_probability": probability,
                 "reasons": prepared.reasons,
             }
         )

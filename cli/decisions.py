@@ -40,6 +40,9 @@ def decide_cmd(
     response: str = typer.Option(
         "auto", help="auto: value actions by the learned uplift model where it has one; catalogue: by the rates."
     ),
+    exploration: float = typer.Option(
+        0.0, help="Share of the spend given to random eligible actions for customers outside the plan (0 = none)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Choose the best action per customer, target where EV > 0 (within a budget), write the action plan."""
@@ -48,7 +51,7 @@ def decide_cmd(
 
     settings = get_settings()
     _, summary = make_plan(settings, scores or latest_scores(settings), budget, actions, control_fraction, seed,
-                           response)  # fmt: skip
+                           response, exploration)  # fmt: skip
     emit(summary, as_json, "action plan")
 
 

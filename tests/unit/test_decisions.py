@@ -151,3 +151,53 @@ def test_a_customer_with_no_value_and_no_peers_is_excluded_and_says_so() -> None
     row = plan.frame.iloc[0]
     assert row["clv"] == 0 and row["clv_basis"] == "none" and row["status"].startswith("excluded")
     assert plan.summary["excluded_no_value"] == 1
+
+
+def test_exploration_spends_its_share_on_random_eligible_actions_with_logged_probabilities() -> None:
+    scores = _scores(20_000, seed=4)
+    cat = load_catalogue()
+    plain = decide(scores, cat, budget=16_000.0, seed=5)  # the plan's own part: 80% of the budget
+    plan = decide(scores, cat, budget=20_000.0, seed=5, exploration=0.2)
+    f = plan.frame.set_index("customer_id")
+    explored = f[f["explored"].astype(bool)]
+    treated = explored[explored["targeted"].astype(bool)]
+    assert len(treated) > 100 and plan.summary["explored"] == len(treated)
+    # within the budget: the plan's own part gets 80% of it, exploration the rest
+    cost = {a.name: a.cost for a in cat.actions}
+    assert plan.summary["spend"] <= 20_000.0 + 1e-6
+    assert plan.summary["exploration_spend"] == pytest.approx(treated["best_action"].map(cost).sum())
+    assert 0.15 * 20_000 < plan.summary["exploration_spend"] <= 0.2 * 20_000 + 1e-6
+    # explored customers are ones the plan would not have chosen; every real action is tried, only where eligible
+    own = plain.frame.set_index("customer_id")
+    mine = f[~f["explored"].astype(bool)]
+    pd.testing.assert_series_equal(
+        mine["targeted"] | mine["control"], (own["targeted"] | own["control"]).loc[mine.index]
+    )
+    assert not (own.loc[explored.index, "targeted"] | own.loc[explored.index, "control"]).any()
+    assert set(treated["best_action"]) == {"loyalty_call", "discount", "contract_upgrade"}
+    upgrades = treated[treated["best_action"] == "contract_upgrade"]
+    assert (scores.set_index("customer_id").loc[upgrades.index, "contract_type"] == "Month-to-month").all()
+    # each row says how likely its assignment was; the control share is held out among the explored too
+    assert explored["assignment_probability"].between(0, 1, inclusive="right").all()
+    assert f.loc[~f["explored"].astype(bool) & f["targeted"].astype(bool), "assignment_probability"].eq(0.9).all()
+    assert 0.0 < explored["control"].astype(bool).mean() < 0.25  # about 0.10 (148 explored here)
+    # seeded: the same plan again, another seed another draw
+    again = decide(scores, cat, budget=20_000.0, seed=5, exploration=0.2).frame
+    pd.testing.assert_frame_equal(plan.frame, again)
+    other = decide(scores, cat, budget=20_000.0, seed=6, exploration=0.2).frame.set_index("customer_id")
+    assert set(other.index[other["explored"].astype(bool)]) != set(explored.index)
+    with pytest.raises(InputError, match="--exploration"):
+        decide(scores, cat, exploration=1.0)
+
+
+def test_a_launched_exploration_is_logged_as_its_own_arm_with_its_probability(tmp_path: Path) -> None:
+    from churn.campaigns import campaign_rows
+
+    plan = decide(_scores(5_000, seed=2), load_catalogue(), budget=5_000.0, seed=1, exploration=0.3).frame
+    rows = campaign_rows(plan, "c1", pd.Timestamp("2024-01-01", tz="UTC"), 0.10)
+    assert set(rows["arm"]) == {"treated", "control", "exploration"}
+    explored = plan.set_index("customer_id")["explored"].astype(bool)
+    logged = rows.set_index("customer_id")
+    assert (logged.loc[logged["arm"] == "exploration"].index.map(explored)).all()
+    expected = plan.set_index("customer_id").loc[logged.index, "assignment_probability"]
+    np.testing.assert_allclose(logged["assignment_probability"], expected)
