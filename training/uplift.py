@@ -30,12 +30,14 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from churn.actions import NO_ACTION, action_economics, load_catalogue
 from churn.campaigns import DEFAULT_WINDOW_MONTHS, churned_within, known_churn, matures_at, read_treatments
 from churn.clock import platform_clock
 from churn.errors import InputError
 from churn.hashing import stable_hash
 from churn.io import replace_dir, write_json
 from churn.labels import labels_of
+from churn.off_policy import policy_value
 from churn.offline import read_snapshots, snapshot_months
 from churn.raw import UPLIFT_FILE, load_effect, load_manifest
 from churn.schema import ENTITY, MODEL_FEATURES, PARTITION
@@ -171,7 +173,37 @@ def held_out_qini(frame: pd.DataFrame, encoder: FeatureEncoder, seed: int, oracl
             entry["ratio_to_oracle"] = entry["qini"] / entry["qini_oracle"] if entry["qini_oracle"] > 0 else None
         actions[action] = entry
     return {"held_out_month": month_label(int(last)), "train_rows": len(train), "test_rows": len(test),
-            "actions": actions, "skipped": model.skipped}  # fmt: skip
+            "actions": actions, "skipped": model.skipped, "policies": policy_values(test, learned)}  # fmt: skip
+
+
+def policy_values(test: pd.DataFrame, learned: pd.DataFrame) -> dict[str, Any]:
+    """Off-policy value per customer, on the held-out month's logs, of targeting by the learned uplift (each
+    customer's best action by uplift × CLV − cost, none where no action pays), of the campaign as it was run and
+    of doing nothing — on the customers where the logs support the learned policy's choice."""
+    if test["clv"].isna().any() or test["cost"].isna().any():
+        return {"why": "these campaigns carry no cost or CLV (a CRM's): their value cannot be estimated"}
+    actions = [c.removeprefix("uplift_") for c in learned.columns]
+    clv, cost = test["clv"].to_numpy(np.float64), test["cost"].to_numpy(np.float64)
+    catalogue = load_catalogue()
+    costs, _, eligible = action_economics(catalogue, test, len(test))
+    ev = np.full((len(test), len(actions)), -np.inf)
+    for k, action in enumerate(actions):
+        if action in catalogue.names:
+            j = catalogue.names.index(action)
+            ev[:, k] = np.where(eligible[:, j], learned[f"uplift_{action}"].to_numpy() * clv - costs[:, j], -np.inf)
+    best = np.argmax(ev, axis=1)
+    target = np.where(ev[np.arange(len(test)), best] > 0, np.asarray(actions, dtype=object)[best], NO_ACTION)
+    arm = test["arm"].astype(str).to_numpy()
+    action = test["action"].astype(str).to_numpy()
+    logged = np.where(arm == "control", NO_ACTION, action)
+    reward = clv * ~test["churned"].to_numpy(bool) - np.where(arm == "control", 0.0, cost)
+    probability = test["assignment_probability"].to_numpy(np.float64)
+    supported = (target == action) | (target == NO_ACTION)
+    out: dict[str, Any] = {"support": float(supported.mean()), "reward": "CLV kept less the action's cost"}
+    for name, chosen in (("learned_uplift", target), ("as_run", action), ("no_action", np.full(len(test), NO_ACTION))):
+        out[name] = policy_value(logged, probability, reward, chosen, supported)
+    out["targeted_by_learned"] = int((target != NO_ACTION).sum())
+    return out
 
 
 def train_uplift(settings: Settings, months: int = DEFAULT_WINDOW_MONTHS) -> dict[str, Any]:

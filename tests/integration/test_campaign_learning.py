@@ -79,6 +79,14 @@ def test_an_uplift_model_is_learned_from_matured_campaigns_and_reports_held_out_
         entry = held["actions"][action]
         assert entry["treated"] > 300 and entry["control"] > 1000
         assert np.isfinite(entry["qini"]) and np.isfinite(entry["qini_oracle"])  # the simulation's truth, beside
+    # off-policy values on the held-out month: the campaign as run, doing nothing, and targeting by uplift
+    policies = held["policies"]
+    assert 0 < policies["support"] <= 1 and policies["targeted_by_learned"] > 0
+    for name in ("learned_uplift", "as_run", "no_action"):
+        low, high = policies[name]["value_ci95"]
+        assert low <= policies[name]["value"] <= high
+    # doing nothing keeps the CLV of those who stay and spends nothing: its estimate is near the mean CLV kept
+    assert 400 < policies["no_action"]["value"] < 500
     model, metadata = load_uplift(settings)  # type: ignore[misc]
     assert metadata["version"] == report["version"] and model.actions == tuple(sorted(ACTIONS))
 

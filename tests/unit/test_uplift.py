@@ -72,3 +72,29 @@ def test_an_action_with_too_few_treated_customers_is_not_learned_and_says_why() 
     with pytest.raises(InputError, match="control group has 0 customers"):
         fit_uplift(frame[frame["arm"] == "treated"], ENCODER, seed=1)
     assert fit_uplift(few, ENCODER, seed=1).actions == ()
+
+
+def test_inverse_propensity_recovers_a_policy_never_run_from_randomised_logs() -> None:
+    from churn.off_policy import policy_value
+
+    rng = np.random.default_rng(11)
+    n = 40_000
+    p = np.array([0.2, 0.5, 0.3])  # none, call, discount
+    logged = np.asarray(["none", "call", "discount"], dtype=object)[rng.choice(3, n, p=p)]
+    probability = np.select([logged == "none", logged == "call"], [p[0], p[1]], p[2])
+    high = rng.random(n) < 0.5  # the discount pays for half of the customers, the call for the other half
+    mean = np.select([logged == "none", logged == "call"], [0.0, np.where(high, 0.5, 2.0)], np.where(high, 3.0, -1.0))
+    reward = mean + rng.normal(0, 1, n)
+    best = np.where(high, "discount", "call").astype(object)
+    out = policy_value(logged, probability, reward, best)
+    truth = 0.5 * 3.0 + 0.5 * 2.0
+    low, up = out["value_ci95"]
+    assert low < truth < up and up - low < 0.2
+    assert out["self_normalised"] == pytest.approx(truth, abs=0.1) and out["support"] == 1.0
+    # the logs' own value, and a partial support reported as such
+    everyone_call = policy_value(logged, probability, reward, np.full(n, "call", dtype=object))
+    assert everyone_call["value"] == pytest.approx(1.25, abs=0.1)
+    half = policy_value(logged, probability, reward, best, supported=high)
+    assert half["support"] == pytest.approx(0.5, abs=0.01) and half["value"] == pytest.approx(3.0, abs=0.15)
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        policy_value(logged, np.zeros(n), reward, best)
