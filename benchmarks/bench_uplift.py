@@ -50,7 +50,7 @@ from churn.timeutil import month_label, month_start  # noqa: E402
 from churn.treatment_effects import ACTIONS, EFFECT_MONTHS  # noqa: E402
 from churn.uplift_metrics import qini  # noqa: E402
 from training.encoding import FeatureEncoder  # noqa: E402
-from training.uplift import fit_uplift  # noqa: E402
+from training.uplift import held_out_qini  # noqa: E402
 
 CONTROL_SHARE = 0.25
 
@@ -118,35 +118,28 @@ def _coverage(log: pd.DataFrame, raw, frame: pd.DataFrame, clock: int) -> list[d
 
 
 def evaluate(frame: pd.DataFrame, seed: int) -> dict:
+    """The platform's held-out report (`training.uplift.held_out_qini`), with ranking by risk beside it."""
     features = [f for f in MODEL_FEATURES if f in frame]
-    encoder = FeatureEncoder.for_features(features)
-    last = frame["month"].max()
-    train, test = frame[frame["month"] < last], frame[frame["month"] == last].reset_index(drop=True)
     t0 = time.perf_counter()
-    model = fit_uplift(train, encoder, seed)
+    report = held_out_qini(frame, FeatureEncoder.for_features(features), seed)
     fit_seconds = time.perf_counter() - t0
-    learned = model.uplift(test)
-    out: dict = {"train_rows": len(train), "test_rows": len(test), "fit_seconds": round(fit_seconds, 1),
-                 "skipped": model.skipped, "actions": {}}  # fmt: skip
+    test = frame[frame["month"] == frame["month"].max()].reset_index(drop=True)
     control = (test["arm"] == "control").to_numpy()
     y = test["churned"].to_numpy(bool)
-    for action in model.actions:
+    out: dict = {"train_rows": report["train_rows"], "test_rows": report["test_rows"],
+                 "fit_seconds": round(fit_seconds, 1), "skipped": report["skipped"], "actions": {}}  # fmt: skip
+    for action, entry in report["actions"].items():
         rows = control | ((test["arm"] == "treated") & (test["action"] == action)).to_numpy()
         treated = ~control[rows]
-        scores = {
-            "learned": learned[f"uplift_{action}"].to_numpy()[rows],
-            "oracle": test[f"uplift_{action}"].to_numpy()[rows],
-            "risk": test["hazard"].to_numpy()[rows],
-        }
-        q = {name: qini(s, treated, y[rows]) for name, s in scores.items()}
-        effect = y[rows][~treated].mean() - y[rows][treated].mean()
         out["actions"][action] = {
-            **{f"qini_{k}": round(v, 5) for k, v in q.items()},
-            "ratio": round(q["learned"] / q["oracle"], 3) if q["oracle"] > 0 else None,
-            "treated": int(treated.sum()),
-            "control": int((~treated).sum()),
-            "observed_effect": round(float(effect), 4),
-            "true_mean_uplift": round(float(scores["oracle"][treated].mean()), 4),
+            "qini_learned": round(entry["qini"], 5),
+            "qini_oracle": round(entry["qini_oracle"], 5),
+            "qini_risk": round(qini(test["hazard"].to_numpy()[rows], treated, y[rows]), 5),
+            "ratio": round(entry["ratio_to_oracle"], 3) if entry["ratio_to_oracle"] is not None else None,
+            "treated": entry["treated"],
+            "control": entry["control"],
+            "observed_effect": round(float(y[rows][~treated].mean() - y[rows][treated].mean()), 4),
+            "true_mean_uplift": round(float(test[f"uplift_{action}"].to_numpy()[rows][treated].mean()), 4),
         }
     return out
 
