@@ -309,6 +309,18 @@ class Outcome:
         }
 
 
+def treated_months(treatments: pd.DataFrame, months: int = DEFAULT_WINDOW_MONTHS) -> pd.DataFrame:
+    """(customer_id, month index) of every customer-month a treatment may have moved: the assignment month of
+    each treated or explored customer and the ``months - 1`` after it (controls were left alone)."""
+    acted = treatments[treatments["arm"].astype(str) != "control"]
+    if acted.empty:
+        return pd.DataFrame({ENTITY: pd.Series(dtype=str), "month": pd.Series(dtype=np.int64)})
+    start = month_index_of_ns(utc_ns(acted["assigned_at"]))
+    ids = np.repeat(acted[ENTITY].astype(str).to_numpy(), months)
+    month = (start[:, None] + np.arange(months)[None, :]).ravel()
+    return pd.DataFrame({ENTITY: ids, "month": month}).drop_duplicates(ignore_index=True)
+
+
 def known_churn(raw_dir: Path, clock: int) -> pd.DataFrame:
     """The raw churn events known before the clock's month start: the outcomes a readout (or an uplift model) may
     count."""

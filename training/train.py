@@ -33,6 +33,7 @@ import xgboost as xgb
 from churn import __version__
 from churn.actions import load_catalogue
 from churn.assessment import Valuation, assess
+from churn.campaigns import read_treatments, treated_months
 from churn.clock import platform_clock
 from churn.declared import PLATFORM_FEATURES, FeatureSet
 from churn.errors import InputError
@@ -43,7 +44,7 @@ from churn.policy import compare_policies
 from churn.raw import load_extras, load_manifest, raw_lineage
 from churn.schema import DEFAULT_SERVICE, ENTITY, EVENT_TIMESTAMP, LABEL
 from churn.settings import Settings
-from churn.timeutil import month_labels
+from churn.timeutil import month_labels, parse_month
 from store.feast_store import feature_service, get_store, service_features
 from store.training_sets import build_training_set
 from training import registry
@@ -114,6 +115,22 @@ def load_training_frame(settings: Settings, service: str) -> tuple[pd.DataFrame,
     return frame, service_features(store, service), hit
 
 
+def without_treated(settings: Settings, frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The training rows less the customer-months a campaign's treatment may have moved (docs/decisions 0011):
+    the risk model estimates churn without an action, which is what both the catalogue's EV and an uplift
+    compare with; a treated customer's churn that month says how the action worked, not how risky they were."""
+    log = read_treatments(settings.home_dir / "data")
+    if log.empty:
+        return frame, 0
+    moved = treated_months(log)
+    key = pd.MultiIndex.from_arrays([moved[ENTITY], moved["month"]])
+    codes, labels = pd.factorize(frame["month"])
+    month = np.array([parse_month(str(m)) for m in labels], dtype=np.int64)[codes]
+    rows = pd.MultiIndex.from_arrays([frame[ENTITY].astype(str), month])
+    hit = rows.isin(key)
+    return (frame[~hit].reset_index(drop=True), int(hit.sum())) if hit.any() else (frame, 0)
+
+
 def _oracle(settings: Settings, test: pd.DataFrame) -> np.ndarray | None:
     """The simulator's true hazards for the test rows, or None on data without an oracle."""
     oracle, _ = load_extras(settings.raw_dir)
@@ -143,6 +160,7 @@ class TrainingSet:
     cached: bool = False  # the frame came from the training-set cache
     labels: Labels = PLATFORM  # the source's category labels (the encoder's one-hot columns)
     declared: FeatureSet = PLATFORM_FEATURES  # the deployment's features (its declared ones beside the platform's)
+    treated_left_out: int = 0  # customer-months a campaign treated, not trained on (without_treated)
 
     def rows(self, months: tuple[str, ...]) -> np.ndarray:
         return self._month_rows(months)
@@ -178,6 +196,9 @@ def prepare(settings: Settings, config: TrainConfig, say: Say) -> TrainingSet:
     frame, names, hit = load_training_frame(settings, config.service)
     if hit:
         say("the training set: the same data as a run before, read from the cache")
+    frame, treated = without_treated(settings, frame)
+    if treated:
+        say(f"left out {treated:,} customer-months a campaign treated (their labels are the treatment's, not risk)")
     mode = evaluation_mode(settings, config.evaluation)
     windows: Windows | None = None
     if mode == KFOLD:
@@ -204,7 +225,7 @@ def prepare(settings: Settings, config: TrainConfig, say: Say) -> TrainingSet:
     declared = offline_features(settings.offline_dir)
     encoder = FeatureEncoder.for_features(usable, labels, declared)
     return TrainingSet(frame, names, usable, dropped, windows, plan, encoder, encoder.transform(frame), y,
-                       frame[ENTITY].to_numpy(), hit, labels, declared)  # fmt: skip
+                       frame[ENTITY].to_numpy(), hit, labels, declared, treated)  # fmt: skip
 
 
 def gate_leakage(ts: TrainingSet, config: TrainConfig) -> LeakageReport:
@@ -422,9 +443,11 @@ def fairness_of_model(
 
 
 def _row_counts(ts: TrainingSet) -> dict[str, int]:
+    treated = {"treated_left_out": ts.treated_left_out} if ts.treated_left_out else {}
     if ts.windows is None:
-        return {"customers": len(ts.y), "churners": int(ts.y.sum())}
-    return {w: int(ts.rows(getattr(ts.windows, w)).sum()) for w in ("development", "calibration", "test")}
+        return {"customers": len(ts.y), "churners": int(ts.y.sum()), **treated}
+    return {**{w: int(ts.rows(getattr(ts.windows, w)).sum()) for w in ("development", "calibration", "test")},
+            **treated}  # fmt: skip
 
 
 class _Steps:

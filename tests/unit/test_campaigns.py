@@ -238,3 +238,37 @@ def test_a_plan_nobody_could_honour_is_refused_by_name_and_nothing_is_recorded(t
     assert not treatments_path(tmp_path).exists()  # nothing recorded
     out = launch(tmp_path, plan, AT, 0.10, customers=known, actions=catalogue)
     assert out["treated"] == 18 and out["control"] == 2
+
+
+def test_training_leaves_out_the_customer_months_a_treatment_moved(tmp_path: Path) -> None:
+    from churn.campaigns import treated_months
+    from training.train import without_treated
+
+    settings = make_settings(tmp_path / "home", "treated")
+    plan = pd.DataFrame(
+        {
+            "customer_id": ["C1", "C2", "C3"],
+            "targeted": [True, False, True],
+            "control": [False, True, False],
+            "best_action": ["discount", "discount", "loyalty_call"],
+            "cost": 40.0,
+            "clv": 900.0,
+        }
+    )
+    launch(settings.home_dir / "data", plan, AT, 0.1, "spring")
+    moved = treated_months(read_treatments(settings.home_dir / "data"))
+    march = parse_month("2024-03")
+    assert sorted(map(tuple, moved.values.tolist())) == [
+        ("C1", march), ("C1", march + 1), ("C1", march + 2), ("C3", march), ("C3", march + 1), ("C3", march + 2),
+    ]  # fmt: skip
+    months = ["2024-02", "2024-03", "2024-05", "2024-06"]
+    frame = pd.DataFrame({"customer_id": [c for c in ("C1", "C2", "C3") for _ in months], "month": months * 3})
+    kept, left_out = without_treated(settings, frame)
+    assert left_out == 4  # C1 and C3 in March and May; the control C2 and the months outside the window stay
+    assert set(map(tuple, kept.values.tolist())) == {
+        ("C1", "2024-02"), ("C1", "2024-06"), ("C2", "2024-02"), ("C2", "2024-03"), ("C2", "2024-05"),
+        ("C2", "2024-06"), ("C3", "2024-02"), ("C3", "2024-06"),
+    }  # fmt: skip
+    # without any campaign, the frame is untouched
+    untouched, none = without_treated(make_settings(tmp_path / "other", "treated"), frame)
+    assert none == 0 and untouched is frame
