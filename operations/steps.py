@@ -15,6 +15,7 @@ from typing import Any
 
 from batch.jobs import score as score_batch
 from batch.plan import make_plan
+from churn.errors import InputError
 from churn.privacy import purge_expired
 from churn.raw import replace_raw
 from churn.settings import Settings
@@ -105,10 +106,20 @@ def retention(settings: Settings, dry_run: bool = False) -> dict[str, Any]:
 
 
 def campaign_readouts(settings: Settings) -> dict[str, Any]:
-    """Read back every campaign whose outcome window has passed and that has no report yet."""
+    """Read back every campaign whose outcome window has passed and that has no report yet; when one was, learn
+    the uplift again from every matured campaign (the next plan then values actions by it)."""
     from operations.campaigns import report_matured
+    from training.uplift import train_uplift
 
-    return report_matured(settings)
+    result = report_matured(settings)
+    if result["reported"]:
+        try:
+            learned = train_uplift(settings)
+            result["uplift"] = {"version": learned["version"], "actions": learned["actions"],
+                                "skipped": learned["skipped"]}  # fmt: skip
+        except InputError as exc:  # too few randomised outcomes yet: the plans keep the catalogue's rates
+            result["uplift"] = {"not_learned": str(exc)}
+    return result
 
 
 @dataclass(frozen=True)

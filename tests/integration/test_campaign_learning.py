@@ -123,3 +123,18 @@ def test_learning_before_any_campaign_has_matured_says_so(churn_home: Path) -> N
     write_offline(build_snapshots(load_raw(settings.raw_dir)), settings.snapshots_dir, settings.labels_path)
     with pytest.raises(InputError, match="no campaign has matured"):
         train_uplift(settings)
+
+
+def test_the_scheduled_readout_reads_the_matured_campaigns_and_learns_again(learned_home: Path) -> None:
+    from operations.steps import campaign_readouts
+
+    settings = get_settings()
+    result = campaign_readouts(settings)
+    assert sorted(r["campaign"] for r in result["reported"]) == ["wave-2023-07", "wave-2023-08", "wave-2023-09"]
+    assert result["uplift"]["actions"] == sorted(ACTIONS)
+    model, metadata = load_uplift(settings)  # type: ignore[misc]
+    assert metadata["version"] == result["uplift"]["version"]
+    assert metadata["campaigns"] == ["wave-2023-07", "wave-2023-08", "wave-2023-09"] and model.actions
+    # nothing new matured: a second run reports nothing and learns nothing
+    again = campaign_readouts(settings)
+    assert again["reported"] == [] and "uplift" not in again
