@@ -155,6 +155,7 @@ def simulate_step_cmd(
     from churn.closed_loop import step
     from churn.errors import InputError
     from churn.raw import replace_raw
+    from churn.timeutil import month_label, parse_month
 
     settings = get_settings()
     frame = None
@@ -169,7 +170,7 @@ def simulate_step_cmd(
     emit(
         {
             "raw_dir": str(settings.raw_dir),
-            "stepped": applied["month"].iloc[0] if len(applied) else None,
+            "stepped": month_label(parse_month(raw.last_snapshot_month) - 1),
             "treated": len(applied),
             **{f"treated.{a}": int(n) for a, n in applied["action"].value_counts().sort_index().items()},
             "treatments_total": raw.manifest.get("treatments", {}).get("rows", 0),

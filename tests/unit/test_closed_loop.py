@@ -197,6 +197,7 @@ def test_cli_steps_a_simulation_month_by_month_and_refuses_a_bad_plan(tmp_path: 
     out = one_json(churn(home, "simulate", "step", "--plan", str(plan), "--json"))
     assert out["stepped"] == "2023-04" and out["treated"] == 5 and out["last_snapshot_month"] == "2023-05"
     out = one_json(churn(home, "simulate", "step", "--json"))
-    assert out["stepped"] is None and out["treatments_total"] == 5 and out["last_snapshot_month"] == "2023-06"
+    assert out["stepped"] == "2023-05" and out["treated"] == 0 and out["treatments_total"] == 5
+    assert out["last_snapshot_month"] == "2023-06"
     applied = pd.read_parquet(raw / APPLIED_FILE)
     assert sorted(applied["customer_id"]) == active[:5]
