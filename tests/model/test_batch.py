@@ -89,8 +89,14 @@ def test_decide_writes_the_plan_with_a_control_group(home) -> None:
     plan = pd.read_csv(summary["latest"], dtype={"customer_id": str})
     assert list(plan.columns) == [
         "customer_id", "status", "probability", "clv", "clv_basis", "best_action", "cost", "success_rate",
-        "expected_value", "rank", "targeted", "control", "reasons",
+        "expected_value", "rank", "targeted", "control", "explored", "assignment_probability", "reasons",
     ]  # fmt: skip
+    assert not plan["explored"].any()  # no exploration unless asked for
+    chosen = plan["targeted"] | plan["control"]
+    assert plan.loc[plan["targeted"], "assignment_probability"].eq(0.9).all()
+    assert plan.loc[plan["control"], "assignment_probability"].eq(0.1).all()
+    assert plan.loc[~chosen, "assignment_probability"].isna().all()
+    assert summary["response"]["source"] == "catalogue"  # no uplift model learned in this home
     # the reasons the scores carry, readable in the plan; every row says what it is
     scored = pd.read_parquet(scores).set_index("customer_id")
     first = plan.iloc[0]
@@ -104,6 +110,12 @@ def test_decide_writes_the_plan_with_a_control_group(home) -> None:
     assert pd.read_csv(again["plan"], dtype={"customer_id": str}).equals(plan)  # seeded: the same plan
     budget = _churn(home, "decide", "--scores", scores, "--budget", "100", "--json")
     assert json.loads(budget.stdout)["spend"] <= 100
+    # exploration: half of the budget to random eligible actions, within the budget, logged per row
+    explore = json.loads(_churn(home, "decide", "--scores", scores, "--budget", "100", "--exploration", "0.5",
+                                "--json").stdout)  # fmt: skip
+    explored = pd.read_csv(explore["plan"], dtype={"customer_id": str}).query("explored")
+    assert explore["spend"] <= 100 and 0 < explore["exploration_spend"] <= 50 and explore["explored"] > 0
+    assert explored["assignment_probability"].between(0, 1, inclusive="right").all()
     # the plan's fairness audit: who it targets per protected attribute
     audited = summary["fairness"]["attributes"]
     assert set(audited) == {"gender", "senior_citizen"}
