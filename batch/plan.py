@@ -63,15 +63,17 @@ def learned_response(settings: Settings, scores: pd.DataFrame, catalogue: Catalo
     from training.uplift import load_uplift
 
     real = [a for a in catalogue.names if a != NO_ACTION]
+
+    def catalogue_only(why: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        return {}, {"source": "catalogue", "why": why, "actions": dict.fromkeys(real, "catalogue rate")}
+
     loaded = load_uplift(settings)
     if loaded is None:
-        why = "no uplift model yet (`churn uplift train` learns one from matured campaigns)"
-        return {}, {"source": "catalogue", "why": why, "actions": dict.fromkeys(real, "catalogue rate")}
+        return catalogue_only("no uplift model yet (`churn campaign learn` learns one from matured campaigns)")
     model, metadata = loaded
     missing = [f for f in model.encoder.features if f not in scores]
     if missing:
-        why = f"the scores file lacks the uplift model's feature(s) {', '.join(missing)}"
-        return {}, {"source": "catalogue", "why": why, "actions": dict.fromkeys(real, "catalogue rate")}
+        return catalogue_only(f"the scores file lacks the uplift model's feature(s) {', '.join(missing)}")
     learned = model.uplift(scores)
     prevented = {a: learned[f"uplift_{a}"].to_numpy() for a in model.actions if a in real}
     actions = {a: "uplift" if a in prevented else f"catalogue rate ({model.skipped.get(a, 'not in any campaign')})"

@@ -216,6 +216,18 @@ def action_economics(
     return cost, rate, eligible
 
 
+def with_learned_rates(
+    rate: np.ndarray, catalogue: Catalogue, probability: np.ndarray, prevented: Mapping[str, np.ndarray] | None
+) -> np.ndarray:
+    """``rate`` (n × actions, from :func:`action_economics`) with each learned action's column replaced, in place,
+    by prevented / p: the success rate that makes p × CLV × rate the learned uplift × CLV."""
+    p = np.maximum(np.asarray(probability, dtype=np.float64), 1e-12)
+    for name, values in (prevented or {}).items():
+        if name in catalogue.names:
+            rate[:, catalogue.names.index(name)] = np.asarray(values, dtype=np.float64) / p
+    return rate
+
+
 def best_actions(
     probability: np.ndarray,
     clv: np.ndarray,
@@ -237,9 +249,7 @@ def best_actions(
     p = np.asarray(probability, dtype=np.float64)
     n = len(p)
     cost, rate, eligible = action_economics(catalogue, customers, n)
-    for name, values in (prevented or {}).items():
-        if name in catalogue.names:
-            rate[:, catalogue.names.index(name)] = np.asarray(values, dtype=np.float64) / np.maximum(p, 1e-12)
+    with_learned_rates(rate, catalogue, p, prevented)
     ev = expected_value(p[:, None], np.asarray(clv, dtype=np.float64)[:, None], rate, cost)
     real = np.asarray([name != NO_ACTION for name in catalogue.names])
     ev = np.where(eligible & real[None, :], ev, -np.inf)

@@ -43,7 +43,6 @@ from churn.io import atomic_path
 from churn.schema import ENTITY
 from churn.timeutil import month_index_of, month_index_of_ns, month_label, month_starts_ns, utc_ns
 
-ARMS = ("treated", "control", "exploration")
 COLUMNS = ("campaign", ENTITY, "action", "arm", "assignment_probability", "assigned_at", "known_at", "cost", "clv")
 PLAN_NEEDS = (ENTITY, "targeted", "control", "best_action", "cost", "clv")
 DEFAULT_WINDOW_MONTHS = 3

@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -33,7 +32,7 @@ from churn.errors import InputError
 from churn.raw import APPLIED_FILE, RawData, load_effect, load_manifest
 from churn.schema import ENTITY
 from churn.simulate import TREATMENT_COLUMNS, SimulationConfig, simulate
-from churn.timeutil import month_index_of_ns, month_label
+from churn.timeutil import month_index_of_ns, month_label, utc_ns
 from churn.treatment_effects import ACTIONS
 
 
@@ -50,8 +49,8 @@ def active_customers(raw_dir: Path, month: int) -> tuple[set[str], set[str]]:
     and every customer the raw data holds."""
     customers = pq.read_table(Path(raw_dir) / "customers.parquet", columns=[ENTITY, "signup_at"]).to_pandas()
     churned = pq.read_table(Path(raw_dir) / "churn_events.parquet", columns=[ENTITY, "churned_at"]).to_pandas()
-    joined = month_index_of_ns(customers["signup_at"].to_numpy("datetime64[ns]").astype(np.int64)) < month
-    left = churned[month_index_of_ns(churned["churned_at"].to_numpy("datetime64[ns]").astype(np.int64)) < month]
+    joined = month_index_of_ns(utc_ns(customers["signup_at"])) < month
+    left = churned[month_index_of_ns(utc_ns(churned["churned_at"])) < month]
     gone = set(left[ENTITY].astype(str))
     return {c for c in customers.loc[joined, ENTITY].astype(str) if c not in gone}, set(customers[ENTITY].astype(str))
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churn.actions import NO_ACTION, Catalogue, action_economics
+from churn.actions import NO_ACTION, Catalogue, action_economics, with_learned_rates
 from churn.assessment import assess
 from churn.errors import InputError
 from churn.hashing import stable_hash
@@ -271,10 +271,7 @@ def _explore(prepared: Prepared, would: np.ndarray, budget: float) -> Explored:
     while their cost fits ``budget``."""
     scores, catalogue, n = prepared.scores, prepared.catalogue, len(prepared.probability)
     cost, rate, eligible = action_economics(catalogue, scores, n)
-    for name, values in (prepared.prevented or {}).items():
-        if name in catalogue.names:
-            rate[:, catalogue.names.index(name)] = np.asarray(values, dtype=np.float64) / np.maximum(
-                prepared.probability, 1e-12)  # fmt: skip
+    with_learned_rates(rate, catalogue, prepared.probability, prepared.prevented)
     eligible &= np.array([name != NO_ACTION for name in catalogue.names])[None, :]
     k = eligible.sum(axis=1)
     candidates = ~would & ~prepared.refused & (prepared.assessed.clv_basis != "none") & (k > 0)

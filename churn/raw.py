@@ -33,7 +33,6 @@ OFFERS_FILE = "offer_response.parquet"
 UPLIFT_FILE = "uplift_oracle.parquet"  # the simulator's true effect of each action on each customer-month
 APPLIED_FILE = "applied_treatments.parquet"  # the treatments a closed-loop world applied (`churn simulate step`)
 TREATED_HAZARD_FILE = "treated_hazard.parquet"  # their hazards, untreated and treated, month by month
-EFFECT_FILES = (UPLIFT_FILE, APPLIED_FILE, TREATED_HAZARD_FILE)
 REJECTS_FILE = "rejects.csv"
 REFUSED_REJECTS_FILE = "ingest_rejects.csv"  # beside data/raw/ when an ingest is refused and nothing is replaced
 DEFAULT_MAX_REJECT_SHARE = 0.05
@@ -46,7 +45,7 @@ class RawData:
     oracle: pd.DataFrame | None = None
     offers: pd.DataFrame | None = None
     rejects: pd.DataFrame | None = field(default=None, repr=False)
-    effects: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)  # by file name (EFFECT_FILES)
+    effects: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)  # by file name: UPLIFT_FILE, ...
 
     @property
     def first_snapshot_month(self) -> str:
@@ -228,7 +227,8 @@ def load_manifest(raw_dir: Path) -> dict[str, Any]:
 
 
 def load_effect(raw_dir: Path, name: str) -> pd.DataFrame | None:
-    """One of the simulator's effect files (``EFFECT_FILES``), or None where the data has none."""
+    """One of the simulator's effect files (``UPLIFT_FILE``, ``APPLIED_FILE``, ``TREATED_HAZARD_FILE``), or None
+    where the data has none."""
     path = Path(raw_dir) / name
     return pd.read_parquet(path) if path.exists() else None
 

@@ -127,12 +127,17 @@ class Settings(BaseSettings):
         return self.home_dir / "prefect"
 
     @property
+    def data_dir(self) -> Path:
+        """``CHURN_HOME/data``: the raw data, the offline store and the platform's own records (campaigns)."""
+        return self.home_dir / "data"
+
+    @property
     def raw_dir(self) -> Path:
-        return self.home_dir / "data" / "raw"
+        return self.data_dir / "raw"
 
     @property
     def offline_dir(self) -> Path:
-        return self.home_dir / "data" / "offline"
+        return self.data_dir / "offline"
 
     @property
     def snapshots_dir(self) -> Path:

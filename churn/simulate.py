@@ -360,9 +360,10 @@ class _Run:
             observed = m >= self.start and not self.survivors_only
             # by blocks of rows: the dozens of temporaries of each block stay in the cache (a forked run for the
             # truth holds ~700,000 rows); every row's hazard is the same function of its own features alone
-            h = np.concatenate([self._block_hazard(active[i : i + HAZARD_BLOCK], m, coef, observed)
-                                for i in range(0, len(active), HAZARD_BLOCK)])  # fmt: skip
-            treated_h = self._treated_hazard(active, h, m, coef)
+            logit = np.concatenate([self._block_logit(active[i : i + HAZARD_BLOCK], m, coef, observed)
+                                    for i in range(0, len(active), HAZARD_BLOCK)])  # fmt: skip
+            h = sigmoid(logit)
+            treated_h = self._treated_hazard(active, logit, h, m)
             churned = rng.random(len(active)) < treated_h
             if self.survivors_only:
                 self.last_hazard, churned = h, np.zeros(len(active), dtype=bool)
@@ -376,22 +377,22 @@ class _Run:
         self.churns.add(customer=leavers, churned_ns=churn_ns)
         return leavers, stayers
 
-    def _block_hazard(self, rows: np.ndarray, m: int, coef: HazardCoefficients, observed: bool) -> np.ndarray:
-        """The untreated hazard of ``rows``; in an observed month also each action's uplift (the drop in this
+    def _block_logit(self, rows: np.ndarray, m: int, coef: HazardCoefficients, observed: bool) -> np.ndarray:
+        """The untreated churn logit of ``rows``; in an observed month also each action's uplift (the drop in this
         month's hazard the action alone would bring; negative where it backfires)."""
         features = _snapshot_features(self.state, rows, m)
         logit = hazard_logit(features, coef)
-        h = sigmoid(logit)
         if observed:
             shifts = logit_shifts(features, *self._latent(rows))
-            uplift = h[:, None] - sigmoid(logit[:, None] + shifts)
+            uplift = sigmoid(logit)[:, None] - sigmoid(logit[:, None] + shifts)
             self.uplift.add(customer=rows, month=np.full(len(rows), m),
                             **{action: uplift[:, k] for k, action in enumerate(ACTIONS)})  # fmt: skip
-        return h
+        return logit
 
-    def _treated_hazard(self, active: np.ndarray, h: np.ndarray, m: int, coef: HazardCoefficients) -> np.ndarray:
-        """``h`` with the shifts of the treatments assigned in the last ``EFFECT_MONTHS`` months applied to the
-        customers still active; ``h`` itself when none is under way (the open-loop simulation, bit for bit)."""
+    def _treated_hazard(self, active: np.ndarray, logit: np.ndarray, h: np.ndarray, m: int) -> np.ndarray:
+        """``h`` (the hazard of ``logit``) with the shifts of the treatments assigned in the last ``EFFECT_MONTHS``
+        months applied to the customers still active; ``h`` itself when none is under way (the open-loop
+        simulation, bit for bit)."""
         if self.survivors_only or not self.treatments:
             return h
         windows = [self.treatments[a] for a in range(m - EFFECT_MONTHS + 1, m + 1) if a in self.treatments]
@@ -410,7 +411,7 @@ class _Run:
         total = np.zeros(len(rows))
         np.add.at(total, which, shifts[which, codes])
         out = h.copy()
-        out[rows] = sigmoid(hazard_logit(features, coef) + total)
+        out[rows] = sigmoid(logit[rows] + total)
         if m >= self.start:
             self.treated.add(customer=active[rows], month=np.full(len(rows), m), hazard=h[rows],
                              treated_hazard=out[rows])  # fmt: skip
@@ -760,7 +761,7 @@ def _offer_response(config: SimulationConfig, state: _State, ids: np.ndarray) ->
     upgrades only on month-to-month customers (see docs/simulator.md).
     """
     n = state.n
-    rng = _month_rng(config.seed, (1 << 30) + 1)
+    rng = _month_rng(config.seed, PRICE_SENSITIVITY_STREAM)
     price_sensitivity = rng.normal(size=n)
     u = rng.random(n)
     satisfaction = state.satisfaction[:n]

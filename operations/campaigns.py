@@ -26,10 +26,6 @@ from churn.settings import Settings
 from churn.timeutil import month_label, month_start, parse_date
 
 
-def _data_dir(settings: Settings) -> Path:
-    return settings.home_dir / "data"
-
-
 def _launch_time(plan_path: Path, at: str | None, settings: Settings) -> pd.Timestamp:
     """``--at``, else the date in a dated plan's name (``action_plan_YYYY-MM-DD.csv``), else the clock's month start."""
     if at:
@@ -54,7 +50,7 @@ def launch_plan(
     if not path.is_file():
         raise InputError(f"--plan: no such file {path} — run `churn decide` first")
     plan = pd.read_csv(path, dtype={"customer_id": str, "best_action": str}, keep_default_na=False)
-    return launch(_data_dir(settings), plan, _launch_time(path, at, settings), control_fraction, campaign,
+    return launch(settings.data_dir, plan, _launch_time(path, at, settings), control_fraction, campaign,
                   known_customers(settings.raw_dir), load_catalogue(actions).names)  # fmt: skip
 
 
@@ -64,13 +60,13 @@ def report_campaign(
     """The readout (:func:`churn.campaigns.readout`) as of the platform clock, and its HTML page."""
     clock = platform_clock(settings)
     events = known_churn(settings.raw_dir, clock)
-    return _report(settings, read_treatments(_data_dir(settings)), events, clock, campaign, months, html)
+    return _report(settings, read_treatments(settings.data_dir), events, clock, campaign, months, html)
 
 
 def report_matured(settings: Settings, months: int = DEFAULT_WINDOW_MONTHS) -> dict[str, Any]:
     """Read back every launched campaign whose window has passed on the platform clock and that has no page yet
     (the scheduled readout); campaigns still running are listed with the month they mature."""
-    log = read_treatments(_data_dir(settings))
+    log = read_treatments(settings.data_dir)
     clock = platform_clock(settings)
     reported, waiting, done = [], {}, []
     events: pd.DataFrame | None = None  # read once, and only when a campaign is due

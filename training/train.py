@@ -119,7 +119,7 @@ def without_treated(settings: Settings, frame: pd.DataFrame) -> tuple[pd.DataFra
     """The training rows less the customer-months a campaign's treatment may have moved (docs/decisions 0011):
     the risk model estimates churn without an action, which is what both the catalogue's EV and an uplift
     compare with; a treated customer's churn that month says how the action worked, not how risky they were."""
-    log = read_treatments(settings.home_dir / "data")
+    log = read_treatments(settings.data_dir)
     if log.empty:
         return frame, 0
     moved = treated_months(log)

@@ -42,7 +42,7 @@ from churn.offline import read_snapshots, snapshot_months
 from churn.raw import UPLIFT_FILE, load_effect, load_manifest
 from churn.schema import ENTITY, MODEL_FEATURES, PARTITION
 from churn.settings import Settings
-from churn.timeutil import month_index_of, month_label
+from churn.timeutil import month_index_of_ns, month_label, utc_ns
 from churn.uplift_metrics import qini
 from training import registry
 from training.candidates import XGBoostCandidate
@@ -127,7 +127,7 @@ def campaign_frame(settings: Settings, clock: int | None = None, months: int = D
     """Every assignment of the campaigns whose window has passed on the clock (the platform's log and a CRM's),
     with its churn in the window (events known by the clock) and its point-in-time snapshot at assignment."""
     clock = platform_clock(settings) if clock is None else clock
-    log = read_treatments(settings.home_dir / "data")
+    log = read_treatments(settings.data_dir)
     if log.empty:
         return log
     matured = [rows for _, rows in log.groupby("campaign", sort=True) if matures_at(rows, months) <= clock]
@@ -135,7 +135,7 @@ def campaign_frame(settings: Settings, clock: int | None = None, months: int = D
         return log.iloc[:0]
     rows = pd.concat(matured, ignore_index=True)
     rows["churned"] = churned_within(rows, known_churn(settings.raw_dir, clock), months)
-    rows["month"] = [month_index_of(t) for t in pd.to_datetime(rows["assigned_at"], utc=True)]
+    rows["month"] = month_index_of_ns(utc_ns(rows["assigned_at"]))
     rows[PARTITION] = [month_label(m) for m in rows["month"]]
     available = set(snapshot_months(settings.snapshots_dir))
     wanted = sorted(set(rows[PARTITION]) & available)
@@ -164,7 +164,7 @@ def held_out_qini(frame: pd.DataFrame, encoder: FeatureEncoder, seed: int, oracl
     y = test["churned"].to_numpy(bool)
     actions: dict[str, Any] = {}
     for action in model.actions:
-        rows = control | ((test["arm"] == "treated") & (test["action"] == action)).to_numpy()
+        rows = control | (np.isin(test["arm"], TREATED_ARMS) & (test["action"] == action).to_numpy())
         entry: dict[str, Any] = {"treated": int((rows & ~control).sum()), "control": int(control.sum()),
                  "qini": qini(learned[f"uplift_{action}"].to_numpy()[rows], ~control[rows], y[rows])}  # fmt: skip
         truth = f"uplift_{action}"
@@ -231,7 +231,7 @@ def _encoder(settings: Settings, frame: pd.DataFrame) -> FeatureEncoder:
     """The champion churn model's features and categories (a scores file carries them); before a champion exists,
     the platform's model features the snapshots hold."""
     if registry.read_pointer(settings).get("champion"):
-        return FeatureEncoder.from_json(registry.load_champion(settings).encoder.to_json())
+        return registry.load_champion(settings).encoder
     return FeatureEncoder.for_features(
         [f for f in MODEL_FEATURES if f in frame], labels_of(load_manifest(settings.raw_dir))
     )
